@@ -1,0 +1,7 @@
+"""dropout_engine: a CPU engine for multilayer perceptrons with dropout.
+
+Hot loops (packed SIMD GEMM with a fused bias/activation/dropout epilogue,
+a vectorised xoroshiro128++ mask generator) are C; this package validates
+and plans in Python.  Runtime dependency: numpy.
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,118 @@
+/*
+ * cpu.c -- feature detection, the dispatch table, the thread count.
+ *
+ * The ISA is chosen once (at import, by Python calling de_isa_set with
+ * de_isa_best() or DROPOUT_ENGINE_ISA); afterwards `de_kt` is read-only.
+ * An ISA counts as available only when its kernels were compiled in (the
+ * build drops a target its compiler cannot emit) and the CPU *and* OS
+ * support it: GCC's __builtin_cpu_supports checks XCR0 via xgetbv, so an OS
+ * that does not save zmm state reports no AVX-512.
+ */
+#include "dispatch.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static const de_kernel_table_t tables[DE_N_ISA] = {
+    {DE_ISA_GENERIC, &de_gemm_kernels_generic, &de_elementwise_generic},
+#ifdef DE_HAVE_AVX2
+    {DE_ISA_AVX2, &de_gemm_kernels_avx2, &de_elementwise_avx2},
+#else
+    {DE_ISA_AVX2, NULL, NULL},
+#endif
+#ifdef DE_HAVE_AVX512
+    {DE_ISA_AVX512, &de_gemm_kernels_avx512, &de_elementwise_avx512},
+#else
+    {DE_ISA_AVX512, NULL, NULL},
+#endif
+};
+
+const de_kernel_table_t *de_kt = &tables[DE_ISA_GENERIC];
+
+static const char *const isa_names[DE_N_ISA] = {"generic", "avx2", "avx512"};
+
+static int cpu_has(int isa)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    switch (isa) {
+    case DE_ISA_GENERIC:
+        return 1;
+    case DE_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case DE_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl");
+    }
+    return 0;
+#else
+    return isa == DE_ISA_GENERIC;
+#endif
+}
+
+int de_isa_available(int isa)
+{
+    if (isa < 0 || isa >= DE_N_ISA || tables[isa].gemm == NULL)
+        return 0;
+    return cpu_has(isa);
+}
+
+int de_isa_best(void)
+{
+    for (int isa = DE_N_ISA - 1; isa > DE_ISA_GENERIC; isa--)
+        if (de_isa_available(isa))
+            return isa;
+    return DE_ISA_GENERIC;
+}
+
+int de_isa_set(int isa)
+{
+    if (!de_isa_available(isa))
+        return DE_EINVAL;
+    de_kt = &tables[isa];
+    return DE_OK;
+}
+
+int de_isa_get(void) { return de_kt->isa; }
+
+const char *de_isa_name(int isa)
+{
+    return (isa >= 0 && isa < DE_N_ISA) ? isa_names[isa] : "unknown";
+}
+
+/* 0 = not set by the user: follow OpenMP's own default (OMP_NUM_THREADS or
+ * the core count), which is also what threadpoolctl changes. */
+static int user_threads = 0;
+
+void de_set_num_threads(int n)
+{
+    user_threads = n < 1 ? 1 : n;
+#ifdef _OPENMP
+    omp_set_num_threads(user_threads);
+#endif
+}
+
+int de_get_num_threads(void) { return de_threads(); }
+
+int de_threads(void)
+{
+#ifdef _OPENMP
+    int omp = omp_get_max_threads();
+    int n = (user_threads > 0 && user_threads < omp) ? user_threads : omp;
+    return n < 1 ? 1 : n;
+#else
+    return 1;
+#endif
+}
+
+int de_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}

@@ -1,0 +1,85 @@
+/*
+ * dispatch.h -- internal: the per-ISA kernel tables and the one pointer that
+ * selects them (BLIS's "context").  cpu.c fills `de_kt` once; the frames in
+ * gemm.c and dense.c call through it, so no `if (avx512)` appears in a loop.
+ *
+ * Each ISA contributes two tables:
+ *  - de_gemm_kernels_<isa>  (gemm_kernels_<isa>.c): register-blocked
+ *    microkernel(s) and the blocking constants they were tuned for;
+ *  - de_elementwise_<isa>   (elementwise_<isa>.c, one template compiled with
+ *    each ISA's flags): the tile epilogue and the unfused element-wise passes.
+ */
+#ifndef DE_DISPATCH_H
+#define DE_DISPATCH_H
+
+#include "engine.h"
+
+/* Columns of one RNG segment: row i, columns [256 s, 256 s + 256) draw from
+ * their own xoroshiro128++ lanes seeded from (key, i, s).  GEMM frames must
+ * (1) cut thread regions and NC blocks at multiples of this in n, and
+ * (2) finish the tiles of a row in increasing column order within a segment.
+ * Every NR must divide it. */
+#define DE_RNG_SEGMENT 256
+#define DE_RNG_LANES 8
+
+/* xoroshiro128++ state of the 8 lanes that serve one row's current segment. */
+typedef struct {
+    uint64_t s0[DE_RNG_LANES];
+    uint64_t s1[DE_RNG_LANES];
+} __attribute__((aligned(64))) de_lanes_t;
+
+typedef struct {
+    int mr, nr;          /* microtile */
+    int kc, mc, nc;      /* cache blocking; nc multiple of DE_RNG_SEGMENT */
+    /* c[mr x nr] (row stride ldc) = (accumulate ? c : 0) + a_pack @ b_pack,
+     * a_pack: kc columns of mr floats (k-major), b_pack: kc rows of nr floats.
+     * Both packed panels are 64-byte aligned. */
+    void (*ukernel)(size_t kc, const float *a_pack, const float *b_pack,
+                    float *c, size_t ldc, int accumulate);
+} de_gemm_kernels_t;
+
+typedef struct {
+    /* Finish a tile of the output in place: y = dropout(act(c + bias)).
+     * c points at element (i0, j0) of the full m x n output (row stride ldc,
+     * n columns per row, used for the mask bit index).  rs holds one lane
+     * state per tile row; when j0 % DE_RNG_SEGMENT == 0 the row's lanes are
+     * (re)seeded for segment j0 / DE_RNG_SEGMENT before drawing. */
+    void (*epilogue)(const de_epilogue_t *ep, size_t n, float *c, size_t ldc,
+                     size_t i0, size_t j0, size_t mr, size_t nr,
+                     de_lanes_t *rs);
+    /* Unfused passes over rows [r0, r1) of an m x n matrix (the frame in
+     * dense.c splits rows across threads). */
+    void (*bias_act_rows)(size_t r0, size_t r1, size_t n, const float *bias,
+                          int act, float *y);
+    void (*softmax_rows)(size_t r0, size_t r1, size_t n, float *y);
+    void (*dropout_rows)(size_t r0, size_t r1, size_t n, const float *x,
+                         float *y, uint64_t *mask, const de_dropout_t *d);
+    void (*backward_act_rows)(size_t r0, size_t r1, size_t n, int act,
+                              const de_dropout_t *drop, const uint64_t *mask,
+                              const float *y, const float *z, const float *dy,
+                              float *dz);
+} de_elementwise_t;
+
+typedef struct {
+    int isa;
+    const de_gemm_kernels_t *gemm;
+    const de_elementwise_t *ew;
+} de_kernel_table_t;
+
+extern const de_kernel_table_t *de_kt;
+
+extern const de_gemm_kernels_t de_gemm_kernels_generic;
+extern const de_elementwise_t de_elementwise_generic;
+#ifdef DE_HAVE_AVX2
+extern const de_gemm_kernels_t de_gemm_kernels_avx2;
+extern const de_elementwise_t de_elementwise_avx2;
+#endif
+#ifdef DE_HAVE_AVX512
+extern const de_gemm_kernels_t de_gemm_kernels_avx512;
+extern const de_elementwise_t de_elementwise_avx512;
+#endif
+
+/* Threads the engine may use now (>= 1). */
+int de_threads(void);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * engine.h -- the one C API that _engine.pyx sees.
+ *
+ * Conventions (read these before calling anything):
+ *  - float32 everywhere; matrices are row-major with an explicit row stride
+ *    ("ld", in elements); the column stride is always 1.
+ *  - Python validates every argument before it calls in here; these functions
+ *    assume valid shapes and non-aliasing unless a comment says otherwise.
+ *  - Functions returning int return 0 on success and a negative DE_E* code
+ *    on failure (only allocation can fail); they never abort the process.
+ *  - Every function is safe to call without the GIL and from several threads
+ *    at once (no hidden state but the dispatch table and the thread count).
+ *  - Dropout masks are bit arrays over the row-major m*n output, bit
+ *    (i*n + j) of the little-endian bit stream: word (i*n+j)/64, bit (i*n+j)%64
+ *    of a uint64_t array of ceil(m*n/64) words.  A set bit means "kept".
+ *    Callers pass masks zero-filled; kernels OR bits in (atomically where two
+ *    threads may share a word).
+ */
+#ifndef DE_ENGINE_H
+#define DE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DE_OK 0
+#define DE_ENOMEM (-1)
+#define DE_EINVAL (-2)
+
+/* ---------------------------------------------------------------- cpu.c */
+enum { DE_ISA_GENERIC = 0, DE_ISA_AVX2 = 1, DE_ISA_AVX512 = 2, DE_N_ISA = 3 };
+
+/* 1 if the ISA's kernels were compiled in and this CPU + OS can run them. */
+int de_isa_available(int isa);
+/* Best available ISA; chosen by CPUID. */
+int de_isa_best(void);
+/* Select the kernels; 0 on success, DE_EINVAL if not available. Not meant
+ * to be called while kernels run in other threads (Python calls it once at
+ * import, from DROPOUT_ENGINE_ISA or the best ISA). */
+int de_isa_set(int isa);
+int de_isa_get(void);
+const char *de_isa_name(int isa);
+
+/* Threads: the engine uses min(de_get_num_threads(), omp_get_max_threads())
+ * so that threadpoolctl and OMP_NUM_THREADS limits are respected. */
+void de_set_num_threads(int n);
+int de_get_num_threads(void);
+int de_openmp_enabled(void);
+
+/* ---------------------------------------------------------------- rng.c */
+/* Stream key for one dropout site: a SplitMix64 mix of (seed, stream, step).
+ * stream identifies the layer (0 for the ops API), step the training step. */
+uint64_t de_rng_key(uint64_t seed, uint64_t stream, uint64_t step);
+
+/* The generator that draws the masks, as a flat stream: the first n uint32
+ * words that row 0 of a mask with key `key` would consume if the row were
+ * infinitely long (for statistical testing). */
+void de_random_bits(uint64_t key, uint32_t *out, size_t n);
+
+/* Dropout as actually thresholded: a unit is dropped iff its uint32 draw is
+ * < drop_below; kept units are multiplied by scale.  For inverted dropout
+ * scale = 2^32 / (2^32 - drop_below), so E[dropout(x)] = x exactly up to float
+ * rounding; for "weight" scaling (the original paper) scale = 1. */
+typedef struct {
+    uint32_t drop_below; /* 0 means: no dropout at all (identity, no RNG) */
+    float scale;
+    uint64_t key;
+} de_dropout_t;
+
+/* Fill *d for rate in [0, 1). inverted: 1 = scale kept units, 0 = no scale. */
+void de_dropout_params(double rate, int inverted, uint64_t key, de_dropout_t *d);
+
+/* ---------------------------------------------------------- activations */
+enum {
+    DE_LINEAR = 0, DE_RELU, DE_TANH, DE_SIGMOID, DE_ELU, DE_SELU, DE_GELU,
+    DE_SOFTMAX, DE_N_ACT
+};
+
+/* What the GEMM does to a finished tile while it is still in cache:
+ * y = dropout(act(acc + bias)).  act must not be DE_SOFTMAX (a row-wise op;
+ * de_dense_forward handles it).  mask may be NULL only when
+ * drop.drop_below == 0. */
+typedef struct {
+    const float *bias;   /* [n] or NULL */
+    int act;
+    de_dropout_t drop;
+    uint64_t *mask;      /* zero-filled, ceil(m*n/64) words, or NULL */
+} de_epilogue_t;
+
+/* --------------------------------------------------------------- gemm.c */
+/* C[m x n] = op(A) @ op(B)  (+ C when accumulate), then the epilogue if ep is
+ * not NULL (ep is only allowed when accumulate == 0).
+ * op(A) is m x k: A is stored m x k (trans_a = 0) or k x m (trans_a = 1),
+ * row stride lda.  op(B) is k x n: B is stored k x n or n x k, row stride ldb.
+ * Transposes are taken by the packing routines, never by copying.
+ * The sum over k runs in an order fixed by the blocking (KC), never by the
+ * thread count, so results are bit-identical for any number of threads. */
+int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+            const float *a, size_t lda, const float *b, size_t ldb,
+            float *c, size_t ldc, int accumulate, const de_epilogue_t *ep);
+
+/* ---------------------------------------------- elementwise (unfused) */
+/* The unfused pieces: references for the fused path, and the building
+ * blocks for layers that stand alone.  All work in place on y[m x n]
+ * (row stride n) unless they take separate x/y. */
+void de_bias_act(size_t m, size_t n, const float *bias, int act, float *y);
+void de_softmax_rows(size_t m, size_t n, float *y);
+/* y = dropout(x); y may equal x.  mask zero-filled, ceil(m*n/64) words.
+ * Bit-identical to the dropout the fused GEMM epilogue draws for the same
+ * key and shape. */
+void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask,
+                const de_dropout_t *d);
+
+/* ---------------------------------------------------------------- dense.c */
+/* y = dropout(act(x @ w + b)), x [m x k], w [k x n], b [n] or NULL, y [m x n].
+ * Fused: one GEMM whose epilogue applies bias, activation and dropout (for
+ * softmax: GEMM + bias, then a row pass for softmax and dropout). */
+int de_dense_forward(size_t m, size_t n, size_t k, const float *x,
+                     const float *w, const float *b, int act,
+                     const de_dropout_t *drop, float *y, uint64_t *mask);
+
+/* dz = dy * keep * scale * act'(.) in one pass (dz may equal dy).
+ *  y: the forward output (after dropout); z: the pre-activation x@w+b, needed
+ *  only for GELU (always) and SOFTMAX when dropout dropped units; else NULL.
+ *  mask: NULL when drop->drop_below == 0. */
+void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop,
+                     const uint64_t *mask, const float *y, const float *z,
+                     const float *dy, float *dz);
+
+/* Column sums: db[j] = sum_i dz[i, j], rows added in order 0..m-1 (so the
+ * result does not depend on the thread count). */
+void de_sum_rows(size_t m, size_t n, const float *dz, float *db);
+
+/* Backward of de_dense_forward: dz pass, then dW = x^T dz, db = sum_rows dz,
+ * dx = dz w^T.  dx may be NULL (first layer).  scratch: m*n floats (dz). */
+int de_dense_backward(size_t m, size_t n, size_t k, const float *x,
+                      const float *w, const float *y, const float *z,
+                      const uint64_t *mask, int act, const de_dropout_t *drop,
+                      const float *dy, float *scratch, float *dx, float *dw,
+                      float *db);
+
+#endif

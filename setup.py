@@ -1,0 +1,121 @@
+"""Build of dropout_engine: one Cython binding plus the C engine in _csrc/.
+
+Why a custom build_ext: each ISA's kernel files must be compiled with their
+own flags (numpy-style dispatch), never with -march=native, and a target
+the compiler cannot emit is simply left out (the portable path always
+builds).  OpenMP is probed the same way: without it the engine runs on one
+thread.  Set DROPOUT_ENGINE_SANITIZE=1 to build with ASan + UBSan.
+"""
+import os
+import platform
+import sys
+import tempfile
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+CSRC = os.path.join("dropout_engine", "_csrc")
+
+# Sources compiled with the baseline flags (any x86-64 or aarch64).
+BASE_SOURCES = [
+    "cpu.c", "rng.c", "gemm.c", "dense.c",
+    "gemm_kernels_generic.c", "elementwise_generic.c",
+]
+
+# Per-ISA sources and the flags each is compiled with, plus a probe that
+# the compiler must accept for the target to be built at all.
+ISA_TARGETS = {
+    "AVX2": (["gemm_kernels_avx2.c", "elementwise_avx2.c"],
+             ["-mavx2", "-mfma"],
+             "#include <immintrin.h>\nint f(void){__m256 a=_mm256_set1_ps(1);"
+             "a=_mm256_fmadd_ps(a,a,a);return (int)_mm256_cvtss_f32(a);}\n"),
+    "AVX512": (["gemm_kernels_avx512.c", "elementwise_avx512.c"],
+               ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl",
+                "-mavx2", "-mfma"],
+               "#include <immintrin.h>\nint f(void){__m512 a=_mm512_set1_ps(1);"
+               "__mmask16 m=_mm512_cmp_ps_mask(a,a,_CMP_EQ_OQ);"
+               "return (int)m;}\n"),
+}
+
+BASE_FLAGS = ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math",
+              "-Wall", "-Wno-unknown-pragmas"]
+OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads()<1;}\n"
+
+
+def _sanitize():
+    return os.environ.get("DROPOUT_ENGINE_SANITIZE", "") not in ("", "0")
+
+
+class BuildExt(build_ext):
+    def _try(self, code, cflags, link=False):
+        """True if the compiler accepts `code` with `cflags` (and links it)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "probe.c")
+            with open(src, "w") as f:
+                f.write(code)
+            try:
+                objs = self.compiler.compile([src], output_dir=tmp,
+                                             extra_postargs=cflags)
+                if link:
+                    self.compiler.link_executable(
+                        objs, os.path.join(tmp, "probe"), extra_postargs=cflags)
+            except Exception:  # any compiler/linker failure means "no"
+                return False
+        return True
+
+    def build_extension(self, ext):
+        flags = list(BASE_FLAGS)
+        link = []
+        if self._try(OPENMP_PROBE, ["-fopenmp"], link=True):
+            flags.append("-fopenmp")
+            link.append("-fopenmp")
+        else:
+            print("dropout_engine: no OpenMP, building single-threaded",
+                  file=sys.stderr)
+        if _sanitize():
+            san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                   "-fno-sanitize-recover=undefined", "-g", "-O1"]
+            flags += san
+            link += ["-fsanitize=address,undefined"]
+
+        macros = []
+        extra_objects = []
+        x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+        for name, (sources, isa_flags, probe) in ISA_TARGETS.items():
+            if not x86 or not self._try(probe, isa_flags):
+                print(f"dropout_engine: compiler cannot target {name}, "
+                      "leaving it out", file=sys.stderr)
+                continue
+            macros.append((f"DE_HAVE_{name}", "1"))
+            extra_objects += self.compiler.compile(
+                [os.path.join(CSRC, s) for s in sources],
+                output_dir=self.build_temp, macros=macros[-1:],
+                include_dirs=[CSRC], extra_postargs=flags + isa_flags,
+                depends=[os.path.join(CSRC, h) for h in os.listdir(CSRC)
+                         if h.endswith((".h", ".inc"))])
+        ext.define_macros += macros
+        ext.extra_compile_args = flags
+        ext.extra_link_args = link
+        ext.extra_objects = extra_objects
+        super().build_extension(ext)
+
+
+def _extensions():
+    from Cython.Build import cythonize
+    import numpy
+
+    ext = Extension(
+        "dropout_engine._engine",
+        sources=[os.path.join("dropout_engine", "_engine.pyx")]
+        + [os.path.join(CSRC, s) for s in BASE_SOURCES],
+        include_dirs=[CSRC, numpy.get_include()],
+        depends=[os.path.join(CSRC, f) for f in os.listdir(CSRC)],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    return cythonize([ext], language_level=3,
+                     compiler_directives={"boundscheck": False,
+                                          "wraparound": False,
+                                          "cdivision": True})
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
