@@ -163,3 +163,240 @@ def dense_backward(const float[:, ::1] dy, const float[:, ::1] x,
                                &w[0, 0], &y[0, 0], pz, pm, act, &d, &dy[0, 0],
                                &scratch[0, 0], pdx, &dw[0, 0], &db[0])
     _check(rc)
+
+
+# ============================================================== training
+# The model's C side (loss.c, optim.c, train.c).  model.py validates and
+# plans; these only move pointers.
+from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
+
+cdef extern from "engine.h" nogil:
+    ctypedef struct de_optim_t:
+        int kind
+        double lr, decay_steps, decay_rate
+        int staircase
+        float momentum
+        int nesterov
+        float beta_1, beta_2, epsilon
+        float rho
+        int centered
+        float weight_decay
+    ctypedef struct de_param_t:
+        float *w
+        size_t rows, cols
+        float *slot[3]
+        float l1, l2
+        int constraint
+        float max_value
+        int axis
+    ctypedef struct de_layer_t:
+        size_t n_in, n_out
+        int act
+        const float *w
+        const float *b
+        double rate
+        int inverted
+        uint64_t seed
+    ctypedef struct de_net_t:
+        pass
+
+    double de_loss_rows(int loss, size_t m, size_t k, const float *p,
+                        const float *t, float *g, int fused, float gscale)
+    double de_metric_rows(int metric, size_t m, size_t k, const float *p,
+                          const float *t)
+    double de_optim_lr(const de_optim_t *o, int64_t step)
+    double de_param_penalty(const de_param_t *p)
+    void de_param_update(const de_optim_t *o, double lr, int64_t step,
+                         const de_param_t *p, float *grad)
+    de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
+                            uint64_t in_seed, size_t n_layers,
+                            const de_layer_t *layers)
+    void de_net_free(de_net_t *net)
+    int de_net_predict(const de_net_t *net, size_t m, const float *x,
+                       float *y, size_t chunk)
+    int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
+                        const float *t, size_t t_cols, int loss,
+                        size_t n_metrics, const int *metrics, size_t chunk,
+                        double *sums)
+    int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols,
+                           int loss, int fused, size_t n_metrics,
+                           const int *metrics, const de_param_t *params)
+    long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
+                      const float *t, const int64_t *index, size_t n_index,
+                      size_t first, size_t count, int64_t *iterations,
+                      float *stats)
+
+
+cdef float *_fptr(a):
+    """Data pointer of a C-contiguous float32 array (None -> NULL)."""
+    cdef float[::1] v
+    if a is None:
+        return NULL
+    v = a.reshape(-1)
+    return &v[0]
+
+
+cdef void _fill_optim(de_optim_t *o, dict c):
+    o.kind = c["kind"]
+    o.lr = c["lr"]
+    o.decay_steps = c.get("decay_steps", 0.0)
+    o.decay_rate = c.get("decay_rate", 1.0)
+    o.staircase = c.get("staircase", False)
+    o.momentum = c.get("momentum", 0.0)
+    o.nesterov = c.get("nesterov", False)
+    o.beta_1 = c.get("beta_1", 0.9)
+    o.beta_2 = c.get("beta_2", 0.999)
+    o.epsilon = c.get("epsilon", 1e-7)
+    o.rho = c.get("rho", 0.9)
+    o.centered = c.get("centered", False)
+    o.weight_decay = c.get("weight_decay", 0.0)
+
+
+cdef void _fill_param(de_param_t *p, dict c):
+    """c: w, slots (list of <= 3 arrays), l1, l2, constraint, max_value, axis."""
+    w = c["w"]
+    p.w = _fptr(w)
+    p.rows = w.shape[0]
+    p.cols = w.shape[1] if w.ndim == 2 else 1
+    slots = c["slots"]
+    for i in range(3):
+        p.slot[i] = _fptr(slots[i]) if i < len(slots) else NULL
+    p.l1 = c.get("l1", 0.0)
+    p.l2 = c.get("l2", 0.0)
+    p.constraint = c.get("constraint", 0)
+    p.max_value = c.get("max_value", 0.0)
+    p.axis = c.get("axis", 0)
+
+
+def loss_rows(int loss, const float[:, ::1] p, const float[:, ::1] t,
+              float[:, ::1] g, bint fused, float gscale):
+    """Sum of per-sample losses; g (or None) receives the scaled gradient."""
+    cdef float *pg = &g[0, 0] if g is not None else NULL
+    cdef double r
+    with nogil:
+        r = de_loss_rows(loss, p.shape[0], p.shape[1], &p[0, 0], &t[0, 0],
+                         pg, fused, gscale)
+    return r
+
+def metric_rows(int metric, const float[:, ::1] p, const float[:, ::1] t):
+    return de_metric_rows(metric, p.shape[0], p.shape[1], &p[0, 0], &t[0, 0])
+
+def optim_lr(dict opt, int64_t step):
+    cdef de_optim_t o
+    _fill_optim(&o, opt)
+    return de_optim_lr(&o, step)
+
+def param_penalty(dict param):
+    cdef de_param_t p
+    _fill_param(&p, param)
+    return de_param_penalty(&p)
+
+def param_update(dict opt, int64_t step, dict param, float[::1] grad):
+    """One optimizer step on one array (the C loop's update, for tests)."""
+    cdef de_optim_t o
+    cdef de_param_t p
+    _fill_optim(&o, opt)
+    _fill_param(&p, param)
+    cdef double lr = de_optim_lr(&o, step)
+    with nogil:
+        de_param_update(&o, lr, step, &p, &grad[0])
+
+
+cdef class Net:
+    """A de_net_t plus references keeping every array it points at alive.
+
+    layers: list of dicts (w, b or None, act, rate, inverted, seed);
+    the weights must stay the same numpy objects (updated in place).
+    """
+    cdef de_net_t *net
+    cdef list _keep
+    cdef size_t n_in, n_out
+    cdef size_t n_metrics
+    cdef int metrics[8]
+
+    def __cinit__(self, size_t n_in, double in_rate, bint in_inverted,
+                  uint64_t in_seed, list layers):
+        cdef size_t n = len(layers), i
+        cdef de_layer_t *ls = <de_layer_t *>malloc(n * sizeof(de_layer_t))
+        if ls == NULL:
+            raise MemoryError()
+        self._keep = []
+        try:
+            for i in range(n):
+                c = layers[i]
+                ls[i].n_in = c["w"].shape[0]
+                ls[i].n_out = c["w"].shape[1]
+                ls[i].act = c["act"]
+                ls[i].w = _fptr(c["w"])
+                ls[i].b = _fptr(c["b"])
+                ls[i].rate = c["rate"]
+                ls[i].inverted = c["inverted"]
+                ls[i].seed = c["seed"]
+                self._keep += [c["w"], c["b"]]
+            self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
+        finally:
+            free(ls)
+        if self.net == NULL:
+            raise MemoryError()
+        self.n_in = n_in
+        self.n_out = layers[n - 1]["w"].shape[1]
+
+    def __dealloc__(self):
+        de_net_free(self.net)
+
+    def predict(self, const float[:, ::1] x, float[:, ::1] y, size_t chunk):
+        cdef int rc
+        with nogil:
+            rc = de_net_predict(self.net, x.shape[0], &x[0, 0], &y[0, 0], chunk)
+        _check(rc)
+
+    def evaluate(self, const float[:, ::1] x, const float[:, ::1] t, int loss,
+                 metrics, size_t chunk):
+        """[sum of losses, sum of each metric] over the rows (no penalty)."""
+        cdef int ms[8]
+        cdef size_t nm = len(metrics), i
+        cdef double sums[9]
+        cdef int rc
+        for i in range(nm):
+            ms[i] = metrics[i]
+        with nogil:
+            rc = de_net_evaluate(self.net, x.shape[0], &x[0, 0], &t[0, 0],
+                                 t.shape[1], loss, nm, ms, chunk, sums)
+        _check(rc)
+        return [sums[i] for i in range(nm + 1)]
+
+    def train_setup(self, size_t batch, size_t t_cols, int loss, bint fused,
+                    metrics, list params):
+        cdef size_t n = len(params), i
+        cdef int ms[8]
+        cdef de_param_t *ps = <de_param_t *>malloc(n * sizeof(de_param_t))
+        cdef int rc
+        if ps == NULL:
+            raise MemoryError()
+        for i in range(len(metrics)):
+            ms[i] = metrics[i]
+        try:
+            for i in range(n):
+                _fill_param(&ps[i], params[i])
+                self._keep += [params[i]["w"]] + list(params[i]["slots"])
+            rc = de_net_train_setup(self.net, batch, t_cols, loss, fused,
+                                    len(metrics), ms, ps)
+        finally:
+            free(ps)
+        _check(rc)
+
+    def train(self, dict opt, const float[:, ::1] x, const float[:, ::1] t,
+              const int64_t[::1] index, size_t first, size_t count,
+              int64_t[::1] iterations, float[:, ::1] stats):
+        """Run batches first..first+count-1; returns how many were applied."""
+        cdef de_optim_t o
+        cdef long done
+        _fill_optim(&o, opt)
+        with nogil:
+            done = de_net_train(self.net, &o, &x[0, 0], &t[0, 0], &index[0],
+                                index.shape[0], first, count, &iterations[0],
+                                &stats[0, 0])
+        if done < 0:
+            _check(<int>done)
+        return done

@@ -138,4 +138,133 @@ int de_dense_backward(size_t m, size_t n, size_t k, const float *x,
                       const float *dy, float *scratch, float *dx, float *dw,
                       float *db);
 
+/* ============================================================ training
+ * The Keras-shaped model's C side: loss.c (losses, metrics), optim.c
+ * (optimizers, regularizers, constraints) and train.c (the network: fused
+ * forward, inference, the batch loop of fit).  Python builds the plan
+ * (which layers fuse, which loss/gradient pairing) and validates; these
+ * functions only execute it.
+ */
+
+/* ---------------------------------------------------------------- loss.c */
+enum { DE_LOSS_MSE = 0, DE_LOSS_MAE, DE_LOSS_BCE, DE_LOSS_CCE, DE_LOSS_SCCE,
+       DE_N_LOSS };
+enum { DE_METRIC_BINARY_ACC = 0, DE_METRIC_CAT_ACC, DE_METRIC_SPARSE_CAT_ACC,
+       DE_METRIC_MSE, DE_METRIC_MAE, DE_N_METRIC };
+
+/* Sum over the m rows of the per-sample loss of predictions p[m x k]
+ * against targets t (m x k, or m x 1 class indices stored as floats for
+ * DE_LOSS_SCCE), computed as Keras does from probabilities (clipped to
+ * [1e-7, 1 - 1e-7]).  If g is not NULL it receives gscale * dloss/dp, or,
+ * when fused, gscale * dloss/dz for the pre-activation z of a softmax
+ * (CCE, SCCE) or sigmoid (BCE) output: the stable (p - t) form. */
+double de_loss_rows(int loss, size_t m, size_t k, const float *p,
+                    const float *t, float *g, int fused, float gscale);
+
+/* Sum over the m rows of a per-sample metric (targets as for the loss). */
+double de_metric_rows(int metric, size_t m, size_t k, const float *p,
+                      const float *t);
+
+/* --------------------------------------------------------------- optim.c */
+enum { DE_OPT_SGD = 0, DE_OPT_ADAM, DE_OPT_RMSPROP, DE_N_OPT };
+enum { DE_CONSTRAINT_NONE = 0, DE_CONSTRAINT_MAXNORM, DE_CONSTRAINT_NONNEG };
+
+/* An optimizer with Keras 3's update rules.  Learning rate at step s
+ * (the iteration count before the update):
+ *   lr * decay_rate ^ (s / decay_steps)   (floored when staircase)
+ * or lr when decay_steps == 0 (ExponentialDecay; others run per batch). */
+typedef struct {
+    int kind;
+    double lr, decay_steps, decay_rate;
+    int staircase;
+    float momentum;     /* SGD, RMSprop */
+    int nesterov;       /* SGD */
+    float beta_1, beta_2, epsilon;  /* Adam; epsilon also RMSprop */
+    float rho;          /* RMSprop */
+    int centered;       /* RMSprop */
+    float weight_decay; /* decoupled, Keras's base-optimizer rule (AdamW) */
+} de_optim_t;
+
+/* One trainable array and what is applied to it around each update.
+ * A kernel is rows x cols = in x out; a bias is n x 1 (so that MaxNorm's
+ * axis 0 spans the whole vector, as Keras's does for a 1-D weight). */
+typedef struct {
+    float *w;              /* caller-owned values */
+    size_t rows, cols;
+    float *slot[3];        /* caller-owned optimizer state, zero at start */
+    float l1, l2;          /* regularizer: l1 * sum|w| + l2 * sum w^2 */
+    int constraint;        /* DE_CONSTRAINT_* */
+    float max_value;       /* MaxNorm */
+    int axis;              /* MaxNorm: 0 = norms of columns, 1 = of rows */
+} de_param_t;
+
+double de_optim_lr(const de_optim_t *o, int64_t step);
+
+/* The regularization penalty of p (0 when l1 == l2 == 0). */
+double de_param_penalty(const de_param_t *p);
+
+/* grad += regularizer gradient, then the optimizer update for step `step`
+ * (iterations before this update) with learning rate lr, then the
+ * constraint.  Element-wise work is split over threads; every element's
+ * arithmetic is independent of the split. */
+void de_param_update(const de_optim_t *o, double lr, int64_t step,
+                     const de_param_t *p, float *grad);
+
+/* ---------------------------------------------------------------- train.c */
+/* One Dense layer with its activation and the dropout that follows it. */
+typedef struct {
+    size_t n_in, n_out;
+    int act;
+    const float *w;        /* [n_in x n_out], caller-owned */
+    const float *b;        /* [n_out] or NULL */
+    double rate;           /* dropout on the output; 0 = none */
+    int inverted;          /* 1: scale kept units by 1/(1-rate) in training;
+                              0: "weight" scaling, multiply by (1-rate) at
+                              inference */
+    uint64_t seed;         /* this dropout site's seed */
+} de_layer_t;
+
+typedef struct de_net de_net_t;   /* opaque */
+
+/* A network: optional dropout on the input (in_rate, in_inverted, in_seed),
+ * then n_layers fused Dense layers.  The layer array is copied; the weights
+ * it points to must outlive the net.  NULL when out of memory. */
+de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
+                        uint64_t in_seed, size_t n_layers,
+                        const de_layer_t *layers);
+void de_net_free(de_net_t *net);
+
+/* Inference: y[m x n_out] for x[m x n_in], rows in chunks of `chunk`, with
+ * scratch allocated per call (so any number of threads may predict at once
+ * on one net). */
+int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
+                   size_t chunk);
+
+/* Inference plus loss and metrics: sums[0] = sum of per-sample losses,
+ * sums[1 + i] = sum of metric i over the m rows. */
+int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
+                    const float *t, size_t t_cols, int loss, size_t n_metrics,
+                    const int *metrics, size_t chunk, double *sums);
+
+/* Training setup: the arena for batches of up to `batch` rows (allocated
+ * once, reused by every de_net_train call), the loss (fused with the last
+ * activation when `fused`), the metrics (at most 8) and the 1 or 2 params
+ * of each layer in order (kernel, then bias when the layer has one). */
+int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
+                       int fused, size_t n_metrics, const int *metrics,
+                       const de_param_t *params);
+
+/* The batch loop.  Batch j of the epoch holds rows index[j*batch ...
+ * min((j+1)*batch, n_index)) of x / t.  Runs batches first .. first+count-1,
+ * each: gather, forward (dropout keys from (seed, site, *iterations)), loss,
+ * backward, regularizers, update, constraints, ++*iterations.
+ * stats[(j - first) * (1 + n_metrics) + ...] = batch mean loss (penalty
+ * included), batch mean metrics.  A batch whose loss is not finite is
+ * reported in stats but not applied: the loop stops there.
+ * Returns the number of batches applied (>= 0), or a DE_E* code. */
+long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
+                  const float *t, const int64_t *index, size_t n_index,
+                  size_t first, size_t count, int64_t *iterations,
+                  float *stats);
+
 #endif

@@ -1,0 +1,147 @@
+/*
+ * optim.c -- optimizer updates, regularizers and constraints, Keras 3 rules.
+ *
+ * Per array: grad += l1 sign(w) + 2 l2 w (the gradient of the penalty Keras
+ * adds to the loss); w -= lr * weight_decay * w when decoupled decay is on
+ * (Keras's base-optimizer rule, AdamW's default); the update:
+ *   SGD      m = momentum m - lr g;  w += m  (nesterov: w += momentum m - lr g)
+ *            (momentum 0: w -= lr g)
+ *   Adam     m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2);
+ *            w -= lr sqrt(1 - b2^t)/(1 - b1^t) m / (sqrt(v) + eps), t = step+1
+ *   RMSprop  v = rho v + (1 - rho) g^2;  (centered: a = rho a + (1 - rho) g,
+ *            den = v - a^2 + eps, else den = v + eps);  inc = lr g / sqrt(den);
+ *            momentum: mo = momentum mo + inc, w -= mo;  else w -= inc
+ * then the constraint (MaxNorm: w *= clip(norm, 0, max) / (1e-7 + norm);
+ * NonNeg: w *= (w >= 0)).  Elements are split over threads, but each
+ * element's arithmetic is the same whatever the split, so results do not
+ * depend on the thread count; norms are summed in a fixed order.
+ */
+#include <math.h>
+#include "dispatch.h"
+
+/* Below this many elements a second thread costs more than it saves. */
+#define PAR_MIN 32768
+
+double de_optim_lr(const de_optim_t *o, int64_t step)
+{
+    if (o->decay_steps <= 0.0) return o->lr;
+    double e = (double)step / o->decay_steps;
+    if (o->staircase) e = floor(e);
+    return o->lr * pow(o->decay_rate, e);
+}
+
+double de_param_penalty(const de_param_t *p)
+{
+    if (p->l1 == 0.f && p->l2 == 0.f) return 0.0;
+    size_t n = p->rows * p->cols;
+    double a = 0.0, s = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        a += fabs((double)p->w[i]);
+        s += (double)p->w[i] * p->w[i];
+    }
+    return (double)p->l1 * a + (double)p->l2 * s;
+}
+
+static void constrain(const de_param_t *p)
+{
+    float *w = p->w;
+    size_t r = p->rows, c = p->cols, n = r * c;
+    if (p->constraint == DE_CONSTRAINT_NONNEG) {
+        for (size_t i = 0; i < n; i++) w[i] = w[i] >= 0.f ? w[i] : 0.f;
+        return;
+    }
+    if (p->constraint != DE_CONSTRAINT_MAXNORM) return;
+    if (p->axis == 0) {
+        /* Norms of columns, 256 columns at a time on the stack:
+         * accumulated row by row (cache-friendly, fixed order). */
+        for (size_t j0 = 0; j0 < c; j0 += 256) {
+            size_t nc = c - j0 < 256 ? c - j0 : 256;
+            float f[256];
+            double s[256] = {0};
+            for (size_t i = 0; i < r; i++)
+                for (size_t j = 0; j < nc; j++) {
+                    double v = w[i * c + j0 + j];
+                    s[j] += v * v;
+                }
+            for (size_t j = 0; j < nc; j++) {
+                float norm = (float)sqrt(s[j]);
+                float want = norm > p->max_value ? p->max_value : norm;
+                f[j] = want / (1e-7f + norm);
+            }
+            for (size_t i = 0; i < r; i++)
+                for (size_t j = 0; j < nc; j++) w[i * c + j0 + j] *= f[j];
+        }
+    } else {
+        for (size_t i = 0; i < r; i++) {
+            double s = 0.0;
+            for (size_t j = 0; j < c; j++) s += (double)w[i * c + j] * w[i * c + j];
+            float norm = (float)sqrt(s);
+            float want = norm > p->max_value ? p->max_value : norm;
+            float f = want / (1e-7f + norm);
+            for (size_t j = 0; j < c; j++) w[i * c + j] *= f;
+        }
+    }
+}
+
+void de_param_update(const de_optim_t *o, double lr_d, int64_t step,
+                     const de_param_t *p, float *g)
+{
+    const long n = (long)(p->rows * p->cols);
+    float *w = p->w, *s0 = p->slot[0], *s1 = p->slot[1], *s2 = p->slot[2];
+    const float lr = (float)lr_d, l1 = p->l1, l2x2 = 2.f * p->l2;
+    const float wd = o->weight_decay * lr;
+    const int kind = o->kind;
+    const float mom = o->momentum, b1 = o->beta_1, b2 = o->beta_2;
+    const float eps = o->epsilon, rho = o->rho;
+    float alpha = 0.f;
+    if (kind == DE_OPT_ADAM) {
+        double t = (double)step + 1.0;
+        alpha = (float)(lr_d * sqrt(1.0 - pow(o->beta_2, t))
+                        / (1.0 - pow(o->beta_1, t)));
+    }
+    int nt = n >= PAR_MIN ? de_threads() : 1;
+    (void)nt;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (long i = 0; i < n; i++) {
+        float gi = g[i], wi = w[i];
+        if (l1 != 0.f) gi += l1 * (float)((wi > 0.f) - (wi < 0.f));
+        if (l2x2 != 0.f) gi += l2x2 * wi;
+        if (wd != 0.f) wi -= wi * wd;
+        if (kind == DE_OPT_SGD) {
+            if (mom != 0.f) {
+                float m = s0[i] * mom - gi * lr;
+                s0[i] = m;
+                wi += o->nesterov ? m * mom - gi * lr : m;
+            } else {
+                wi -= gi * lr;
+            }
+        } else if (kind == DE_OPT_ADAM) {
+            float m = s0[i] + (gi - s0[i]) * (1.f - b1);
+            float v = s1[i] + (gi * gi - s1[i]) * (1.f - b2);
+            s0[i] = m;
+            s1[i] = v;
+            wi -= (m * alpha) / (sqrtf(v) + eps);
+        } else {
+            float v = rho * s0[i] + (1.f - rho) * gi * gi;
+            float den;
+            s0[i] = v;
+            if (o->centered) {
+                float a = rho * s2[i] + (1.f - rho) * gi;
+                s2[i] = a;
+                den = v - a * a + eps;
+            } else {
+                den = v + eps;
+            }
+            float inc = lr * gi / sqrtf(den);
+            if (mom > 0.f) {
+                float mo = mom * s1[i] + inc;
+                s1[i] = mo;
+                wi -= mo;
+            } else {
+                wi -= inc;
+            }
+        }
+        w[i] = wi;
+    }
+    constrain(p);
+}

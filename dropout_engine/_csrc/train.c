@@ -1,0 +1,343 @@
+/*
+ * train.c -- the network: fused inference and the batch loop of fit.
+ *
+ * A net is a list of fused layers y = dropout(act(x @ w + b)) after an
+ * optional input dropout.  Weights are the caller's (numpy) arrays; the net
+ * only points at them.  Training buffers for batches of up to `batch` rows
+ * live in one 64-byte-aligned arena made by de_net_train_setup: per layer
+ * its output (post-dropout, what the next layer and the backward pass
+ * read), its mask bits and, for GELU or softmax-with-dropout, its
+ * pre-activation; two ping-pong gradient buffers; one gradient per param.
+ * A training step allocates nothing.  Inference allocates its scratch per
+ * call, so concurrent predicts on one net never share a buffer.
+ *
+ * Determinism: the dropout key of site s (0 = input, l + 1 = layer l) at
+ * step t is de_rng_key(seed_s, s, t), and every kernel called here is
+ * thread-count independent, so a seeded fit is bit-identical for any
+ * number of threads.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "engine.h"
+
+#define ALIGN 64
+#define MAX_METRICS 8
+
+struct de_net {
+    size_t n_in, n_layers, width;    /* width: widest layer output */
+    double in_rate;
+    int in_inverted;
+    uint64_t in_seed;
+    de_layer_t *layers;
+    /* training state, set by de_net_train_setup */
+    char *arena;
+    size_t batch, t_cols, n_params, n_metrics;
+    int loss, fused, metrics[MAX_METRICS];
+    de_param_t *params;
+    float *xb, *tb, *gbuf[2];
+    uint64_t *in_mask;
+    float **out, **pre, **grad;      /* per layer / per param */
+    uint64_t **mask;
+    de_dropout_t *drop;              /* per layer, this step's dropout */
+};
+
+static size_t mask_words(size_t m, size_t n) { return (m * n + 63) / 64; }
+
+static int needs_pre(const de_layer_t *l)
+{
+    return l->act == DE_GELU || (l->act == DE_SOFTMAX && l->rate > 0.0);
+}
+
+de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
+                        uint64_t in_seed, size_t n_layers,
+                        const de_layer_t *layers)
+{
+    de_net_t *net = calloc(1, sizeof *net);
+    if (!net) return NULL;
+    net->layers = malloc(n_layers * sizeof *layers);
+    if (!net->layers) {
+        free(net);
+        return NULL;
+    }
+    memcpy(net->layers, layers, n_layers * sizeof *layers);
+    net->n_in = n_in;
+    net->n_layers = n_layers;
+    net->in_rate = in_rate;
+    net->in_inverted = in_inverted;
+    net->in_seed = in_seed;
+    net->width = n_in;
+    for (size_t l = 0; l < n_layers; l++)
+        if (layers[l].n_out > net->width) net->width = layers[l].n_out;
+    return net;
+}
+
+static void free_train(de_net_t *net)
+{
+    free(net->arena);
+    free(net->params);
+    free(net->out);
+    free(net->pre);
+    free(net->grad);
+    free(net->mask);
+    free(net->drop);
+    net->arena = NULL;
+    net->params = NULL;
+    net->out = net->pre = net->grad = NULL;
+    net->mask = NULL;
+    net->drop = NULL;
+}
+
+void de_net_free(de_net_t *net)
+{
+    if (!net) return;
+    free_train(net);
+    free(net->layers);
+    free(net);
+}
+
+/* ------------------------------------------------------------ inference */
+
+static void scale(size_t n, float f, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * f;
+}
+
+/* Forward m rows in inference mode: dropout is the identity, "weight"
+ * scaling multiplies by (1 - rate).  a, b: scratch of m * width floats. */
+static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
+                      float *a, float *b)
+{
+    static const de_dropout_t none = {0, 1.f, 0};
+    const float *in = x;
+    if (net->in_rate > 0.0 && !net->in_inverted) {
+        scale(m * net->n_in, (float)(1.0 - net->in_rate), x, a);
+        in = a;
+    }
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const de_layer_t *L = &net->layers[l];
+        float *o = l + 1 == net->n_layers ? y : (in == a ? b : a);
+        int rc = de_dense_forward(m, L->n_out, L->n_in, in, L->w, L->b,
+                                  L->act, &none, o, NULL);
+        if (rc) return rc;
+        if (L->rate > 0.0 && !L->inverted)
+            scale(m * L->n_out, (float)(1.0 - L->rate), o, o);
+        in = o;
+    }
+    return DE_OK;
+}
+
+int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
+                   size_t chunk)
+{
+    size_t rows = chunk < m ? chunk : m;
+    float *s = aligned_alloc(ALIGN, ((2 * rows * net->width * sizeof(float))
+                                     + ALIGN - 1) / ALIGN * ALIGN);
+    if (!s) return DE_ENOMEM;
+    int rc = DE_OK;
+    size_t n_out = net->layers[net->n_layers - 1].n_out;
+    for (size_t r = 0; r < m && !rc; r += rows) {
+        size_t mr = m - r < rows ? m - r : rows;
+        rc = infer_rows(net, mr, x + r * net->n_in, y + r * n_out, s,
+                        s + rows * net->width);
+    }
+    free(s);
+    return rc;
+}
+
+int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
+                    const float *t, size_t t_cols, int loss, size_t n_metrics,
+                    const int *metrics, size_t chunk, double *sums)
+{
+    size_t rows = chunk < m ? chunk : m;
+    size_t n_out = net->layers[net->n_layers - 1].n_out;
+    size_t n = (2 * net->width + n_out) * rows;
+    float *s = aligned_alloc(ALIGN, (n * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN);
+    if (!s) return DE_ENOMEM;
+    float *p = s + 2 * rows * net->width;
+    int rc = DE_OK;
+    memset(sums, 0, (1 + n_metrics) * sizeof *sums);
+    for (size_t r = 0; r < m && !rc; r += rows) {
+        size_t mr = m - r < rows ? m - r : rows;
+        const float *tr = t + r * t_cols;
+        rc = infer_rows(net, mr, x + r * net->n_in, p, s, s + rows * net->width);
+        sums[0] += de_loss_rows(loss, mr, n_out, p, tr, NULL, 0, 1.f);
+        for (size_t i = 0; i < n_metrics; i++)
+            sums[1 + i] += de_metric_rows(metrics[i], mr, n_out, p, tr);
+    }
+    free(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------- training */
+
+/* Carve n bytes from the arena cursor (64-byte aligned); with base NULL
+ * only counts. */
+static void *carve(char *base, size_t *at, size_t n)
+{
+    void *p = base ? base + *at : NULL;
+    *at += (n + ALIGN - 1) / ALIGN * ALIGN;
+    return p;
+}
+
+/* Lay out (base NULL: size) the arena; returns its size. */
+static size_t layout(de_net_t *net, char *base)
+{
+    size_t at = 0, B = net->batch;
+    net->xb = carve(base, &at, B * net->n_in * sizeof(float));
+    net->tb = carve(base, &at, B * net->t_cols * sizeof(float));
+    net->in_mask = carve(base, &at, mask_words(B, net->n_in) * 8);
+    net->gbuf[0] = carve(base, &at, B * net->width * sizeof(float));
+    net->gbuf[1] = carve(base, &at, B * net->width * sizeof(float));
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const de_layer_t *L = &net->layers[l];
+        net->out[l] = carve(base, &at, B * L->n_out * sizeof(float));
+        net->mask[l] = L->rate > 0.0
+            ? carve(base, &at, mask_words(B, L->n_out) * 8) : NULL;
+        net->pre[l] = needs_pre(L)
+            ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
+    }
+    for (size_t i = 0; i < net->n_params; i++)
+        net->grad[i] = carve(base, &at, net->params[i].rows
+                             * net->params[i].cols * sizeof(float));
+    return at;
+}
+
+int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
+                       int fused, size_t n_metrics, const int *metrics,
+                       const de_param_t *params)
+{
+    free_train(net);
+    if (n_metrics > MAX_METRICS) return DE_EINVAL;
+    size_t L = net->n_layers, np = 0;
+    for (size_t l = 0; l < L; l++) np += net->layers[l].b ? 2 : 1;
+    net->batch = batch;
+    net->t_cols = t_cols;
+    net->loss = loss;
+    net->fused = fused;
+    net->n_metrics = n_metrics;
+    memcpy(net->metrics, metrics, n_metrics * sizeof *metrics);
+    net->n_params = np;
+    net->params = malloc(np * sizeof *params);
+    net->out = malloc(L * sizeof *net->out);
+    net->pre = malloc(L * sizeof *net->pre);
+    net->mask = malloc(L * sizeof *net->mask);
+    net->drop = malloc(L * sizeof *net->drop);
+    net->grad = malloc(np * sizeof *net->grad);
+    if (!net->params || !net->out || !net->pre || !net->mask || !net->drop
+        || !net->grad)
+        goto oom;
+    memcpy(net->params, params, np * sizeof *params);
+    size_t size = layout(net, NULL);
+    net->arena = aligned_alloc(ALIGN, size);
+    if (!net->arena) goto oom;
+    memset(net->arena, 0, size);
+    layout(net, net->arena);
+    return DE_OK;
+oom:
+    free_train(net);
+    return DE_ENOMEM;
+}
+
+static int forward_train(de_net_t *net, size_t m, uint64_t step)
+{
+    const float *in = net->xb;
+    if (net->in_rate > 0.0) {
+        de_dropout_t d;
+        de_dropout_params(net->in_rate, net->in_inverted,
+                          de_rng_key(net->in_seed, 0, step), &d);
+        memset(net->in_mask, 0, mask_words(m, net->n_in) * 8);
+        de_dropout(m, net->n_in, net->xb, net->xb, net->in_mask, &d);
+    }
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const de_layer_t *L = &net->layers[l];
+        de_dropout_t *d = &net->drop[l];
+        size_t n = L->n_out, k = L->n_in;
+        float *y = net->out[l], *z = net->pre[l];
+        int rc;
+        de_dropout_params(L->rate, L->inverted,
+                          de_rng_key(L->seed, l + 1, step), d);
+        if (net->mask[l]) memset(net->mask[l], 0, mask_words(m, n) * 8);
+        if (z) {
+            /* The backward pass needs the pre-activation: unfused steps. */
+            de_epilogue_t ep = {L->b, DE_LINEAR, {0, 1.f, 0}, NULL};
+            rc = de_gemm(0, 0, m, n, k, in, k, L->w, n, z, n, 0, &ep);
+            memcpy(y, z, m * n * sizeof *y);
+            if (L->act == DE_SOFTMAX) de_softmax_rows(m, n, y);
+            else de_bias_act(m, n, NULL, L->act, y);
+            if (d->drop_below) de_dropout(m, n, y, y, net->mask[l], d);
+        } else {
+            rc = de_dense_forward(m, n, k, in, L->w, L->b, L->act, d, y,
+                                  net->mask[l]);
+        }
+        if (rc) return rc;
+        in = y;
+    }
+    return DE_OK;
+}
+
+/* Gradients of every param for the batch; the loss gradient is in gbuf[0]. */
+static int backward(de_net_t *net, size_t m)
+{
+    int cur = 0;
+    size_t p = net->n_params;
+    for (size_t l = net->n_layers; l-- > 0;) {
+        const de_layer_t *L = &net->layers[l];
+        size_t n = L->n_out, k = L->n_in;
+        float *dz = net->gbuf[cur];
+        const float *x = l ? net->out[l - 1] : net->xb;
+        if (!(net->fused && l + 1 == net->n_layers))
+            de_backward_act(m, n, L->act, &net->drop[l], net->mask[l],
+                            net->out[l], net->pre[l], dz, dz);
+        if (L->b) de_sum_rows(m, n, dz, net->grad[--p]);
+        int rc = de_gemm(1, 0, k, n, m, x, k, dz, n, net->grad[--p], n, 0,
+                         NULL);
+        if (!rc && l)
+            rc = de_gemm(0, 1, m, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
+                         0, NULL);
+        if (rc) return rc;
+        cur = 1 - cur;
+    }
+    return DE_OK;
+}
+
+long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
+                  const float *t, const int64_t *index, size_t n_index,
+                  size_t first, size_t count, int64_t *iterations,
+                  float *stats)
+{
+    size_t B = net->batch, nm = net->n_metrics, tc = net->t_cols;
+    size_t k = net->layers[net->n_layers - 1].n_out;
+    const float *out = net->out[net->n_layers - 1];
+    long done = 0;
+    for (size_t j = first; j < first + count; j++) {
+        size_t r0 = j * B, m = n_index - r0 < B ? n_index - r0 : B;
+        for (size_t i = 0; i < m; i++) {
+            size_t r = (size_t)index[r0 + i];
+            memcpy(net->xb + i * net->n_in, x + r * net->n_in,
+                   net->n_in * sizeof(float));
+            memcpy(net->tb + i * tc, t + r * tc, tc * sizeof(float));
+        }
+        int64_t step = *iterations;
+        int rc = forward_train(net, m, (uint64_t)step);
+        if (rc) return rc;
+        double loss = de_loss_rows(net->loss, m, k, out, net->tb, net->gbuf[0],
+                                   net->fused, 1.f / (float)m) / (double)m;
+        for (size_t i = 0; i < net->n_params; i++)
+            loss += de_param_penalty(&net->params[i]);
+        float *st = stats + (j - first) * (1 + nm);
+        st[0] = (float)loss;
+        for (size_t i = 0; i < nm; i++)
+            st[1 + i] = (float)(de_metric_rows(net->metrics[i], m, k, out,
+                                               net->tb) / (double)m);
+        if (!isfinite(st[0])) break;
+        rc = backward(net, m);
+        if (rc) return rc;
+        double lr = de_optim_lr(opt, step);
+        for (size_t i = 0; i < net->n_params; i++)
+            de_param_update(opt, lr, step, &net->params[i], net->grad[i]);
+        *iterations = step + 1;
+        done++;
+    }
+    return done;
+}

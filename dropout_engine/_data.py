@@ -1,0 +1,90 @@
+"""Validation and the one conversion of user arrays at the API edge.
+
+x: a 2-D array-like of numbers (bool, int, float of any width), converted
+once to C-contiguous float32 (a float32 C-contiguous array is used as is,
+never copied).  Targets are converted to float32 [n, k], or [n, 1] class
+indices for sparse_categorical_crossentropy (exact up to 2**24 classes).
+"""
+import numpy as np
+
+from . import losses
+
+
+def _numeric(a, what):
+    a = np.asarray(a)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.number)
+                                 or a.dtype == np.bool_):
+        raise TypeError(f"{what} must hold numbers, got dtype {a.dtype}")
+    if np.iscomplexobj(a):
+        raise TypeError(f"{what} must be real, got dtype {a.dtype}")
+    return a
+
+
+def features(x, n_in, layer_name, *, check_finite=True, what="x"):
+    """x as C-contiguous float32 [n, n_in], validated."""
+    if x is None:
+        raise ValueError(f"{what} is required, got None")
+    x = _numeric(x, what)
+    if x.ndim != 2 or (n_in is not None and x.shape[1] != n_in):
+        want = f"(None, {n_in})" if n_in is not None else "(None, features)"
+        raise ValueError(f"Layer '{layer_name}' expected input shape {want}, "
+                         f"got {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{what} is empty (shape {x.shape}); need at least one "
+                         "sample and one feature")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if check_finite and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise ValueError(f"{what} holds NaN or Inf (first at row {bad[0]}, column "
+                         f"{bad[1]}); clean the data before training")
+    return x
+
+
+def targets(y, n, kind, n_out, *, what="y"):
+    """y as float32 [n, k] (or [n, 1] labels for the sparse loss)."""
+    if y is None:
+        raise ValueError(f"{what} is required to train or evaluate, got None")
+    y = _numeric(y, what)
+    if y.shape[:1] != (n,):
+        raise ValueError(f"{what} has {y.shape[0] if y.ndim else 0} samples, x "
+                         f"has {n}")
+    if kind == losses.SCCE:
+        if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
+            raise ValueError(f"sparse_categorical_crossentropy expects {what} of "
+                             f"class indices, shape ({n},), got {y.shape} (for "
+                             "one-hot targets use categorical_crossentropy)")
+        if not np.isfinite(y).all() or (y != np.round(y)).any():
+            raise ValueError(f"sparse_categorical_crossentropy expects integer "
+                             f"class indices in {what}")
+        lo, hi = y.min(), y.max()
+        if lo < 0 or hi >= n_out:
+            raise ValueError(f"{what} holds class {int(lo if lo < 0 else hi)}; the "
+                             f"output layer has {n_out} units, so labels must be "
+                             f"in [0, {n_out - 1}]")
+        return np.ascontiguousarray(y.reshape(n, 1), np.float32)
+    if y.ndim == 1 and n_out == 1:
+        y = y.reshape(n, 1)
+    if y.ndim != 2 or y.shape[1] != n_out:
+        hint = (" (integer labels: use sparse_categorical_crossentropy or "
+                "to_categorical)" if kind == losses.CCE and y.ndim == 1 else "")
+        raise ValueError(f"{what} has shape {y.shape}; the model outputs "
+                         f"(None, {n_out}){hint}")
+    y = np.ascontiguousarray(y, np.float32)
+    if not np.isfinite(y).all():
+        raise ValueError(f"{what} holds NaN or Inf")
+    if kind in (losses.BCE, losses.CCE, losses.SCCE) and (
+            (y < 0).any() or (y > 1).any()):
+        raise ValueError(f"{'binary' if kind == losses.BCE else 'categorical'}"
+                         f"_crossentropy expects {what} in [0, 1], got values in "
+                         f"[{y.min()}, {y.max()}]")
+    return y
+
+
+def batch_size(value, what="batch_size", default=32):
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be a positive int, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{what} must be a positive int, got {value}")
+    return int(value)

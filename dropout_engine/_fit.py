@@ -1,0 +1,144 @@
+"""The Python side of fit: plan the epochs, call the C batch loop in chunks.
+
+Per chunk, Python does O(1) work: one C call (GIL released) that runs
+several whole batches, then one numpy reduction of the chunk's per-batch
+stats into the epoch's running means, then the callbacks' batch hook.
+Chunks grow until one takes about ``_CHUNK_SECONDS``, so the progress bar,
+Ctrl-C (raised when the C call returns, i.e. at a batch boundary, with the
+weights of the last completed batch) and callbacks stay responsive.  A user
+callback that overrides a batch hook, or a learning-rate schedule that only
+Python can evaluate, makes chunks of one batch.
+
+A batch whose loss is NaN/Inf is not applied (the C loop stops before its
+update).  Its logs go to ``on_train_batch_end``; unless a callback (such as
+TerminateOnNaN) then sets ``model.stop_training``, fit raises
+FloatingPointError.  Either way the model keeps the last good weights.
+"""
+import math
+import time
+
+import numpy as np
+
+from . import _data, callbacks as callbacks_mod, seeding
+
+_CHUNK_SECONDS = 0.1
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
+                "on_batch_end")
+
+
+def _wants_every_batch(cbs):
+    """True if a user callback (not this package's) overrides a batch hook."""
+    for cb in cbs:
+        if type(cb).__module__.startswith("dropout_engine."):
+            continue
+        for hook in _BATCH_HOOKS:
+            base = getattr(callbacks_mod.Callback, hook, None)
+            if getattr(type(cb), hook, base) is not base:
+                return True
+    return False
+
+
+def _validation(model, x, t, validation_split, validation_data):
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a tuple (x_val, y_val)")
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            raise NotImplementedError("validation sample weights are not supported")
+        xv, tv = model._xy(validation_data[0], validation_data[1], what="x_val")
+        return x, t, (xv, tv)
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+    if validation_split == 0.0:
+        return x, t, None
+    split = int(math.floor(x.shape[0] * (1.0 - validation_split)))
+    if split == 0 or split == x.shape[0]:
+        raise ValueError(f"validation_split={validation_split} leaves "
+                         f"{split} training and {x.shape[0] - split} validation "
+                         f"samples of {x.shape[0]}")
+    return x[:split], t[:split], (x[split:], t[split:])
+
+
+def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+        validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+        steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
+    model._require_compiled("fit")
+    for name, v in (("class_weight", class_weight), ("sample_weight", sample_weight),
+                    ("steps_per_epoch", steps_per_epoch),
+                    ("validation_steps", validation_steps)):
+        if v is not None:
+            raise NotImplementedError(f"fit: {name} is not supported")
+    if validation_freq != 1:
+        raise NotImplementedError("fit: validation_freq other than 1 is not supported")
+    B = _data.batch_size(batch_size)
+    vbs = _data.batch_size(validation_batch_size, "validation_batch_size", B)
+    for name, v in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"fit: {name} must be an int >= 0, got {v!r}")
+    x, t = model._xy(x, y)
+    x, t, val = _validation(model, x, t, validation_split, validation_data)
+    verbose = 1 if verbose == "auto" else int(verbose)
+
+    n = x.shape[0]
+    steps = -(-n // B)
+    ms = model._metrics_for(model._n_out)
+    names = ["loss"] + [m.name for m in ms]
+    net, opt = model._net, model.optimizer
+    if opt._slots is None:
+        opt.build(model.weights)
+    token = (B, t.shape[1], model._loss_obj.kind, tuple(m.kind for m in ms),
+             id(opt), id(net))
+    if model._train_token != token:
+        net.train_setup(B, t.shape[1], model._loss_obj.kind, model._fused(),
+                        [m.kind for m in ms], model._params())
+        model._train_token = token
+
+    cbl = callbacks_mod.CallbackList(callbacks, add_history=True,
+                                     add_progbar=verbose != 0, model=model,
+                                     verbose=verbose, epochs=epochs, steps=steps)
+    every_batch = (_wants_every_batch(callbacks or [])
+                   or opt._per_batch_lr())
+    sizes = np.full(steps, B, np.float64)
+    sizes[-1] = n - B * (steps - 1)
+    stats = np.empty((steps, len(names)), np.float32)
+    rng = seeding.numpy_rng()
+    model.stop_training = False
+    chunk, logs = 1, {}
+    cbl.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        cbl.on_epoch_begin(epoch)
+        index = (rng.permutation(n) if shuffle else np.arange(n)).astype(np.int64)
+        totals, seen, b = np.zeros(len(names)), 0.0, 0
+        while b < steps and not model.stop_training:
+            count = 1 if every_batch else min(chunk, steps - b)
+            if every_batch:
+                cbl.on_train_batch_begin(b)
+            t0 = time.perf_counter()
+            done = net.train(opt._c_config(), x, t, index, b, count,
+                             opt._iterations, stats[b:])
+            elapsed = time.perf_counter() - t0
+            totals += stats[b:b + done].T.astype(np.float64) @ sizes[b:b + done]
+            seen += sizes[b:b + done].sum()
+            b += done
+            if done < count:
+                bad = dict(zip(names, map(float, stats[b])))
+                cbl.on_train_batch_end(b, bad)
+                if not model.stop_training:
+                    raise FloatingPointError(
+                        f"fit: the loss became {bad['loss']} at epoch {epoch}, "
+                        f"batch {b}; the model keeps the weights of the last "
+                        "good batch (try a lower learning rate)")
+                logs = bad
+                break
+            logs = {k: float(v / seen) for k, v in zip(names, totals)}
+            cbl.on_train_batch_end(b - 1, logs)
+            if not every_batch:
+                grow = _CHUNK_SECONDS / max(elapsed, 1e-6)
+                chunk = max(1, int(count * min(grow, 8.0)))
+        if val is not None and not math.isnan(logs.get("loss", 0.0)):
+            vlogs = model._evaluate(val[0], val[1], vbs)
+            logs.update({"val_" + k: float(v) for k, v in vlogs.items()})
+        cbl.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    cbl.on_train_end(logs)
+    return model.history

@@ -1,0 +1,257 @@
+"""Layers: Input, Dense, Dropout, Activation (Keras 3 names and defaults).
+
+Layers hold configuration and, once built, their weights as float32 numpy
+arrays that the C engine reads and updates in place (so ``get_weights`` /
+``set_weights`` are copies, and the arrays are never rebound).  The model
+fuses them into C layers ``dropout(act(x @ w + b))``; see
+``Sequential``'s docstring for the sequences that fuse.
+
+Our addition: ``Dropout(rate, *, scaling="inverted"|"weight")``.
+"inverted" (Keras's and PyTorch's rule) scales kept units by 1/(1-rate) in
+training and is the identity at inference; "weight" (the original paper's)
+leaves training unscaled and multiplies activations by (1 - rate) at
+inference, so the expected value matches.
+"""
+
+import numpy as np
+
+from . import constraints, initializers, regularizers, seeding
+
+ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "tanh": 2, "sigmoid": 3,
+               "elu": 4, "selu": 5, "gelu": 6, "softmax": 7}
+_counters = {}
+
+
+def _activation(name, where):
+    if name is None or isinstance(name, str) and name in ACTIVATIONS:
+        return name or "linear"
+    choices = sorted(k for k in ACTIVATIONS if k)
+    if isinstance(name, str):
+        raise ValueError(f"{where}: unknown activation {name!r}; expected one of {choices}")
+    raise TypeError(f"{where}: activation must be a name (one of {choices}) or "
+                    f"None, got {type(name).__name__}")
+
+
+def _unique_name(base):
+    n = _counters.get(base, 0)
+    _counters[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _shape_dim(shape, where):
+    """The feature count of an input shape like (5,) or (None, 5)."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = tuple(shape)
+    if len(shape) == 2 and shape[0] is None:
+        shape = shape[1:]
+    if len(shape) != 1 or not isinstance(shape[0], (int, np.integer)) or shape[0] <= 0:
+        raise ValueError(f"{where}: expected an input shape (features,) with "
+                         f"features > 0, got {shape}")
+    return int(shape[0])
+
+
+class Layer:
+    """Base class.  ``name`` defaults to the snake-case class name made
+    unique ('dense', 'dense_1', ...)."""
+    _base = "layer"
+
+    def __init__(self, name=None, input_shape=None, input_dim=None, dtype=None,
+                 trainable=True):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self.name = name or _unique_name(self._base)
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"Layer '{self.name}': only float32 is supported, got dtype={dtype!r}")
+        if not trainable:
+            raise NotImplementedError(f"Layer '{self.name}': trainable=False is not supported")
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        self._input_dim = (None if input_shape is None
+                           else _shape_dim(input_shape, f"Layer '{self.name}'"))
+        self.input_dim = None   # set by build
+
+    def build(self, input_dim):
+        self.input_dim = input_dim
+
+    @property
+    def built(self):
+        return self.input_dim is not None
+
+    def output_dim(self, input_dim):
+        return input_dim
+
+    @property
+    def weights(self):
+        return []
+
+    def count_params(self):
+        return sum(w.size for w in self.weights)
+
+    def get_config(self):
+        c = {"name": self.name}
+        if self._input_dim is not None:
+            c["input_shape"] = [self._input_dim]
+        return c
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class InputLayer(Layer):
+    """What ``Input(shape)`` returns: declares the feature count."""
+    _base = "input_layer"
+
+    def __init__(self, shape=None, batch_size=None, name=None, input_shape=None):
+        if shape is None:
+            shape = input_shape
+        if shape is None:
+            raise ValueError("Input: a shape is required, e.g. Input(shape=(784,))")
+        super().__init__(name=name, input_shape=shape)
+
+    def get_config(self):
+        return {"name": self.name, "shape": [self._input_dim]}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None):
+    """Declare the model's input: ``Sequential([Input((784,)), Dense(10)])``."""
+    if dtype not in (None, "float32", np.float32):
+        raise ValueError(f"Input: only float32 is supported, got dtype={dtype!r}")
+    return InputLayer(shape=shape, batch_size=batch_size, name=name)
+
+
+class Dense(Layer):
+    """``output = activation(input @ kernel + bias)``; kernel ``[in, units]``.
+
+    Args:
+        units: positive int, the output width.
+        activation: None/'linear', 'relu', 'tanh', 'sigmoid', 'elu', 'selu',
+            'gelu' or 'softmax'.
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+        bias_regularizer, kernel_constraint, bias_constraint: as in Keras.
+
+    Example:
+        >>> Dense(64, activation="relu", input_shape=(100,))
+    """
+    _base = "dense"
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"Layer '{self.name}'"
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)):
+            raise TypeError(f"{where}: units must be a positive int, got {units!r}")
+        if units <= 0:
+            raise ValueError(f"{where}: units must be a positive int, got {units}")
+        if activity_regularizer is not None:
+            raise NotImplementedError(f"{where}: activity_regularizer is not supported")
+        self.units = int(units)
+        self.activation = _activation(activation, where)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.kernel = self.bias = None
+
+    def build(self, input_dim):
+        super().build(input_dim)
+        self.kernel = np.ascontiguousarray(
+            self.kernel_initializer((input_dim, self.units)), np.float32)
+        if self.use_bias:
+            self.bias = np.ascontiguousarray(
+                self.bias_initializer((self.units,)), np.float32)
+
+    def output_dim(self, input_dim):
+        return self.units
+
+    @property
+    def weights(self):
+        if self.kernel is None:
+            return []
+        return [self.kernel] + ([self.bias] if self.use_bias else [])
+
+    def get_config(self):
+        return dict(
+            super().get_config(), units=self.units, activation=self.activation,
+            use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
+            kernel_constraint=constraints.serialize(self.kernel_constraint),
+            bias_constraint=constraints.serialize(self.bias_constraint))
+
+
+class Dropout(Layer):
+    """Randomly zero a fraction ``rate`` of the units during training.
+
+    Args:
+        rate: float in [0, 1), the fraction dropped.
+        noise_shape: only None is supported.
+        seed: int or None; None takes the next seed of the package's stream
+            (``set_random_seed``).
+        scaling: keyword-only, ours: "inverted" (default; Keras/PyTorch) or
+            "weight" (the original paper: unscaled in training, times
+            (1 - rate) at inference).
+    """
+    _base = "dropout"
+
+    def __init__(self, rate, noise_shape=None, seed=None, *, scaling="inverted",
+                 **kwargs):
+        super().__init__(**kwargs)
+        where = f"Layer '{self.name}'"
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)):
+            raise TypeError(f"{where}: rate must be a float in [0, 1), got {rate!r}")
+        rate = float(rate)
+        if not (0.0 <= rate < 1.0):
+            raise ValueError(f"{where}: rate must be in [0, 1), got {rate}")
+        if noise_shape is not None:
+            raise NotImplementedError(f"{where}: noise_shape is not supported")
+        if scaling not in ("inverted", "weight"):
+            raise ValueError(f"{where}: scaling must be 'inverted' or 'weight', "
+                             f"got {scaling!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ValueError(f"{where}: seed must be a non-negative int or None, got {seed!r}")
+        self.rate, self.scaling, self.seed = rate, scaling, seed
+        self._seed = int(seed) if seed is not None else seeding.next_seed()
+
+    def get_config(self):
+        return dict(super().get_config(), rate=self.rate, seed=self.seed,
+                    scaling=self.scaling)
+
+
+class Activation(Layer):
+    """Apply an activation ('relu', 'softmax', ...) to its input."""
+    _base = "activation"
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = _activation(activation, f"Layer '{self.name}'")
+
+    def get_config(self):
+        return dict(super().get_config(), activation=self.activation)
+
+
+_CLASSES = {c.__name__: c for c in (InputLayer, Dense, Dropout, Activation)}
+
+
+def serialize(layer):
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config, where="layer"):
+    if not isinstance(config, dict) or config.get("class_name") not in _CLASSES \
+            or not isinstance(config.get("config"), dict):
+        raise ValueError(f"{where}: expected {{'class_name': one of "
+                         f"{sorted(_CLASSES)}, 'config': {{...}}}}, got {config!r:.200}")
+    return _CLASSES[config["class_name"]].from_config(config["config"])
+
+

@@ -1,0 +1,325 @@
+"""Sequential: the Keras-shaped model whose training loop is C.
+
+    model = Sequential([Input((784,)), Dense(512, activation="relu"),
+                        Dropout(0.5), Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=128, epochs=5, validation_split=0.1)
+    probs = model.predict(x_test)
+
+Layers fuse into C layers ``dropout(act(x @ w + b))`` (see ``_plan``).  fit
+runs chunks of batches in one C call without the GIL (``_fit``); predict is
+one C call for the whole network with per-call scratch, so many Python
+threads may predict on one model at once.  Arrays are converted once to
+float32 at the API edge.
+"""
+import numpy as np
+
+from . import _data, _engine, losses, metrics as metrics_mod, optimizers
+from . import layers as layers_mod
+from ._plan import Plan, SIGMOID, SOFTMAX
+
+_PREDICT_CHUNK = 1024
+
+
+class Sequential:
+    """A linear stack of layers (Keras 3's Sequential).
+
+    Args:
+        layers: optional list of layers; ``Input(shape)`` first, or
+            ``input_shape=`` on the first layer, fixes the input width
+            (otherwise the first fit/predict does).
+        name: optional model name.
+    """
+
+    def __init__(self, layers=None, name=None, trainable=True):
+        self.name = name or layers_mod._unique_name("sequential")
+        self._layers = []
+        self._n_in = None
+        self._plan = self._net = None
+        self.optimizer = self.loss = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        self._train_token = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------ structure
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def add(self, layer):
+        """Append a layer (an ``Input`` only as the first)."""
+        if isinstance(layer, layers_mod.InputLayer):
+            if self._layers:
+                raise ValueError(f"Input '{layer.name}' can only come first")
+            self._n_in = layer._input_dim
+            return
+        if not isinstance(layer, layers_mod.Layer):
+            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
+        if any(l is layer for l in self._layers):
+            raise ValueError(f"Layer '{layer.name}' is already in the model")
+        if self._net is not None:
+            raise ValueError(f"Cannot add layer '{layer.name}' to a built model")
+        if not self._layers and layer._input_dim is not None and self._n_in is None:
+            self._n_in = layer._input_dim
+        self._layers.append(layer)
+        if self._n_in is not None and any(isinstance(l, layers_mod.Dense)
+                                          for l in self._layers):
+            Plan(self._layers)      # refuse an unfusable sequence now
+
+    def build(self, input_shape=None):
+        """Create the weights for ``input_shape`` ((features,) or (None, features))."""
+        if self._net is not None:
+            return
+        if input_shape is not None:
+            n_in = layers_mod._shape_dim(input_shape, f"Model '{self.name}'")
+            if self._n_in is not None and n_in != self._n_in:
+                raise ValueError(f"Model '{self.name}' expects {self._n_in} input "
+                                 f"features, build() got {n_in}")
+            self._n_in = n_in
+        if self._n_in is None:
+            raise ValueError(f"Model '{self.name}' has no input shape yet: add "
+                             "Input(shape) or call fit/predict first")
+        plan = Plan(self._layers)
+        dim = self._n_in
+        for layer in self._layers:
+            if not layer.built:
+                layer.build(dim)
+            elif layer.input_dim != dim:
+                raise ValueError(f"Layer '{layer.name}' expected input shape "
+                                 f"(None, {layer.input_dim}), got (None, {dim})")
+            dim = layer.output_dim(dim)
+        self._plan, self._net = plan, plan.net(self._n_in)
+        if self.optimizer is not None:
+            self.optimizer.build(self.weights)
+
+    @property
+    def built(self):
+        return self._net is not None
+
+    @property
+    def _n_out(self):
+        return self._plan.stages[-1][0].units
+
+    @property
+    def weights(self):
+        """The weight arrays themselves (kernel, bias per Dense): not copies."""
+        return [w for layer in self._layers for w in layer.weights]
+
+    def count_params(self):
+        return sum(w.size for w in self.weights)
+
+    def get_weights(self):
+        """Copies of the weights in Keras order (Dense kernel [in, out], bias)."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (Keras order) in; all shapes are checked first."""
+        own = self.weights
+        weights = list(weights)
+        if len(weights) != len(own):
+            raise ValueError(f"Model '{self.name}' has {len(own)} weight arrays, "
+                             f"set_weights got {len(weights)}")
+        new = []
+        for i, (w, v) in enumerate(zip(own, weights)):
+            v = _data._numeric(v, f"weights[{i}]")
+            if v.shape != w.shape:
+                raise ValueError(f"weights[{i}] must have shape {w.shape}, got {v.shape}")
+            new.append(v)
+        for w, v in zip(own, new):
+            np.copyto(w, v, casting="unsafe")
+
+    def summary(self, print_fn=None):
+        """Print a Keras-style table of layers, output shapes and parameters."""
+        print_fn = print_fn or print
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        dim = self._n_in
+        for layer in self._layers:
+            dim = layer.output_dim(dim) if dim is not None else None
+            shape = f"(None, {dim})" if dim is not None else "?"
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape,
+                         f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"))
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        line = "-" * sum(widths)
+        print_fn(f'Model: "{self.name}"')
+        print_fn(line)
+        for i, r in enumerate(rows):
+            print_fn("".join(c.ljust(w) for c, w in zip(r, widths)))
+            print_fn("=" * len(line) if i == 0 else line)
+        n = self.count_params()
+        print_fn(f" Total params: {n:,} ({n * 4 / 1024:.2f} KB)")
+        print_fn(f" Trainable params: {n:,}")
+        print_fn(" Non-trainable params: 0")
+
+    # -------------------------------------------------------------- compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """Choose the optimizer, the loss and the metrics (names or objects)."""
+        unsupported = {k for k, v in kwargs.items() if v not in (None, False, 1, "auto")}
+        if unsupported:
+            raise NotImplementedError(f"compile: argument(s) {sorted(unsupported)} "
+                                      "are not supported")
+        opt = optimizers.get(optimizer)
+        if loss is None:
+            raise ValueError("compile: loss is required, e.g. loss='mse'")
+        loss_obj = losses.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, (str, metrics_mod.Metric)):
+            metrics = [metrics]
+        for m in metrics:     # validate names now; shapes resolve "accuracy" later
+            metrics_mod.get(m, n_outputs=2)
+        if len(metrics) > 8:
+            raise ValueError(f"compile: at most 8 metrics, got {len(metrics)}")
+        self.optimizer, self.loss, self._loss_obj = opt, loss, loss_obj
+        self._metric_ids = list(metrics)
+        self.compiled = True
+        self._train_token = None
+        if self.built:
+            opt.build(self.weights)
+
+    def _metrics_for(self, n_out):
+        return [metrics_mod.get(m, n_outputs=n_out,
+                                sparse=self._loss_obj.kind == losses.SCCE)
+                for m in self._metric_ids]
+
+    @property
+    def metrics_names(self):
+        if not self.compiled:
+            return []
+        return ["loss"] + [m if isinstance(m, str) else m.name for m in self._metric_ids]
+
+    def _require_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(f"You must call compile() before {what}()")
+
+    def _fused(self):
+        kind, plan = self._loss_obj.kind, self._plan
+        if plan.out_dropout:
+            return False
+        return ((kind in (losses.CCE, losses.SCCE) and plan.out_act == SOFTMAX)
+                or (kind == losses.BCE and plan.out_act == SIGMOID))
+
+    def _params(self):
+        return self._plan.params(self.optimizer._slots)
+
+    def _penalty(self):
+        return sum(_engine.param_penalty(p) for p in self._params()
+                   if p["l1"] or p["l2"])
+
+    # ----------------------------------------------------------- arrays in
+    def _first_name(self):
+        return self._layers[0].name if self._layers else self.name
+
+    def _x(self, x, *, check_finite=True, what="x"):
+        """Validated float32 x; builds the model from its width if needed."""
+        x = _data.features(x, self._n_in, self._first_name(),
+                           check_finite=check_finite, what=what)
+        if not self.built:
+            self.build((x.shape[1],))
+        return x
+
+    def _xy(self, x, y, what="x"):
+        x = self._x(x, what=what)
+        t = _data.targets(y, x.shape[0], self._loss_obj.kind, self._n_out,
+                          what="y" if what == "x" else what.replace("x", "y"))
+        return x, t
+
+    # ---------------------------------------------------------- inference
+    def predict(self, x, batch_size=None, verbose="auto", steps=None,
+                callbacks=None):
+        """The model's outputs for ``x`` [n, features] as float32 [n, units].
+
+        Dropout is the identity at inference ("weight" scaling multiplies by
+        1 - rate).  NaN in x gives NaN out (x is not scanned).
+        """
+        net = self._net
+        if (net is None or type(x) is not np.ndarray or x.dtype != np.float32
+                or x.ndim != 2 or x.shape[1] != self._n_in or not x.shape[0]
+                or not x.flags.c_contiguous):
+            x = self._x(x, check_finite=False)
+            net = self._net
+        chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
+        y = np.empty((x.shape[0], self._n_out), np.float32)
+        net.predict(x, y, chunk)
+        return y
+
+    def __call__(self, x, training=False):
+        if training:
+            raise NotImplementedError("calling the model with training=True is "
+                                      "not supported; use fit")
+        return self.predict(x)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
+                 sample_weight=None, steps=None, callbacks=None,
+                 return_dict=False):
+        """``[loss, *metrics]`` over (x, y) (a float without metrics); the
+        loss includes the regularization penalty, as Keras's."""
+        self._require_compiled("evaluate")
+        if sample_weight is not None:
+            raise NotImplementedError("sample_weight is not supported")
+        bs = _data.batch_size(batch_size)
+        x, t = self._xy(x, y)
+        logs = self._evaluate(x, t, bs)
+        if return_dict:
+            return logs
+        vals = list(logs.values())
+        return vals[0] if len(vals) == 1 else vals
+
+    def _evaluate(self, x, t, batch_size):
+        ms = self._metrics_for(self._n_out)
+        sums = self._net.evaluate(x, t, self._loss_obj.kind, [m.kind for m in ms],
+                                  max(batch_size, 256))
+        n = x.shape[0]
+        logs = {"loss": sums[0] / n + self._penalty()}
+        for m, s in zip(ms, sums[1:]):
+            logs[m.name] = s / n
+        return logs
+
+    # ------------------------------------------------------------ training
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+            callbacks=None, validation_split=0.0, validation_data=None,
+            shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Train; returns the ``History`` (``.history``: loss, metrics and
+        their ``val_`` forms per epoch).  See ``_fit.fit`` for the loop."""
+        from . import _fit
+        return _fit.fit(self, x, y, batch_size, epochs, verbose, callbacks,
+                        validation_split, validation_data, shuffle, class_weight,
+                        sample_weight, initial_epoch, steps_per_epoch,
+                        validation_steps, validation_batch_size, validation_freq)
+
+    # -------------------------------------------------------------- config
+    def get_config(self):
+        layers = [layers_mod.serialize(l) for l in self._layers]
+        if self._n_in is not None:
+            layers.insert(0, {"class_name": "InputLayer",
+                              "config": {"name": "input_layer", "shape": [self._n_in]}})
+        return {"name": self.name, "layers": layers}
+
+    @classmethod
+    def from_config(cls, config):
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("Sequential config must be a dict with a 'layers' list")
+        return cls([layers_mod.deserialize(c, f"layers[{i}]")
+                    for i, c in enumerate(config["layers"])], name=config.get("name"))
+
+    def save(self, filepath, overwrite=True):
+        """Save architecture, weights, compile config and optimizer state to
+        one file (see ``saving``)."""
+        from . import saving
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        from . import saving
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        from . import saving
+        saving.load_weights(self, filepath)
+
+
+Model = Sequential
