@@ -52,11 +52,13 @@ def set_num_threads(n):
     dropout masks are fixed by its blocking, not by threads.
     """
     try:
+        if isinstance(n, bool):
+            raise TypeError
         n = operator.index(n)
     except TypeError:
         raise TypeError(
             f"set_num_threads expects an int >= 1, got {type(n).__name__}") from None
-    if isinstance(n, bool) or n < 1:
+    if n < 1:
         raise ValueError(f"set_num_threads expects an int >= 1, got {n!r}")
     _engine.set_num_threads(min(n, 1 << 16))
 
