@@ -20,7 +20,7 @@ if any(v in os.environ for v in _BLAS_ENV) and "numpy" not in sys.modules:
     env = {k: v for k, v in os.environ.items() if k not in _BLAS_ENV}
     os.execve(sys.executable, [sys.executable, "-m", "bench"] + sys.argv[1:], env)
 
-SECTIONS = ("kernels",)
+SECTIONS = ("kernels", "training", "predict")
 
 
 def _machine():
@@ -40,6 +40,7 @@ def _machine():
 
 
 def _table(rows):
+    # ratio > 1 means we are better (faster, or more samples/s)
     head = f"{'bench':34} {'case':18} {'thr':>3} {'ours':>10} {'peer':>10} {'unit':8} {'ratio':>7}  peer"
     lines = [head, "-" * len(head)]
     for r in rows:
