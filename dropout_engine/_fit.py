@@ -86,7 +86,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
     if opt._slots is None:
         opt.build(model.weights)
     token = (B, t.shape[1], model._loss_obj.kind, tuple(m.kind for m in ms),
-             id(opt), id(net))
+             opt, net)
     if model._train_token != token:
         net.train_setup(B, t.shape[1], model._loss_obj.kind, model._fused(),
                         [m.kind for m in ms], model._params())

@@ -61,14 +61,22 @@ class Sequential:
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
         if any(l is layer for l in self._layers):
             raise ValueError(f"Layer '{layer.name}' is already in the model")
-        if self._net is not None:
-            raise ValueError(f"Cannot add layer '{layer.name}' to a built model")
         if not self._layers and layer._input_dim is not None and self._n_in is None:
             self._n_in = layer._input_dim
         self._layers.append(layer)
-        if self._n_in is not None and any(isinstance(l, layers_mod.Dense)
-                                          for l in self._layers):
-            Plan(self._layers)      # refuse an unfusable sequence now
+        if self._n_in is None or not any(isinstance(l, layers_mod.Dense)
+                                         for l in self._layers):
+            return
+        # Build now, as Keras does once the input shape is known; a layer
+        # that cannot be built or fused leaves the model as it was.
+        old = self._plan, self._net, self._train_token
+        try:
+            self._net = None
+            self.build()
+        except BaseException:
+            self._layers.pop()
+            self._plan, self._net, self._train_token = old
+            raise
 
     def build(self, input_shape=None):
         """Create the weights for ``input_shape`` ((features,) or (None, features))."""
