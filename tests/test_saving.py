@@ -1,0 +1,131 @@
+"""model.save / load_model round trips and damaged files."""
+import json
+
+import numpy as np
+import pytest
+
+from dropout_engine import regularizers, seeding
+from dropout_engine.layers import Dense, Dropout, Input
+from dropout_engine.model import Sequential
+from dropout_engine.optimizers import Adam, schedules, SGD
+from dropout_engine.safetensors import ModelFileError, load_tensors, save_tensors
+from dropout_engine.saving import load_model
+
+
+def _data(n=256):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    return x, (x[:, 0] > x[:, 1]).astype(np.int64) + (x[:, 2] > 0)
+
+
+def _trained(opt=None):
+    seeding.set_random_seed(3)
+    m = Sequential([Input((6,)), Dropout(0.1),
+                    Dense(16, activation="relu", kernel_regularizer=regularizers.l2(1e-3)),
+                    Dropout(0.5, scaling="weight"), Dense(3, activation="softmax")])
+    m.compile(opt or Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = _data()
+    m.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    return m
+
+
+@pytest.mark.parametrize("opt", [None, SGD(schedules.ExponentialDecay(0.1, 10, 0.9), momentum=0.9)])
+def test_a_loaded_model_predicts_the_same_and_goes_on_training_the_same(tmp_path, opt):
+    m = _trained(opt)
+    path = tmp_path / "model.keras"
+    m.save(path)
+    loaded = load_model(path)
+    x, y = _data()
+    np.testing.assert_array_equal(loaded.predict(x), m.predict(x))
+    assert loaded.optimizer.iterations == m.optimizer.iterations
+    assert type(loaded.optimizer) is type(m.optimizer)
+    assert loaded.evaluate(x, y, verbose=0) == m.evaluate(x, y, verbose=0)
+    for model in (m, loaded):
+        seeding.set_random_seed(11)
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    for a, b in zip(m.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_save_weights_and_load_weights(tmp_path):
+    m = _trained()
+    m.save_weights(tmp_path / "w.weights.h5")
+    other = Sequential([Input((6,)), Dropout(0.1), Dense(16, activation="relu"),
+                        Dropout(0.5), Dense(3, activation="softmax")])
+    other.load_weights(tmp_path / "w.weights.h5")
+    for a, b in zip(m.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_uncompiled_model_round_trips(tmp_path):
+    m = Sequential([Input((4,)), Dense(2)])
+    m.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert not loaded.compiled
+    np.testing.assert_array_equal(loaded.get_weights()[0], m.get_weights()[0])
+
+
+def _rewrite(path, tensors=None, meta=None):
+    t, md = load_tensors(path)
+    if tensors:
+        tensors(t)
+    if meta:
+        meta(md)
+    save_tensors(path, t, md)
+
+
+def _config_edit(fn):
+    def edit(md):
+        c = json.loads(md["model"])
+        fn(c)
+        md["model"] = json.dumps(c)
+    return edit
+
+
+@pytest.mark.parametrize("damage,msg", [
+    (dict(meta=lambda md: md.update(format="other")), "expected metadata format"),
+    (dict(meta=lambda md: md.update(model="{not json")), "not valid JSON"),
+    (dict(meta=lambda md: md.pop("model")), "'model' is missing"),
+    (dict(meta=_config_edit(lambda c: c["layers"][2]["config"].update(units=17))),
+     "must be float32"),
+    (dict(meta=_config_edit(lambda c: c["layers"][2].update(class_name="Conv2D"))),
+     "model config is invalid"),
+    (dict(meta=_config_edit(lambda c: c["layers"][3]["config"].update(rate=2.0))),
+     "rate must be in"),
+    (dict(tensors=lambda t: t.pop("weights/3/bias")),
+     "do not match the model"),
+    (dict(tensors=lambda t: t.update({k: v.astype(np.float64) for k, v in t.items()
+                                      if k.endswith("kernel")})), "must be float32"),
+    (dict(tensors=lambda t: t.update({"optimizer/0/0": np.zeros(3, np.float32)})),
+     "optimizer state"),
+    (dict(meta=lambda md: md.update(compile='{"optimizer": "nope"}')),
+     "compile config is invalid"),
+])
+def test_damaged_files_raise_a_clear_model_file_error(tmp_path, damage, msg):
+    m = _trained()
+    path = tmp_path / "m.keras"
+    m.save(path)
+    _rewrite(path, **damage)
+    with pytest.raises(ModelFileError, match=msg):
+        load_model(path)
+
+
+def test_truncated_and_garbage_files_raise_model_file_error(tmp_path):
+    m = _trained()
+    path = tmp_path / "m.keras"
+    m.save(path)
+    raw = path.read_bytes()
+    for cut in (0, 7, 100, len(raw) - 1):
+        path.write_bytes(raw[:cut])
+        with pytest.raises(ModelFileError):
+            load_model(path)
+    path.write_bytes(b"\xff" * 64)
+    with pytest.raises(ModelFileError):
+        load_model(path)
+
+
+def test_overwrite_false_refuses_an_existing_file(tmp_path):
+    m = Sequential([Input((4,)), Dense(2)])
+    m.save(tmp_path / "m")
+    with pytest.raises(FileExistsError):
+        m.save(tmp_path / "m", overwrite=False)
