@@ -88,3 +88,12 @@ def batch_size(value, what="batch_size", default=32):
     if value <= 0:
         raise ValueError(f"{what} must be a positive int, got {value}")
     return int(value)
+
+
+def pred_true(y_true, y_pred):
+    """(p, t) as float32 [n, k] / [n, kt] for the standalone loss and metric
+    objects."""
+    p = np.ascontiguousarray(y_pred, np.float32)
+    if p.ndim == 1:
+        p = p[:, None]
+    return p, np.ascontiguousarray(y_true, np.float32).reshape(p.shape[0], -1)

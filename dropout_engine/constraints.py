@@ -1,7 +1,7 @@
 """Weight constraints (Keras 3), applied by the C loop after each update."""
 import numpy as np
 
-from . import _engine
+from . import _engine, _registry
 
 
 class Constraint:
@@ -51,21 +51,12 @@ class NonNeg(Constraint):
 
 max_norm, non_neg = MaxNorm, NonNeg
 _NAMES = {"max_norm": MaxNorm, "non_neg": NonNeg}
-_CLASSES = {"MaxNorm": MaxNorm, "NonNeg": NonNeg}
 
 
-def serialize(c):
-    return None if c is None else {"class_name": type(c).__name__,
-                                   "config": c.get_config()}
+serialize = _registry.serialize
 
 
 def get(identifier):
     """A Constraint from None, a name ('max_norm'), a config dict or an instance."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str) and identifier in _NAMES:
-        return _NAMES[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
-    raise ValueError(f"Unknown constraint {identifier!r}; expected None, one of "
-                     f"{sorted(_NAMES)} or a Constraint")
+    return _registry.resolve(identifier, "constraint", Constraint, _NAMES,
+                             optional=True)

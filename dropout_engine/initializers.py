@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from . import seeding
+from . import _registry, seeding
 
 
 class Initializer:
@@ -150,25 +150,12 @@ _NAMES = {
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
     "variance_scaling": VarianceScaling,
 }
-_CLASSES = {c.__name__: c for c in _NAMES.values()}
 
 
-def serialize(init):
-    return {"class_name": type(init).__name__, "config": init.get_config()}
+serialize = _registry.serialize
 
 
 def get(identifier):
     """An Initializer from a name ('glorot_uniform'), a config dict or an
     instance."""
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str):
-        cls = _NAMES.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"Unknown initializer {identifier!r}; expected one "
-                             f"of {sorted(_NAMES)}")
-        return cls()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
-    raise TypeError(f"Could not interpret initializer {identifier!r}: expected a "
-                    "name, a config dict or an Initializer")
+    return _registry.resolve(identifier, "initializer", Initializer, _NAMES)

@@ -11,9 +11,7 @@ is not supported (put the activation on the last layer instead).
 Calling a loss object (or function) on numpy arrays runs the same C code
 the training loop does.
 """
-import numpy as np
-
-from . import _engine
+from . import _data, _engine, _registry
 
 MSE, MAE, BCE, CCE, SCCE = range(5)
 
@@ -35,10 +33,7 @@ class Loss:
         self.name = name or self.default_name
 
     def __call__(self, y_true, y_pred):
-        p = np.ascontiguousarray(y_pred, np.float32)
-        if p.ndim == 1:
-            p = p[:, None]
-        t = np.ascontiguousarray(y_true, np.float32).reshape(p.shape[0], -1)
+        p, t = _data.pred_true(y_true, y_pred)
         return _engine.loss_rows(self.kind, p, t, None, False, 1.0) / p.shape[0]
 
     def get_config(self):
@@ -68,7 +63,6 @@ _NAMES = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
-_CLASSES = {c.__name__: c for c in _NAMES.values()}
 
 
 def _function(cls):
@@ -89,24 +83,14 @@ for _n in ("mean_squared_error", "mean_absolute_error", "binary_crossentropy",
     globals()[_n].__name__ = _n
 
 
-def serialize(loss):
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+serialize = _registry.serialize
 
 
 def get(identifier):
     """A Loss from a name ('mse'), one of this module's functions, a config
-    dict or an instance."""
-    if isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier not in _NAMES:
-            raise ValueError(f"Unknown loss {identifier!r}; expected one of "
-                             f"{sorted(_NAMES)}")
-        return _NAMES[identifier](name=identifier)
+    dict or an instance.  (Custom loss functions are not supported: the loss
+    runs inside the C training loop.)"""
     if callable(identifier) and hasattr(identifier, "loss_class"):
         return identifier.loss_class(name=identifier.__name__)
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
-    raise ValueError(f"Unknown loss {identifier!r}; expected one of {sorted(_NAMES)} "
-                     "or a dropout_engine.losses.Loss (custom loss functions are "
-                     "not supported: the loss runs inside the C training loop)")
+    return _registry.resolve(identifier, "loss", Loss, _NAMES,
+                             make=lambda cls, name: cls(name=name))

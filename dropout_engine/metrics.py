@@ -6,9 +6,7 @@ several units -> sparse categorical; else categorical.  In fit the metrics
 are computed in C on each training batch's (dropout-perturbed) output, as
 Keras does; logs carry the running mean over the epoch.
 """
-import numpy as np
-
-from . import _engine
+from . import _data, _engine, _registry
 
 BINARY_ACC, CAT_ACC, SPARSE_CAT_ACC, MSE, MAE = range(5)
 
@@ -29,10 +27,7 @@ class Metric:
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported")
-        p = np.ascontiguousarray(y_pred, np.float32)
-        if p.ndim == 1:
-            p = p[:, None]
-        t = np.ascontiguousarray(y_true, np.float32).reshape(p.shape[0], -1)
+        p, t = _data.pred_true(y_true, y_pred)
         self._total += _engine.metric_rows(self.kind, p, t)
         self._count += p.shape[0]
 
@@ -64,14 +59,11 @@ _NAMES = {
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
 }
-_CLASSES = {c.__name__: c for c in _NAMES.values()}
 
 
 def get(identifier, *, n_outputs=None, sparse=False):
     """A Metric from a name, a config dict or an instance.  "accuracy" /
     "acc" need ``n_outputs`` and ``sparse`` (labels are class indices)."""
-    if isinstance(identifier, Metric):
-        return identifier
     if identifier in ("accuracy", "acc"):
         if n_outputs == 1:
             cls = BinaryAccuracy
@@ -80,12 +72,5 @@ def get(identifier, *, n_outputs=None, sparse=False):
         else:
             cls = CategoricalAccuracy
         return cls(name=identifier)
-    if isinstance(identifier, str):
-        if identifier not in _NAMES:
-            raise ValueError(f"Unknown metric {identifier!r}; expected 'accuracy' "
-                             f"or one of {sorted(_NAMES)}")
-        return _NAMES[identifier](name=identifier)
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
-    raise ValueError(f"Unknown metric {identifier!r}; expected a name or a "
-                     "dropout_engine.metrics.Metric")
+    return _registry.resolve(identifier, "metric", Metric, _NAMES,
+                             make=lambda cls, name: cls(name=name))

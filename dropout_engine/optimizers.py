@@ -20,6 +20,8 @@ import types
 
 import numpy as np
 
+from . import _registry
+
 SGD_KIND, ADAM_KIND, RMSPROP_KIND = range(3)
 
 
@@ -243,24 +245,12 @@ class RMSprop(Optimizer):
 
 
 _NAMES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
-_CLASSES = {c.__name__: c for c in _NAMES.values()}
 
 
-def serialize(opt):
-    return {"class_name": type(opt).__name__, "config": opt.get_config()}
+serialize = _registry.serialize
 
 
 def get(identifier):
     """An Optimizer from a name ('adam'), a config dict or an instance."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, str):
-        cls = _NAMES.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"Unknown optimizer {identifier!r}; expected one of "
-                             f"{sorted(_NAMES)}")
-        return cls()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
-    raise ValueError(f"Unknown optimizer {identifier!r}; expected a name or a "
-                     "dropout_engine.optimizers.Optimizer")
+    return _registry.resolve(identifier, "optimizer", Optimizer, _NAMES,
+                             fold_case=True)

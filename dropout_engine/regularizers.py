@@ -3,6 +3,8 @@ is added to the loss, its gradient to the weights' gradient inside the C
 training loop."""
 import numpy as np
 
+from . import _registry
+
 
 class Regularizer:
     """Base class.  Subclasses set ``l1`` and ``l2`` (the C loop applies
@@ -52,21 +54,12 @@ class L2(Regularizer):
 
 l1, l2, l1_l2 = L1, L2, L1L2
 _NAMES = {"l1": L1, "l2": L2, "l1_l2": L1L2}
-_CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2}
 
 
-def serialize(reg):
-    return None if reg is None else {"class_name": type(reg).__name__,
-                                     "config": reg.get_config()}
+serialize = _registry.serialize
 
 
 def get(identifier):
     """A Regularizer from None, a name ('l2'), a config dict or an instance."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str) and identifier in _NAMES:
-        return _NAMES[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
-    raise ValueError(f"Unknown regularizer {identifier!r}; expected None, one of "
-                     f"{sorted(_NAMES)} or a Regularizer")
+    return _registry.resolve(identifier, "regularizer", Regularizer, _NAMES,
+                             optional=True)
