@@ -374,7 +374,7 @@ cdef class Net:
         cdef int rc
         if ps == NULL:
             raise MemoryError()
-        for i in range(len(metrics)):
+        for i in range(<size_t>len(metrics)):
             ms[i] = metrics[i]
         try:
             for i in range(n):

@@ -116,7 +116,9 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
             done = net.train(opt._c_config(), x, t, index, b, count,
                              opt._iterations, stats[b:])
             elapsed = time.perf_counter() - t0
-            totals += stats[b:b + done].T.astype(np.float64) @ sizes[b:b + done]
+            # Not `@`: a BLAS call would wake numpy's OpenBLAS threads, which
+            # then spin against the engine's OpenMP threads.
+            totals += (stats[b:b + done] * sizes[b:b + done, None]).sum(axis=0)
             seen += sizes[b:b + done].sum()
             b += done
             if done < count:
