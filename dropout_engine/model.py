@@ -244,15 +244,12 @@ class Sequential:
         1 - rate).  NaN in x gives NaN out (x is not scanned).
         """
         net = self._net
-        if (net is None or type(x) is not np.ndarray or x.dtype != np.float32
-                or x.ndim != 2 or x.shape[1] != self._n_in or not x.shape[0]
-                or not x.flags.c_contiguous):
-            x = self._x(x, check_finite=False)
-            net = self._net
         chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
-        y = np.empty((x.shape[0], self._n_out), np.float32)
-        net.predict(x, y, chunk)
-        return y
+        if net is not None:
+            y = net.predict(x, chunk)     # None unless x is ready for C as is
+            if y is not None:
+                return y
+        return self._net.predict(self._x(x, check_finite=False), chunk)
 
     def __call__(self, x, training=False):
         if training:
