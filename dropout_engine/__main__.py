@@ -94,6 +94,8 @@ def demo(args):
 
     out = args.out or os.path.join(tempfile.mkdtemp(prefix="dropout_engine_demo_"),
                                    "digits_mlp.safetensors")
+    if os.path.dirname(out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
     model.save(out)
     same = np.array_equal(load_model(out).predict(x_test, verbose=0), predictions)
 
