@@ -106,6 +106,9 @@ def _prepare(tensors, metadata):
     text = json.dumps(header, ensure_ascii=False, separators=(",", ":"))
     raw = text.encode("utf-8")
     raw += b" " * (-len(raw) % 8)
+    if len(raw) > MAX_HEADER_SIZE:
+        raise ValueError(f"the header would take {len(raw)} bytes; readers "
+                         f"refuse more than {MAX_HEADER_SIZE}")
     return raw, arrays
 
 
@@ -143,7 +146,7 @@ def save_tensors(path, tensors, metadata=None):
     """Write `tensors` (and a str -> str `metadata` map) to `path`, atomically.
 
     Args:
-        path: str or os.PathLike; its directory must exist.
+        path: str, bytes or os.PathLike; its directory must exist.
         tensors: dict of name -> numpy array of dtype bool, (u)int8/16/32/64,
             float16/32/64.  Any memory order or byte order; stored C-order
             little-endian.
@@ -156,7 +159,7 @@ def save_tensors(path, tensors, metadata=None):
         >>> save_tensors("w.safetensors", {"w": np.ones((2, 3), np.float32)},
         ...              {"format": "np"})
     """
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     header, arrays = _prepare(tensors, metadata)
     fd, tmp = _open_temp(path)
     try:
@@ -288,7 +291,7 @@ def load_tensors(path):
     """Read a model file written by `save_tensors` (or any safetensors writer).
 
     Args:
-        path: str or os.PathLike.
+        path: str, bytes or os.PathLike.
 
     Returns:
         (tensors, metadata): a dict of name -> numpy array in header order
@@ -300,7 +303,7 @@ def load_tensors(path):
             safetensors layout; the message says what was expected and found.
         OSError: the file cannot be opened or read.
     """
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     reader = _Reader(path)
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size

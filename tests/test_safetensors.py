@@ -94,6 +94,19 @@ def test_metadata_absent_loads_as_empty_dict(tmp_path):
     assert load_tensors(tmp_path / "m")[1] == {}
 
 
+def test_bytes_paths_work(tmp_path):
+    path = os.fsencode(tmp_path / "m")
+    save_tensors(path, {"a": np.ones(2, np.float32)})
+    assert list(load_tensors(path)[0]) == ["a"]
+
+
+def test_header_over_the_limit_is_refused_on_save(tmp_path, monkeypatch):
+    monkeypatch.setattr(st, "MAX_HEADER_SIZE", 16)
+    with pytest.raises(ValueError, match="refuse more than 16"):
+        save_tensors(tmp_path / "m", {"a_long_tensor_name": np.ones(1)})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_empty_file_of_tensors_round_trips(tmp_path):
     save_tensors(tmp_path / "m", {})
     assert load_tensors(tmp_path / "m") == ({}, {})
@@ -261,8 +274,8 @@ def test_huge_header_length_is_refused_without_allocating(tmp_path):
 
 
 def test_header_over_the_size_limit_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(st, "MAX_HEADER_SIZE", 16)
     save_tensors(tmp_path / "m", {"a_long_tensor_name": np.ones(1)})
+    monkeypatch.setattr(st, "MAX_HEADER_SIZE", 16)
     with pytest.raises(ModelFileError, match="limit 16"):
         load_tensors(tmp_path / "m")
 
