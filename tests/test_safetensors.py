@@ -246,10 +246,12 @@ def test_single_bit_flips_load_or_raise_model_file_error(small_file, tmp_path):
     expected = _shapes(small_file)
     n = int.from_bytes(raw[:8], "little")
     rng = np.random.default_rng(1)
-    # All of the header (length field and JSON) plus 200 data-region flips.
-    positions = [(i, b) for i in range(8 + n) for b in range(8)]
-    positions += [(int(i), int(b)) for i, b in zip(
-        rng.integers(8 + n, len(raw), 200), rng.integers(0, 8, 200))]
+    # Every bit of the length field, 400 in the JSON, 200 in the data.
+    def sample(lo, hi, k):
+        return [(int(i), int(b)) for i, b in zip(rng.integers(lo, hi, k),
+                                                 rng.integers(0, 8, k))]
+    positions = [(i, b) for i in range(8) for b in range(8)]
+    positions += sample(8, 8 + n, 400) + sample(8 + n, len(raw), 200)
     bad = tmp_path / "bad"
     outcomes = {"loaded": 0, "refused": 0}
     for i, bit in positions:
@@ -325,8 +327,10 @@ def test_inconsistent_headers_raise_model_file_error(tmp_path, header, data, mat
     (b'{"a": 1} x', "not valid JSON"),
     (b'{"__metadata__": {"k": NaN}}', "NaN"),
     (b'{"__metadata__": {}, "__metadata__": {}}', "repeats"),
-    (b"[" * 100000 + b"]" * 100000, "not valid JSON|JSON object"),
-    (b'{"a": {"dtype": "F32", "shape": [1' + b"0" * 5000 + b']}}', "not valid JSON"),
+    pytest.param(b"[" * 100000 + b"]" * 100000, "not valid JSON|JSON object",
+                 id="deep-nesting"),
+    pytest.param(b'{"a": {"dtype": "F32", "shape": [1' + b"0" * 5000 + b']}}',
+                 "not valid JSON", id="5000-digit-int"),
 ])
 def test_malformed_json_raises_model_file_error(tmp_path, text, match):
     bad = tmp_path / "bad"
