@@ -36,6 +36,7 @@ __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger",
            "TerminateOnNaN", "CSVLogger", "LambdaCallback", "EarlyStopping",
            "ModelCheckpoint", "ReduceLROnPlateau"]
 
+
 def _pythonify(logs):
     """A fresh dict per dispatch, numpy scalars as Python floats (Keras)."""
     if not logs:
