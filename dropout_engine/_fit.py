@@ -43,9 +43,20 @@ def _validation(model, x, t, validation_split, validation_data):
     return x[:split], t[:split], (x[split:], t[split:])
 
 
-def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-        validation_data, shuffle, class_weight, sample_weight, initial_epoch,
-        steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
+def fit(model, *args):
+    # The training arena is the model's: one fit at a time.
+    if not model._fit_lock.acquire(blocking=False):
+        raise RuntimeError(f"Model '{model.name}' is already being trained "
+                           "(fit is running in another thread)")
+    try:
+        return _fit(model, *args)
+    finally:
+        model._fit_lock.release()
+
+
+def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+         validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+         steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
     model._require_compiled("fit")
     for name, v in (("class_weight", class_weight), ("sample_weight", sample_weight),
                     ("steps_per_epoch", steps_per_epoch),
@@ -64,6 +75,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
     verbose = 1 if verbose == "auto" else int(verbose)
 
     n = x.shape[0]
+    B = min(B, n)       # the arena never holds more rows than the data
     steps = -(-n // B)
     ms = model._metrics_for(model._n_out)
     names = ["loss"] + [m.name for m in ms]

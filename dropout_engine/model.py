@@ -13,6 +13,8 @@ one C call for the whole network with per-call scratch, so many Python
 threads may predict on one model at once.  Arrays are converted once to
 float32 at the API edge.
 """
+import threading
+
 import numpy as np
 
 from . import _data, _engine, losses, metrics as metrics_mod, optimizers
@@ -42,6 +44,7 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self._train_token = None
+        self._fit_lock = threading.Lock()
         for layer in layers or []:
             self.add(layer)
 
