@@ -319,7 +319,8 @@ cdef class Net:
     the weights must stay the same numpy objects (updated in place).
     """
     cdef de_net_t *net
-    cdef list _keep
+    cdef list _keep          # the layers' arrays
+    cdef list _keep_train    # the arrays of the current training setup
     cdef size_t n_in, n_out
     cdef size_t n_metrics
     cdef int metrics[8]
@@ -403,14 +404,16 @@ cdef class Net:
             raise MemoryError()
         for i in range(<size_t>len(metrics)):
             ms[i] = metrics[i]
+        keep = []
         try:
             for i in range(n):
                 _fill_param(&ps[i], params[i])
-                self._keep += [params[i]["w"]] + list(params[i]["slots"])
+                keep += [params[i]["w"]] + list(params[i]["slots"])
             rc = de_net_train_setup(self.net, batch, t_cols, loss, fused,
                                     len(metrics), ms, ps)
         finally:
             free(ps)
+        self._keep_train = keep
         _check(rc)
 
     def train(self, dict opt, const float[:, ::1] x, const float[:, ::1] t,
