@@ -159,24 +159,32 @@ def test_set_weights_with_a_wrong_shape_leaves_the_model_unchanged():
         np.testing.assert_array_equal(got, want)
 
 
-def _seeded_fit(threads):
+def _seeded_fit(threads, opt):
+    from dropout_engine import regularizers
     de.set_num_threads(threads)
     try:
         seeding.set_random_seed(42)
         x, y = _blobs(n=300, d=40)
+        # 300 x 300 is large enough for the update to run on both threads.
         m = Sequential([Input((40,)), Dropout(0.2), Dense(300, activation="relu"),
-                        Dropout(0.5), Dense(3, activation="softmax")])
-        m.compile(SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy")
-        m.fit(x, y, epochs=2, batch_size=64, verbose=0)
-        return m.get_weights()
+                        Dropout(0.5), Dense(300, activation="tanh",
+                                            kernel_regularizer=regularizers.l1_l2(1e-4, 1e-3),
+                                            kernel_constraint=constraints.MaxNorm(2.0)),
+                        Dense(3, activation="softmax")])
+        m.compile(opt(), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        h = m.fit(x, y, epochs=2, batch_size=64, verbose=0)
+        return m.get_weights(), h.history
     finally:
         de.set_num_threads(2)
 
 
-def test_seeded_fit_is_bit_identical_with_one_and_two_threads():
-    one, two = _seeded_fit(1), _seeded_fit(2)
+@pytest.mark.parametrize("opt", [lambda: SGD(0.05, momentum=0.9),
+                                 lambda: Adam(0.001), lambda: de.optimizers.RMSprop(centered=True)])
+def test_seeded_fit_is_bit_identical_with_one_and_two_threads(opt):
+    (one, h1), (two, h2) = _seeded_fit(1, opt), _seeded_fit(2, opt)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+    assert h1 == h2
 
 
 def test_predict_is_safe_from_eight_threads_at_once():
