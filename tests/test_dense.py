@@ -22,7 +22,8 @@ def data(m, k, n, seed=0):
 @pytest.mark.parametrize("act", ACTS)
 def test_activation_within_a_few_ulps_of_float64(act):
     z = np.concatenate([np.linspace(-30, 30, 6001), RNG.standard_normal(4000),
-                        [0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0, -110.0]])
+                        [0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0, -110.0, 1e30, -1e30,
+                         3e38, -3e38]])
     z = z.astype(np.float32).reshape(-1, 1) if act != "softmax" else \
         RNG.standard_normal((50, 200)).astype(np.float32) * 8
     y = z.copy()
