@@ -33,7 +33,8 @@ def activation(name, z):
     if name == "tanh":
         return np.tanh(z)
     if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
+        with np.errstate(over="ignore"):  # exp(inf) = inf gives 0, as it should
+            return 1.0 / (1.0 + np.exp(-z))
     if name == "elu":
         return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
     if name == "selu":

@@ -30,7 +30,9 @@ def test_activation_within_a_few_ulps_of_float64(act):
     _engine.bias_act(y, None, ACTS.index(act))
     want = ref.activation(act, z)
     err = np.abs(y - want) / ref.ulp32(want)
-    assert err.max() <= 2.0, (act, z.ravel()[err.argmax()], err.max())
+    # one rounding of a value accurate to ~1e-13; softmax rounds exp and sum
+    limit = 2.0 if act == "softmax" else 1.0
+    assert err.max() <= limit, (act, z.ravel()[err.argmax()], err.max())
 
 
 def test_bias_is_added_before_the_activation():
