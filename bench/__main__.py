@@ -20,7 +20,7 @@ if any(v in os.environ for v in _BLAS_ENV) and "numpy" not in sys.modules:
     env = {k: v for k, v in os.environ.items() if k not in _BLAS_ENV}
     os.execve(sys.executable, [sys.executable, "-m", "bench"] + sys.argv[1:], env)
 
-SECTIONS = ("kernels",)
+SECTIONS = ("kernels", "training", "predict", "imports")
 
 
 def _machine():
@@ -40,6 +40,7 @@ def _machine():
 
 
 def _table(rows):
+    # ratio > 1 means we are better (faster, or more samples/s)
     head = f"{'bench':34} {'case':18} {'thr':>3} {'ours':>10} {'peer':>10} {'unit':8} {'ratio':>7}  peer"
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -55,6 +56,7 @@ def main(argv=None):
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
     p.add_argument("--threads", default="1,2", help="thread counts to run, e.g. 1,2")
     p.add_argument("--json", metavar="PATH", help="write every figure here")
+    p.add_argument("--plot", metavar="PATH", help="bar chart of the ratios (matplotlib)")
     args = p.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in only if s not in SECTIONS]
@@ -77,6 +79,32 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"machine": machine, "results": rows}, f, indent=1)
         print(f"# wrote {args.json}")
+    if args.plot:
+        _plot(rows, args.plot)
+
+
+def _plot(rows, path):
+    """Ratios as horizontal bars; 1.0 (parity) marked.  Needs matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("# --plot needs matplotlib (pip install matplotlib); no plot written")
+        return
+    good = [r for r in rows if r["ratio"] == r["ratio"]]  # drop NaN (absent peers)
+    labels = [f"{r['bench']} {r['case']} t{r['threads']} vs {r['peer_name']}" for r in good]
+    fig, ax = plt.subplots(figsize=(10, 0.28 * len(good) + 1))
+    ax.barh(range(len(good)), [r["ratio"] for r in good],
+            color=["tab:green" if r["ratio"] >= 1 else "tab:red" for r in good])
+    ax.axvline(1.0, color="k", lw=1)
+    ax.set_yticks(range(len(good)), labels, fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("ratio (>1: dropout_engine better)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"# wrote {path}")
 
 
 if __name__ == "__main__":
