@@ -292,8 +292,32 @@ class Sequential:
             shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1):
-        """Train; returns the ``History`` (``.history``: loss, metrics and
-        their ``val_`` forms per epoch).  See ``_fit.fit`` for the loop."""
+        """Train the model; the batch loop runs in C (see ``_fit``).
+
+        Args:
+            x: [n, features] numbers, converted once to float32.
+            y: targets: [n, units] (or [n] for one unit), or class indices
+                [n] for sparse_categorical_crossentropy.
+            batch_size: rows per update (default 32); the last batch may be
+                smaller.
+            epochs, initial_epoch: train epochs initial_epoch .. epochs-1.
+            verbose: "auto"/1 progress bar, 2 one line per epoch, 0 silent.
+            callbacks: list of ``dropout_engine.callbacks.Callback``.
+            validation_split: fraction of the *last* rows held out (before
+                shuffling), as Keras.
+            validation_data: ``(x_val, y_val)``; overrides validation_split.
+            shuffle: reshuffle the rows each epoch (seeded by
+                ``set_random_seed``).
+
+        Returns:
+            The ``History``; ``.history`` maps "loss", each metric and their
+            "val_" forms to per-epoch lists of floats.
+
+        Raises:
+            ValueError/TypeError for bad data (the model is unchanged);
+            FloatingPointError when the loss becomes NaN/Inf and no callback
+            stops training (the weights are those of the last good batch).
+        """
         from . import _fit
         return _fit.fit(self, x, y, batch_size, epochs, verbose, callbacks,
                         validation_split, validation_data, shuffle, class_weight,
