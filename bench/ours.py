@@ -1,0 +1,47 @@
+"""dropout_engine, driven exactly as a Keras user would drive it."""
+import time
+
+import numpy as np
+
+
+def _model(net):
+    from dropout_engine.keras import constraints, layers, models, optimizers
+    seq = [layers.Input((net.sizes[0],))]
+    if net.input_drop:
+        seq.append(layers.Dropout(net.input_drop))
+    n_layers = len(net.sizes) - 1
+    for i, units in enumerate(net.sizes[1:]):
+        last = i == n_layers - 1
+        kc = constraints.MaxNorm(net.max_norm) if net.max_norm and not last else None
+        seq.append(layers.Dense(units, activation=net.out_act if last else "relu",
+                                kernel_constraint=kc))
+        if not last and net.hidden_drop:
+            seq.append(layers.Dropout(net.hidden_drop))
+    model = models.Sequential(seq)
+    opt = (optimizers.SGD(net.lr, momentum=net.momentum) if net.optimizer == "sgd"
+           else optimizers.Adam(net.lr))
+    loss = ("sparse_categorical_crossentropy" if net.out_act == "softmax"
+            else "binary_crossentropy")
+    model.compile(optimizer=opt, loss=loss)
+    model.set_weights(net.weights)
+    return model
+
+
+def train_samples_per_s(net, x, y, threads, epochs):
+    import dropout_engine as de
+    de.set_num_threads(threads)
+    model = _model(net)
+    model.fit(x, y, batch_size=net.batch, epochs=1, verbose=0)  # warm-up
+    best = np.inf
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        model.fit(x, y, batch_size=net.batch, epochs=1, verbose=0)
+        best = min(best, time.perf_counter() - t0)
+    return len(x) / best
+
+
+def predictor(net, threads):
+    import dropout_engine as de
+    de.set_num_threads(threads)
+    model = _model(net)
+    return model.predict
