@@ -4,7 +4,7 @@
  * constants come only through de_kt->gemm (gemm_kernels_<isa>.c).
  *
  * Packed path.  The output is cut into one rectangular region per thread
- * (rows at MR multiples, columns at DE_RNG_SEGMENT multiples, grid chosen by
+ * (rows at MR multiples, columns at multiples of col_unit, grid chosen by
  * a cost model); each thread then runs the classic loop nest on its region
  * with its own buffers, so no barrier is ever needed:
  *   jc (NC columns) -> pc (KC of k) -> pack B -> ic (MC rows) -> pack A
@@ -20,8 +20,9 @@
  * are bit-identical for any thread count and any tile position.
  *
  * Epilogue contract (dispatch.h): called after the last KC block of a tile,
- * while the tile is in L1.  Regions and NC blocks start at DE_RNG_SEGMENT
- * multiples and jr runs outside ir, so the tiles of a row are finished in
+ * while the tile is in L1.  When it draws dropout bits, regions and NC
+ * blocks start at DE_RNG_SEGMENT multiples (col_unit; otherwise a cache line
+ * of columns is enough and balances threads better) and jr runs outside ir, so the tiles of a row are finished in
  * increasing column order within a segment; rs holds one lane state per row
  * of the current MC block.
  *
@@ -42,6 +43,9 @@
 /* Cost of packing one element, in multiply-adds of the microkernel (a
  * vector FMA does 16 of those; packing moves one element at a time). */
 #define PACK_WEIGHT 8
+/* Column granularity of thread regions when no dropout bits are drawn: a
+ * cache line, and a multiple of every NR. */
+#define COL_UNIT 64
 
 typedef struct {
     int ta, tb;
@@ -52,6 +56,7 @@ typedef struct {
     int accumulate;
     const de_epilogue_t *ep;
     const de_kernel_table_t *kt;   /* read once per call */
+    size_t col_unit;               /* thread regions start at multiples */
 } gemm_t;
 
 static size_t min_sz(size_t x, size_t y) { return x < y ? x : y; }
@@ -200,11 +205,11 @@ static size_t grid_cost(const gemm_t *g, size_t tm, size_t tn)
 {
     const size_t MR = (size_t)g->kt->gemm->mr, NR = (size_t)g->kt->gemm->nr;
     size_t mtiles = (g->m + MR - 1) / MR;
-    size_t segs = (g->n + DE_RNG_SEGMENT - 1) / DE_RNG_SEGMENT;
+    size_t segs = (g->n + g->col_unit - 1) / g->col_unit;
     if (mtiles < tm || segs < tn)
         return 0;
     size_t rows = ((mtiles + tm - 1) / tm) * MR;
-    size_t cols = min_sz(round_up(g->n, NR), ((segs + tn - 1) / tn) * DE_RNG_SEGMENT);
+    size_t cols = min_sz(round_up(g->n, NR), ((segs + tn - 1) / tn) * g->col_unit);
     rows = min_sz(rows, round_up(g->m, MR));
     size_t nblocks = (cols + g->kt->gemm->nc - 1) / g->kt->gemm->nc;
     return rows * cols + PACK_WEIGHT * (rows * nblocks + cols);
@@ -223,7 +228,7 @@ static int packed(const gemm_t *g, int nthreads)
     }
     const size_t MR = (size_t)g->kt->gemm->mr;
     size_t mtiles = (g->m + MR - 1) / MR;
-    size_t segs = (g->n + DE_RNG_SEGMENT - 1) / DE_RNG_SEGMENT;
+    size_t segs = (g->n + g->col_unit - 1) / g->col_unit;
     int nt = (int)(best_tm * best_tn), rc = DE_OK;
 
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
@@ -231,8 +236,8 @@ static int packed(const gemm_t *g, int nthreads)
         size_t r = (size_t)t / best_tn, s = (size_t)t % best_tn;
         size_t i0 = min_sz(g->m, split_at(mtiles, best_tm, r) * MR);
         size_t i1 = min_sz(g->m, split_at(mtiles, best_tm, r + 1) * MR);
-        size_t j0 = min_sz(g->n, split_at(segs, best_tn, s) * DE_RNG_SEGMENT);
-        size_t j1 = min_sz(g->n, split_at(segs, best_tn, s + 1) * DE_RNG_SEGMENT);
+        size_t j0 = min_sz(g->n, split_at(segs, best_tn, s) * g->col_unit);
+        size_t j1 = min_sz(g->n, split_at(segs, best_tn, s + 1) * g->col_unit);
         if (packed_region(g, i0, i1, j0, j1) != DE_OK) {
 #pragma omp atomic write
             rc = DE_ENOMEM;
@@ -276,14 +281,14 @@ static int small_region(const gemm_t *g, size_t j0, size_t j1)
 
 static int small(const gemm_t *g, int nthreads)
 {
-    size_t segs = (g->n + DE_RNG_SEGMENT - 1) / DE_RNG_SEGMENT;
+    size_t segs = (g->n + g->col_unit - 1) / g->col_unit;
     int nt = nthreads, rc = DE_OK;
     if ((size_t)nt > segs)
         nt = (int)segs;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
     for (int t = 0; t < nt; t++) {
-        size_t j0 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t) * DE_RNG_SEGMENT);
-        size_t j1 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t + 1) * DE_RNG_SEGMENT);
+        size_t j0 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t) * g->col_unit);
+        size_t j1 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t + 1) * g->col_unit);
         if (small_region(g, j0, j1) != DE_OK) {
 #pragma omp atomic write
             rc = DE_ENOMEM;
@@ -297,7 +302,8 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
             float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
 {
     gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c,
-                accumulate, ep, de_kt};
+                accumulate, ep, de_kt,
+                (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT};
     if (m == 0 || n == 0)
         return DE_OK;
     if (k == 0) {   /* empty sum: C = 0 (or unchanged), then the epilogue */
