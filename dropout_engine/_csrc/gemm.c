@@ -26,8 +26,9 @@
  * increasing column order within a segment; rs holds one lane state per row
  * of the current MC block.
  *
- * Small-m path (m <= DE_GEMM_SMALL_M, B not transposed): B is streamed row by
- * row, unpacked; threads split the columns at segment multiples.
+ * Small-m path (m <= DE_GEMM_SMALL_M, batch-1 inference): nothing packed; B
+ * is streamed row by row (or, transposed, as dot products along its rows);
+ * threads split the columns at col_unit multiples.
  *
  * Memory: one 64-byte-aligned workspace per thread (static __thread), grown
  * on demand and reused, so steady-state calls allocate nothing.
@@ -277,29 +278,45 @@ static int packed(const gemm_t *g, int nthreads)
 }
 
 /* ------------------------------------------------------------ small-m path */
-/* Columns [j0, j1) of C for m <= DE_GEMM_SMALL_M rows, B unpacked. */
+/* Columns [j0, j1) of C for m <= DE_GEMM_SMALL_M rows, B unpacked.  With
+ * B transposed the kernel takes dot products of contiguous rows, so a
+ * transposed A's m rows are first gathered (m * k floats). */
 static int small_region(const gemm_t *g, size_t j0, size_t j1)
 {
-    const size_t m = g->m, w = j1 - j0;
+    const size_t m = g->m, k = g->k, w = j1 - j0;
     if (j0 >= j1)
         return DE_OK;
-    size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
     size_t t_bytes = g->accumulate ? round_up(m * w * sizeof(float), 64) : 0;
     size_t r_bytes = g->ep ? m * sizeof(de_lanes_t) : 0;
-    char *ws = workspace(t_bytes + r_bytes + 64);
+    size_t a_bytes = g->tb && g->ta ? m * k * sizeof(float) : 0;
+    char *ws = workspace(t_bytes + r_bytes + a_bytes + 64);
     if (!ws)
         return DE_ENOMEM;
-    float *c = g->c + j0;
-    if (g->accumulate) {
-        float *t = (float *)ws;
-        g->kt->gemm->small_m(m, w, g->k, g->a, rsa, csa, g->b + j0, g->ldb, t, w);
+    float *c = g->c + j0, *t = (float *)ws;
+    float *dst = g->accumulate ? t : c;
+    size_t ldd = g->accumulate ? w : g->ldc;
+    if (g->tb) {
+        const float *a = g->a;
+        size_t lda = g->lda;
+        if (g->ta) {
+            float *ac = (float *)(ws + t_bytes + r_bytes);
+            for (size_t p = 0; p < k; p++)
+                for (size_t i = 0; i < m; i++)
+                    ac[i * k + p] = g->a[p * g->lda + i];
+            a = ac;
+            lda = k;
+        }
+        g->kt->gemm->small_m_bt(m, w, k, a, lda, g->b + j0 * g->ldb, g->ldb,
+                                dst, ldd);
+    } else {
+        size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
+        g->kt->gemm->small_m(m, w, k, g->a, rsa, csa, g->b + j0, g->ldb, dst,
+                             ldd);
+    }
+    if (g->accumulate)
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < w; j++)
                 c[i * g->ldc + j] += t[i * w + j];
-    } else {
-        g->kt->gemm->small_m(m, w, g->k, g->a, rsa, csa, g->b + j0, g->ldb, c,
-                             g->ldc);
-    }
     if (g->ep) {
         de_lanes_t *rs = (de_lanes_t *)(ws + t_bytes);
         for (size_t j = j0; j < j1; j += DE_RNG_SEGMENT)
@@ -355,7 +372,7 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
         nthreads = (int)(macs / MIN_MACS_PER_THREAD);
     if (nthreads < 1)
         nthreads = 1;
-    if (m <= DE_GEMM_SMALL_M && !trans_b && g.kt->gemm->small_m)
+    if (m <= DE_GEMM_SMALL_M)
         return small(&g, nthreads);
     return packed(&g, nthreads);
 }
