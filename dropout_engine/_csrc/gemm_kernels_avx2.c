@@ -51,6 +51,14 @@ static void ukernel(size_t kc, const float *a, const float *b, float *c,
     }
 }
 
+/* Lane mask for maskload/maskstore: the first min(left, 8) lanes. */
+static inline __m256i first_lanes(size_t left)
+{
+    int n = left >= 8 ? 8 : (int)left;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /* PU rows of B (p0 .. p0+PU-1) into the M rows of c, columns [0, w). */
 #define PU 4
 static inline __attribute__((always_inline)) void
@@ -62,9 +70,7 @@ small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
         for (int q = 0; q < pu; q++)
             av[i][q] = _mm256_set1_ps(a[i * rsa + (p0 + q) * csa]);
     for (size_t j = 0; j < w; j += 8) {
-        int left = w - j >= 8 ? 8 : (int)(w - j);
-        __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32(left),
-                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256i mk = first_lanes(w - j);
         __m256 bv[PU];
         for (int q = 0; q < pu; q++)
             bv[q] = _mm256_maskload_ps(b + (p0 + q) * ldb + j, mk);
@@ -98,9 +104,7 @@ dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
         for (int j = 0; j < J; j++)
             acc[i][j] = _mm256_setzero_ps();
     for (size_t p = 0; p < k; p += 8) {
-        int left = k - p >= 8 ? 8 : (int)(k - p);
-        __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32(left),
-                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256i mk = first_lanes(k - p);
         __m256 bv[DOT_J];
         for (int j = 0; j < J; j++)
             bv[j] = _mm256_maskload_ps(b + j * ldb + p, mk);
