@@ -31,7 +31,8 @@
  * threads split the columns at col_unit multiples.
  *
  * Memory: one 64-byte-aligned workspace per thread (static __thread), grown
- * on demand and reused, so steady-state calls allocate nothing.
+ * on demand and reused, so steady-state calls allocate nothing; freed when
+ * its thread exits.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,22 @@ static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 static __thread void *ws_ptr = NULL;
 static __thread size_t ws_bytes = 0;
 
+#ifdef _WIN32
+static void ws_register(void *p) { (void)p; }
+#else
+/* A pthread key whose destructor frees a thread's workspace when the thread
+ * exits (Python threads that call predict come and go). */
+#include <pthread.h>
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+static void ws_make_key(void) { pthread_key_create(&ws_key, free); }
+static void ws_register(void *p)
+{
+    pthread_once(&ws_once, ws_make_key);
+    pthread_setspecific(ws_key, p);
+}
+#endif
+
 /* This thread's workspace of at least `bytes` (64-byte aligned), or NULL. */
 static void *workspace(size_t bytes)
 {
@@ -81,6 +98,7 @@ static void *workspace(size_t bytes)
     ws_ptr = aligned_alloc(64, bytes);
     if (ws_ptr)
         ws_bytes = bytes;
+    ws_register(ws_ptr);
     return ws_ptr;
 }
 
