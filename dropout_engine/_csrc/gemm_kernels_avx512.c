@@ -8,7 +8,7 @@
  * determinism rule: c = c + sum over the KC block).
  * Packed panels are 64-byte aligned (the frame guarantees it); C is not.
  *
- * small_m: for m <= 4 rows, B streamed unpacked, 4 rows of B per pass with
+ * small_m: for m <= 4 rows, B streamed unpacked, 8 rows of B per pass with
  * the accumulator row kept in a register across them; small_m_bt: B
  * transposed, dot products of 4 rows of B at a time against A's rows.
  */
@@ -52,8 +52,9 @@ static void ukernel(size_t kc, const float *a, const float *b, float *c,
     }
 }
 
-/* PU rows of B (p0 .. p0+PU-1) into the M rows of c, columns [0, w). */
-#define PU 4
+/* PU rows of B (p0 .. p0+PU-1) into the M rows of c, columns [0, w); 8 rows
+ * per pass measured ~10% faster than 4 at 1 x 784 x 1024 on 2 threads. */
+#define PU 8
 static inline __attribute__((always_inline)) void
 small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
            size_t csa, const float *b, size_t ldb, float *c, size_t ldc)
