@@ -52,6 +52,9 @@ typedef struct {
 } de_gemm_kernels_t;
 
 #define DE_GEMM_SMALL_M 4
+/* Largest microtile the frame's edge-tile scratch holds. */
+#define DE_GEMM_MAX_MR 16
+#define DE_GEMM_MAX_NR 64
 
 typedef struct {
     /* Finish a tile of the output in place: y = dropout(act(c + bias)).

@@ -21,10 +21,10 @@
  *
  * Epilogue contract (dispatch.h): called after the last KC block of a tile,
  * while the tile is in L1.  When it draws dropout bits, regions and NC
- * blocks start at DE_RNG_SEGMENT multiples (col_unit; otherwise a cache line
- * of columns is enough and balances threads better) and jr runs outside ir, so the tiles of a row are finished in
- * increasing column order within a segment; rs holds one lane state per row
- * of the current MC block.
+ * blocks start at DE_RNG_SEGMENT multiples (col_unit; otherwise a cache
+ * line of columns is enough and balances threads better), and jr runs
+ * outside ir, so the tiles of a row are finished in increasing column order
+ * within a segment; rs holds one lane state per row of the current MC block.
  *
  * Small-m path (m <= DE_GEMM_SMALL_M, batch-1 inference): nothing packed; B
  * is streamed row by row (or, transposed, as dot products along its rows);
@@ -41,8 +41,6 @@
 #endif
 #include "dispatch.h"
 
-#define MAX_MR 16
-#define MAX_NR 64
 /* Multiply-adds below which a second thread costs more than it saves. */
 #define MIN_MACS_PER_THREAD (1u << 17)
 /* Cost of packing one element, in multiply-adds of the microkernel (a
@@ -182,7 +180,7 @@ static void macro_kernel(const gemm_t *g, size_t ic, size_t mc, size_t jc,
     const size_t MR = (size_t)gk->mr, NR = (size_t)gk->nr, ldc = g->ldc;
     const int acc = g->accumulate || pc > 0;
     const int last = pc + kc >= g->k;
-    float tile[MAX_MR * MAX_NR] __attribute__((aligned(64)));
+    float tile[DE_GEMM_MAX_MR * DE_GEMM_MAX_NR] __attribute__((aligned(64)));
 
     for (size_t jr = 0; jr < nc; jr += NR) {
         size_t nr = min_sz(NR, nc - jr);
