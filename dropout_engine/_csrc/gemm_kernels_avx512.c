@@ -10,7 +10,8 @@
  *
  * small_m: for m <= 4 rows, B streamed unpacked, 8 rows of B per pass with
  * the accumulator row kept in a register across them; small_m_bt: B
- * transposed, dot products of 4 rows of B at a time against A's rows.
+ * transposed, dot products of 8 rows of B (4 when m > 2) at a time against
+ * A's rows.
  */
 #include <immintrin.h>
 #include "dispatch.h"
@@ -84,7 +85,7 @@ small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
 
 /* Dot products for op(B) = B^T: J rows of B against the M rows of A, 16
  * k-lanes per accumulator, reduced in a fixed order at the end. */
-#define DOT_J 4
+#define DOT_J 8
 static inline __attribute__((always_inline)) void
 dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
           size_t ldb, float *c, size_t ldc)
