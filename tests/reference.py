@@ -6,15 +6,199 @@ optimizers.  Each is plain numpy that a reader can check by eye.
 import numpy as np
 
 # ----------------------------------------------------------------- GEMM
+def gemm(a, b, trans_a=False, trans_b=False, c=None):
+    """op(a) @ op(b) (+ c) in float64, op = transpose when asked."""
+    a64 = np.asarray(a, np.float64)
+    b64 = np.asarray(b, np.float64)
+    out = (a64.T if trans_a else a64) @ (b64.T if trans_b else b64)
+    return out if c is None else out + np.asarray(c, np.float64)
+
+
+def gemm_error_bound(a, b, trans_a=False, trans_b=False):
+    """Per-element bound on float32 rounding of op(a) @ op(b): a few ulps
+    times sqrt(k) times the sum of |products| (sqrt(k): rounding errors of a
+    sum of k terms add like a random walk)."""
+    a64 = np.abs(np.asarray(a, np.float64))
+    b64 = np.abs(np.asarray(b, np.float64))
+    k = a64.shape[0] if trans_a else a64.shape[1]
+    mags = (a64.T if trans_a else a64) @ (b64.T if trans_b else b64)
+    return 4 * np.finfo(np.float32).eps * np.sqrt(k) * mags + 1e-30
 
 
 # ---------------------------------------------------------- activations
+# Keras 3's definitions, evaluated in float64.
+import math
+
+SELU_ALPHA = 1.67326324235437728481704299167176
+SELU_SCALE = 1.05070098735548049341933498529460
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _normal_cdf(z):
+    """Phi(z) = (1 + erf(z / sqrt 2)) / 2, written with erfc so that it keeps
+    its relative precision far in the left tail."""
+    return 0.5 * _erfc(-z / math.sqrt(2.0)).astype(np.float64)
+
+
+def activation(name, z):
+    """act(z) in float64; softmax is row-wise (last axis), max-subtracted."""
+    z = np.asarray(z, dtype=np.float64)
+    if name == "linear":
+        return z.copy()
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "sigmoid":
+        with np.errstate(over="ignore"):  # exp(inf) = inf gives 0, as it should
+            return 1.0 / (1.0 + np.exp(-z))
+    if name == "elu":
+        return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+    if name == "selu":
+        return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0)))
+    if name == "gelu":
+        return z * _normal_cdf(z)  # Keras: 0.5 * x * (1 + erf(x / sqrt(2)))
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    raise ValueError(name)
+
+
+def activation_vjp(name, z, g):
+    """g * d act(z) / dz (for softmax: the row-wise Jacobian-vector product)."""
+    z = np.asarray(z, dtype=np.float64)
+    a = activation(name, z)
+    if name == "linear":
+        d = np.ones_like(z)
+    elif name == "relu":
+        d = (z > 0).astype(np.float64)
+    elif name == "tanh":
+        d = 1.0 - a * a
+    elif name == "sigmoid":
+        d = a * (1.0 - a)
+    elif name == "elu":
+        d = np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)))
+    elif name == "selu":
+        d = SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0)))
+    elif name == "gelu":
+        d = _normal_cdf(z) + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    elif name == "softmax":
+        return a * (g - (g * a).sum(axis=-1, keepdims=True))
+    else:
+        raise ValueError(name)
+    return g * d
+
+
+def ulp32(v):
+    """The float32 ulp at |v| (the smallest normal's ulp below it)."""
+    v = np.abs(np.asarray(v, dtype=np.float64)).astype(np.float32)
+    v = np.maximum(v, np.finfo(np.float32).tiny)
+    return np.spacing(v).astype(np.float64)
 
 
 # ------------------------------------------------------------ dropout/RNG
+# The mask generator exactly as rng.h defines it, in numpy uint64 arithmetic
+# (which wraps modulo 2**64).
+M64 = (1 << 64) - 1
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def mix64(z):
+    """SplitMix64 finaliser of a uint64 array."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(z, dtype=np.uint64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _plus(a, k):
+    """a + k * GOLDEN modulo 2**64 (k: int or uint64 array)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(a, dtype=np.uint64) + np.asarray(k, dtype=np.uint64) * GOLDEN
+
+
+def rng_key(seed, stream, step):
+    k = mix64(_plus(np.uint64(seed), 1))
+    k = mix64(_plus(k, stream + 1))
+    return int(mix64(_plus(k, step + 1)))
+
+
+def _rotl(x, r):
+    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
+
+
+def lane_words(key, rows, segs, steps):
+    """uint32 words [len(rows), len(segs), steps * 16] of the lanes of
+    (key, row, seg): step t gives words 16t..16t+15, word 2l / 2l+1 the
+    low / high half of lane l's xoroshiro128++ output."""
+    with np.errstate(over="ignore"):
+        i = np.asarray(rows, dtype=np.uint64)[:, None]
+        s = np.asarray(segs, dtype=np.uint64)[None, :]
+        b = mix64(_plus(mix64(_plus(np.uint64(key), i + np.uint64(1))), s + np.uint64(1)))
+        lanes = np.arange(8, dtype=np.uint64)
+        s0 = mix64(_plus(b[..., None], 2 * lanes + np.uint64(1)))
+        s1 = mix64(_plus(b[..., None], 2 * lanes + np.uint64(2)))
+        out = np.empty(b.shape + (steps, 16), dtype=np.uint32)
+        for t in range(steps):
+            r = _rotl(s0 + s1, 17) + s0
+            out[..., t, 0::2] = (r & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            out[..., t, 1::2] = (r >> np.uint64(32)).astype(np.uint32)
+            s1 = s1 ^ s0
+            s0 = _rotl(s0, 49) ^ s1 ^ (s1 << np.uint64(21))
+            s1 = _rotl(s1, 28)
+    return out.reshape(b.shape + (steps * 16,))
+
+
+def random_bits(key, n):
+    """The flat stream: row 0, segment 0, never ending."""
+    return lane_words(key, [0], [0], -(-n // 16))[0, 0, :n]
+
+
+def dropout_params(rate, inverted=True):
+    """(drop_below, scale) as rng.c thresholds them."""
+    if rate <= 0:
+        return 0, np.float32(1.0)
+    t = min(max(round(rate * 2.0**32), 1), 2**32 - 1)
+    return t, np.float32(2.0**32 / (2.0**32 - t) if inverted else 1.0)
+
+
+def keep_mask(key, m, n, rate):
+    """bool [m, n]: True where the unit is kept."""
+    t, _ = dropout_params(rate)
+    nseg = -(-n // 256)
+    words = lane_words(key, np.arange(m), np.arange(nseg), 16)
+    return words.reshape(m, nseg * 256)[:, :n] >= t
+
+
+def unpack_mask(mask, shape):
+    """The public uint8 mask as bool keep flags of `shape`."""
+    size = int(np.prod(shape))
+    return np.unpackbits(mask, bitorder="little")[:size].reshape(shape).astype(bool)
 
 
 # ----------------------------------------------------- dense fwd / bwd
+def dense_forward(x, w, b, act, keep=None, scale=1.0):
+    """float64 y = keep * scale * act(x @ w + b) and z."""
+    z = np.asarray(x, np.float64) @ np.asarray(w, np.float64)
+    if b is not None:
+        z = z + np.asarray(b, np.float64)
+    y = activation(act, z)
+    if keep is not None:
+        y = np.where(keep, y * np.float64(scale), 0.0)
+    return y, z
+
+
+def dense_backward(dy, x, w, b, act, keep=None, scale=1.0):
+    """float64 (dx, dw, db) of dense_forward for upstream gradient dy."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    _, z = dense_forward(x, w, b, act)
+    g = np.asarray(dy, np.float64)
+    if keep is not None:
+        g = np.where(keep, g * np.float64(scale), 0.0)
+    dz = activation_vjp(act, z, g)
+    return dz @ w.T, x.T @ dz, dz.sum(axis=0)
 
 
 # ------------------------------------------------- losses / optimizers

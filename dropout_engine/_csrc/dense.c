@@ -1,26 +1,174 @@
-/* PLACEHOLDER (being replaced). */
+/*
+ * dense.c -- the frame around the element-wise kernels: the C API for the
+ * unfused passes and the dense layer forward/backward.
+ *
+ * Rows are split into one contiguous block per thread (fewer threads for
+ * small work).  Every element and every mask bit is computed by the same
+ * code whatever block it falls in, and the only reduction (de_sum_rows)
+ * adds rows in the fixed order 0..m-1, so results do not depend on the
+ * thread count.  Masks: callers zero them; blocks share at most the mask
+ * word at their boundary, which the kernels OR atomically.
+ */
 #include "dispatch.h"
-void de_bias_act(size_t m, size_t n, const float *bias, int act, float *y) { de_kt->ew->bias_act_rows(0, m, n, bias, act, y); }
-void de_softmax_rows(size_t m, size_t n, float *y) { de_kt->ew->softmax_rows(0, m, n, y); }
-void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask, const de_dropout_t *d) { de_kt->ew->dropout_rows(0, m, n, x, y, mask, d); }
-int de_dense_forward(size_t m, size_t n, size_t k, const float *x, const float *w, const float *b, int act,
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Below this many elements per thread a pass is not worth splitting. */
+#define MIN_PER_THREAD (1u << 15)
+
+static int threads_for(size_t rows, size_t elems)
+{
+    size_t t = elems / MIN_PER_THREAD;
+    int max = de_threads();
+    if (t > (size_t)max)
+        t = (size_t)max;
+    if (t > rows)
+        t = rows;
+    return t < 1 ? 1 : (int)t;
+}
+
+/* This thread's block of [0, count). */
+static void my_block(size_t count, size_t *lo, size_t *hi)
+{
+#ifdef _OPENMP
+    size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+#else
+    size_t t = 0, nt = 1;
+#endif
+    *lo = count * t / nt;
+    *hi = count * (t + 1) / nt;
+}
+
+void de_bias_act(size_t m, size_t n, const float *bias, int act, float *y)
+{
+    const de_elementwise_t *ew = de_kt->ew;
+    if (act == DE_SOFTMAX) {
+        if (bias)
+            de_bias_act(m, n, bias, DE_LINEAR, y);
+        de_softmax_rows(m, n, y);
+        return;
+    }
+    int nt = threads_for(m, m * n * (act > DE_RELU ? 16 : 1));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t r0, r1;
+        my_block(m, &r0, &r1);
+        ew->bias_act_rows(r0, r1, n, bias, act, y);
+    }
+}
+
+void de_softmax_rows(size_t m, size_t n, float *y)
+{
+    const de_elementwise_t *ew = de_kt->ew;
+    int nt = threads_for(m, m * n * 16);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t r0, r1;
+        my_block(m, &r0, &r1);
+        ew->softmax_rows(r0, r1, n, y);
+    }
+}
+
+void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask,
+                const de_dropout_t *d)
+{
+    const de_elementwise_t *ew = de_kt->ew;
+    int nt = threads_for(m, m * n);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t r0, r1;
+        my_block(m, &r0, &r1);
+        ew->dropout_rows(r0, r1, n, x, y, mask, d);
+    }
+}
+
+/* Softmax then dropout, row by row while the row is in cache. */
+static void softmax_dropout(size_t m, size_t n, float *y, uint64_t *mask,
+                            const de_dropout_t *d)
+{
+    const de_elementwise_t *ew = de_kt->ew;
+    int nt = threads_for(m, m * n * 16);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t r0, r1;
+        my_block(m, &r0, &r1);
+        for (size_t i = r0; i < r1; i++) {
+            ew->softmax_rows(i, i + 1, n, y);
+            ew->dropout_rows(i, i + 1, n, y, y, mask, d);
+        }
+    }
+}
+
+int de_dense_forward(size_t m, size_t n, size_t k, const float *x,
+                     const float *w, const float *b, int act,
                      const de_dropout_t *drop, float *y, uint64_t *mask)
 {
-    de_epilogue_t ep = {b, act, *drop, mask};
-    return de_gemm(0, 0, m, n, k, x, k, w, n, y, n, 0, &ep);
+    if (act != DE_SOFTMAX) {
+        de_epilogue_t ep = {b, act, *drop, mask};
+        return de_gemm(0, 0, m, n, k, x, k, w, n, y, n, 0, &ep);
+    }
+    de_epilogue_t ep = {b, DE_LINEAR, {0, 1.f, 0}, NULL};
+    int rc = de_gemm(0, 0, m, n, k, x, k, w, n, y, n, 0, &ep);
+    if (rc == DE_OK)
+        softmax_dropout(m, n, y, mask, drop);
+    return rc;
 }
-void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop, const uint64_t *mask,
-                     const float *y, const float *z, const float *dy, float *dz)
-{ de_kt->ew->backward_act_rows(0, m, n, act, drop, mask, y, z, dy, dz); }
+
+void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop,
+                     const uint64_t *mask, const float *y, const float *z,
+                     const float *dy, float *dz)
+{
+    const de_elementwise_t *ew = de_kt->ew;
+    int nt = threads_for(m, m * n * (act > DE_RELU ? 8 : 1));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t r0, r1;
+        my_block(m, &r0, &r1);
+        ew->backward_act_rows(r0, r1, n, act, drop, mask, y, z, dy, dz);
+    }
+}
+
+/* Columns in blocks of SUM_BLOCK, each summed into doubles over rows
+ * 0..m-1 in order; threads take whole blocks. */
+#define SUM_BLOCK 256
+
 void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
-{ for (size_t j = 0; j < n; j++) { float s = 0.f; for (size_t i = 0; i < m; i++) s += dz[i * n + j]; db[j] = s; } }
-int de_dense_backward(size_t m, size_t n, size_t k, const float *x, const float *w, const float *y, const float *z,
-                      const uint64_t *mask, int act, const de_dropout_t *drop, const float *dy, float *scratch,
-                      float *dx, float *dw, float *db)
+{
+    size_t nblk = (n + SUM_BLOCK - 1) / SUM_BLOCK;
+    int nt = threads_for(nblk, m * n);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t b0, b1;
+        double acc[SUM_BLOCK];
+        my_block(nblk, &b0, &b1);
+        for (size_t blk = b0; blk < b1; blk++) {
+            size_t j0 = blk * SUM_BLOCK;
+            size_t w = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
+            for (size_t j = 0; j < w; j++)
+                acc[j] = 0.0;
+            for (size_t i = 0; i < m; i++)
+                for (size_t j = 0; j < w; j++)
+                    acc[j] += dz[i * n + j0 + j];
+            for (size_t j = 0; j < w; j++)
+                db[j0 + j] = (float)acc[j];
+        }
+    }
+}
+
+int de_dense_backward(size_t m, size_t n, size_t k, const float *x,
+                      const float *w, const float *y, const float *z,
+                      const uint64_t *mask, int act, const de_dropout_t *drop,
+                      const float *dy, float *scratch, float *dx, float *dw,
+                      float *db)
 {
     de_backward_act(m, n, act, drop, mask, y, z, dy, scratch);
-    de_gemm(1, 0, k, n, m, x, k, scratch, n, dw, n, 0, NULL);
+    int rc = de_gemm(1, 0, k, n, m, x, k, scratch, n, dw, n, 0, NULL);
+    if (rc != DE_OK)
+        return rc;
     de_sum_rows(m, n, scratch, db);
-    if (dx) de_gemm(0, 1, m, k, n, scratch, n, w, n, dx, k, 0, NULL);
-    return DE_OK;
+    if (dx)
+        rc = de_gemm(0, 1, m, k, n, scratch, n, w, n, dx, k, 0, NULL);
+    return rc;
 }

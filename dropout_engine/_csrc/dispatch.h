@@ -36,7 +36,16 @@ typedef struct {
      * Both packed panels are 64-byte aligned. */
     void (*ukernel)(size_t kc, const float *a_pack, const float *b_pack,
                     float *c, size_t ldc, int accumulate);
+    /* Small-m path (m <= DE_GEMM_SMALL_M, op(B) = B not transposed, nothing
+     * packed): c[m x w] (row stride ldc) = A @ B[:, 0:w], overwriting c.
+     * A's element (i, p) is a[i * rsa + p * csa]; B is read row by row.
+     * Each element's sum runs over p = 0..k-1 in order, from zero. */
+    void (*small_m)(size_t m, size_t w, size_t k, const float *a, size_t rsa,
+                    size_t csa, const float *b, size_t ldb, float *c,
+                    size_t ldc);
 } de_gemm_kernels_t;
+
+#define DE_GEMM_SMALL_M 4
 
 typedef struct {
     /* Finish a tile of the output in place: y = dropout(act(c + bias)).

@@ -1,28 +1,331 @@
-/* PLACEHOLDER (being replaced): naive GEMM frame, correct but slow. */
+/*
+ * gemm.c -- the GEMM frame (BLIS-style): packing, blocking, threads, epilogue.
+ * Portable C shared by every ISA; the per-ISA microkernels and their blocking
+ * constants come only through de_kt->gemm (gemm_kernels_<isa>.c).
+ *
+ * Packed path.  The output is cut into one rectangular region per thread
+ * (rows at MR multiples, columns at multiples of col_unit, grid chosen by
+ * a cost model); each thread then runs the classic loop nest on its region
+ * with its own buffers, so no barrier is ever needed:
+ *   jc (NC columns) -> pc (KC of k) -> pack B -> ic (MC rows) -> pack A
+ *   -> jr (NR) -> ir (MR) -> microkernel.
+ * op(A) is packed into MR-row micro-panels (k-major), op(B) into NR-column
+ * micro-panels (k-major); transposes are taken by the packing loops.  Edge
+ * tiles run the same microkernel into an aligned scratch tile whose valid part
+ * is then stored, so every element sees exactly the same arithmetic.
+ *
+ * Determinism: every element's sum is "for each KC block in order: acc = sum
+ * of its products in order from zero; c = c + acc" (c = acc for the first
+ * block without accumulate).  KC depends on nothing but the ISA, so results
+ * are bit-identical for any thread count and any tile position.
+ *
+ * Epilogue contract (dispatch.h): called after the last KC block of a tile,
+ * while the tile is in L1.  When it draws dropout bits, regions and NC
+ * blocks start at DE_RNG_SEGMENT multiples (col_unit; otherwise a cache line
+ * of columns is enough and balances threads better) and jr runs outside ir, so the tiles of a row are finished in
+ * increasing column order within a segment; rs holds one lane state per row
+ * of the current MC block.
+ *
+ * Small-m path (m <= DE_GEMM_SMALL_M, B not transposed): B is streamed row by
+ * row, unpacked; threads split the columns at segment multiples.
+ *
+ * Memory: one 64-byte-aligned workspace per thread (static __thread), grown
+ * on demand and reused, so steady-state calls allocate nothing.
+ */
 #include <stdlib.h>
+#include <string.h>
 #include "dispatch.h"
+
+#define MAX_MR 16
+#define MAX_NR 64
+/* Multiply-adds below which a second thread costs more than it saves. */
+#define MIN_MACS_PER_THREAD (1u << 17)
+/* Cost of packing one element, in multiply-adds of the microkernel (a
+ * vector FMA does 16 of those; packing moves one element at a time). */
+#define PACK_WEIGHT 8
+/* Column granularity of thread regions when no dropout bits are drawn: a
+ * cache line, and a multiple of every NR. */
+#define COL_UNIT 64
+
+typedef struct {
+    int ta, tb;
+    size_t m, n, k;
+    const float *a, *b;
+    size_t lda, ldb, ldc;
+    float *c;
+    int accumulate;
+    const de_epilogue_t *ep;
+    const de_kernel_table_t *kt;   /* read once per call */
+    size_t col_unit;               /* thread regions start at multiples */
+} gemm_t;
+
+static size_t min_sz(size_t x, size_t y) { return x < y ? x : y; }
+static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+/* ------------------------------------------------------------ workspace */
+static __thread void *ws_ptr = NULL;
+static __thread size_t ws_bytes = 0;
+
+/* This thread's workspace of at least `bytes` (64-byte aligned), or NULL. */
+static void *workspace(size_t bytes)
+{
+    if (bytes <= ws_bytes)
+        return ws_ptr;
+    free(ws_ptr);
+    ws_bytes = 0;
+    bytes = round_up(bytes, 4096);
+    ws_ptr = aligned_alloc(64, bytes);
+    if (ws_ptr)
+        ws_bytes = bytes;
+    return ws_ptr;
+}
+
+/* ------------------------------------------------------------ packing */
+/* Pack `len` rows x kc columns of a matrix whose element (r, p) is
+ * src[r * sr + p * sp] into micro-panels of R rows, each kc steps of R floats
+ * (k-major); rows past len are zero.  op(A) is packed with R = MR, op(B) (as
+ * its transpose) with R = NR; a transpose only swaps sr and sp. */
+static void pack(const float *src, size_t sr, size_t sp, size_t len, size_t kc,
+                 size_t R, float *dst)
+{
+    for (size_t r0 = 0; r0 < len; r0 += R, dst += R * kc) {
+        size_t rr = min_sz(R, len - r0);
+        const float *s = src + r0 * sr;
+        if (sr == 1) {      /* R consecutive floats per k step */
+            for (size_t p = 0; p < kc; p++) {
+                memcpy(dst + p * R, s + p * sp, rr * sizeof(float));
+                memset(dst + p * R + rr, 0, (R - rr) * sizeof(float));
+            }
+        } else {            /* each row contiguous (sp == 1): a transpose */
+            for (size_t r = 0; r < rr; r++)
+                for (size_t p = 0; p < kc; p++)
+                    dst[p * R + r] = s[r * sr + p * sp];
+            for (size_t r = rr; r < R; r++)
+                for (size_t p = 0; p < kc; p++)
+                    dst[p * R + r] = 0.f;
+        }
+    }
+}
+
+/* Rows [i0, i0+mc) x columns [p0, p0+kc) of op(A). */
+static void pack_a(const gemm_t *g, size_t i0, size_t mc, size_t p0, size_t kc,
+                   float *dst)
+{
+    size_t sr = g->ta ? 1 : g->lda, sp = g->ta ? g->lda : 1;
+    pack(g->a + i0 * sr + p0 * sp, sr, sp, mc, kc, (size_t)g->kt->gemm->mr, dst);
+}
+
+/* Rows [p0, p0+kc) x columns [j0, j0+nc) of op(B). */
+static void pack_b(const gemm_t *g, size_t p0, size_t kc, size_t j0, size_t nc,
+                   float *dst)
+{
+    size_t sr = g->tb ? g->ldb : 1, sp = g->tb ? 1 : g->ldb;
+    pack(g->b + j0 * sr + p0 * sp, sr, sp, nc, kc, (size_t)g->kt->gemm->nr, dst);
+}
+
+/* ------------------------------------------------------------ packed path */
+/* All micro-tiles of one (MC x NC) block for KC block pc. */
+static void macro_kernel(const gemm_t *g, size_t ic, size_t mc, size_t jc,
+                         size_t nc, size_t pc, size_t kc, const float *ap,
+                         const float *bp, de_lanes_t *rows_state)
+{
+    const de_gemm_kernels_t *gk = g->kt->gemm;
+    const size_t MR = (size_t)gk->mr, NR = (size_t)gk->nr, ldc = g->ldc;
+    const int acc = g->accumulate || pc > 0;
+    const int last = pc + kc >= g->k;
+    float tile[MAX_MR * MAX_NR] __attribute__((aligned(64)));
+
+    for (size_t jr = 0; jr < nc; jr += NR) {
+        size_t nr = min_sz(NR, nc - jr);
+        for (size_t ir = 0; ir < mc; ir += MR) {
+            size_t mr = min_sz(MR, mc - ir);
+            float *c = g->c + (ic + ir) * ldc + jc + jr;
+            const float *a = ap + ir * kc, *b = bp + jr * kc;
+            if (mr == MR && nr == NR) {
+                gk->ukernel(kc, a, b, c, ldc, acc);
+            } else {
+                gk->ukernel(kc, a, b, tile, NR, 0);
+                for (size_t i = 0; i < mr; i++)
+                    for (size_t j = 0; j < nr; j++)
+                        c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j]
+                                             : tile[i * NR + j];
+            }
+            if (last && g->ep)
+                g->kt->ew->epilogue(g->ep, g->n, c, ldc, ic + ir, jc + jr, mr,
+                                    nr, rows_state + ir);
+        }
+    }
+}
+
+/* The whole loop nest on rows [i0, i1) x columns [j0, j1) of C. */
+static int packed_region(const gemm_t *g, size_t i0, size_t i1, size_t j0,
+                         size_t j1)
+{
+    const de_gemm_kernels_t *gk = g->kt->gemm;
+    const size_t MR = (size_t)gk->mr, NR = (size_t)gk->nr;
+    const size_t KC = (size_t)gk->kc, MC = (size_t)gk->mc, NC = (size_t)gk->nc;
+    if (i0 >= i1 || j0 >= j1)
+        return DE_OK;
+    size_t kc_max = min_sz(KC, g->k);
+    size_t mc_max = round_up(min_sz(MC, i1 - i0), MR);
+    size_t nc_max = round_up(min_sz(NC, j1 - j0), NR);
+    size_t a_bytes = round_up(mc_max * kc_max * sizeof(float), 64);
+    size_t b_bytes = round_up(nc_max * kc_max * sizeof(float), 64);
+    size_t r_bytes = g->ep ? mc_max * sizeof(de_lanes_t) : 0;
+    char *ws = workspace(a_bytes + b_bytes + r_bytes);
+    if (!ws)
+        return DE_ENOMEM;
+    float *ap = (float *)ws, *bp = (float *)(ws + a_bytes);
+    de_lanes_t *rows_state = (de_lanes_t *)(ws + a_bytes + b_bytes);
+
+    for (size_t jc = j0; jc < j1; jc += NC) {
+        size_t nc = min_sz(NC, j1 - jc);
+        for (size_t pc = 0; pc < g->k; pc += KC) {
+            size_t kc = min_sz(KC, g->k - pc);
+            pack_b(g, pc, kc, jc, nc, bp);
+            for (size_t ic = i0; ic < i1; ic += MC) {
+                size_t mc = min_sz(MC, i1 - ic);
+                pack_a(g, ic, mc, pc, kc, ap);
+                macro_kernel(g, ic, mc, jc, nc, pc, kc, ap, bp, rows_state);
+            }
+        }
+    }
+    return DE_OK;
+}
+
+/* Part `r` of `parts` of [0, units) split as evenly as possible. */
+static size_t split_at(size_t units, size_t parts, size_t r)
+{
+    return units * r / parts;
+}
+
+/* Estimated time of the slowest region (in multiply-adds / k) when the
+ * threads form a tm x tn grid; 0 if some thread would get nothing. */
+static size_t grid_cost(const gemm_t *g, size_t tm, size_t tn)
+{
+    const size_t MR = (size_t)g->kt->gemm->mr, NR = (size_t)g->kt->gemm->nr;
+    size_t mtiles = (g->m + MR - 1) / MR;
+    size_t segs = (g->n + g->col_unit - 1) / g->col_unit;
+    if (mtiles < tm || segs < tn)
+        return 0;
+    size_t rows = ((mtiles + tm - 1) / tm) * MR;
+    size_t cols = min_sz(round_up(g->n, NR), ((segs + tn - 1) / tn) * g->col_unit);
+    rows = min_sz(rows, round_up(g->m, MR));
+    size_t nblocks = (cols + g->kt->gemm->nc - 1) / g->kt->gemm->nc;
+    return rows * cols + PACK_WEIGHT * (rows * nblocks + cols);
+}
+
+static int packed(const gemm_t *g, int nthreads)
+{
+    size_t best_tm = 1, best_tn = 1, best = grid_cost(g, 1, 1);
+    for (size_t tn = 1; tn <= (size_t)nthreads; tn++) {
+        size_t tm = (size_t)nthreads / tn, cost = grid_cost(g, tm, tn);
+        if (tm * tn == (size_t)nthreads && cost && cost < best) {
+            best = cost;
+            best_tm = tm;
+            best_tn = tn;
+        }
+    }
+    const size_t MR = (size_t)g->kt->gemm->mr;
+    size_t mtiles = (g->m + MR - 1) / MR;
+    size_t segs = (g->n + g->col_unit - 1) / g->col_unit;
+    int nt = (int)(best_tm * best_tn), rc = DE_OK;
+
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
+    for (int t = 0; t < nt; t++) {
+        size_t r = (size_t)t / best_tn, s = (size_t)t % best_tn;
+        size_t i0 = min_sz(g->m, split_at(mtiles, best_tm, r) * MR);
+        size_t i1 = min_sz(g->m, split_at(mtiles, best_tm, r + 1) * MR);
+        size_t j0 = min_sz(g->n, split_at(segs, best_tn, s) * g->col_unit);
+        size_t j1 = min_sz(g->n, split_at(segs, best_tn, s + 1) * g->col_unit);
+        if (packed_region(g, i0, i1, j0, j1) != DE_OK) {
+#pragma omp atomic write
+            rc = DE_ENOMEM;
+        }
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ small-m path */
+/* Columns [j0, j1) of C for m <= DE_GEMM_SMALL_M rows, B unpacked. */
+static int small_region(const gemm_t *g, size_t j0, size_t j1)
+{
+    const size_t m = g->m, w = j1 - j0;
+    if (j0 >= j1)
+        return DE_OK;
+    size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
+    size_t t_bytes = g->accumulate ? round_up(m * w * sizeof(float), 64) : 0;
+    size_t r_bytes = g->ep ? m * sizeof(de_lanes_t) : 0;
+    char *ws = workspace(t_bytes + r_bytes + 64);
+    if (!ws)
+        return DE_ENOMEM;
+    float *c = g->c + j0;
+    if (g->accumulate) {
+        float *t = (float *)ws;
+        g->kt->gemm->small_m(m, w, g->k, g->a, rsa, csa, g->b + j0, g->ldb, t, w);
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < w; j++)
+                c[i * g->ldc + j] += t[i * w + j];
+    } else {
+        g->kt->gemm->small_m(m, w, g->k, g->a, rsa, csa, g->b + j0, g->ldb, c,
+                             g->ldc);
+    }
+    if (g->ep) {
+        de_lanes_t *rs = (de_lanes_t *)(ws + t_bytes);
+        for (size_t j = j0; j < j1; j += DE_RNG_SEGMENT)
+            g->kt->ew->epilogue(g->ep, g->n, g->c + j, g->ldc, 0, j, m,
+                                min_sz(DE_RNG_SEGMENT, j1 - j), rs);
+    }
+    return DE_OK;
+}
+
+static int small(const gemm_t *g, int nthreads)
+{
+    size_t segs = (g->n + g->col_unit - 1) / g->col_unit;
+    int nt = nthreads, rc = DE_OK;
+    if ((size_t)nt > segs)
+        nt = (int)segs;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
+    for (int t = 0; t < nt; t++) {
+        size_t j0 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t) * g->col_unit);
+        size_t j1 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t + 1) * g->col_unit);
+        if (small_region(g, j0, j1) != DE_OK) {
+#pragma omp atomic write
+            rc = DE_ENOMEM;
+        }
+    }
+    return rc;
+}
 
 int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
             const float *a, size_t lda, const float *b, size_t ldb,
             float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
 {
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++) {
-            float s = 0.f;
-            for (size_t p = 0; p < k; p++) {
-                float av = trans_a ? a[p * lda + i] : a[i * lda + p];
-                float bv = trans_b ? b[j * ldb + p] : b[p * ldb + j];
-                s += av * bv;
-            }
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + s : s;
-        }
-    if (ep) {
+    gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c,
+                accumulate, ep, de_kt,
+                (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT};
+    if (m == 0 || n == 0)
+        return DE_OK;
+    if (k == 0) {   /* empty sum: C = 0 (or unchanged), then the epilogue */
         de_lanes_t rs;
-        for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < n; j += DE_RNG_SEGMENT) {
-                size_t nr = n - j < DE_RNG_SEGMENT ? n - j : DE_RNG_SEGMENT;
-                de_kt->ew->epilogue(ep, n, c + i * ldc + j, ldc, i, j, 1, nr, &rs);
-            }
+        for (size_t i = 0; i < m; i++) {
+            if (!accumulate)
+                memset(c + i * ldc, 0, n * sizeof(float));
+            for (size_t j = 0; ep && j < n; j += DE_RNG_SEGMENT)
+                g.kt->ew->epilogue(ep, n, c + i * ldc + j, ldc, i, j, 1,
+                                   min_sz(DE_RNG_SEGMENT, n - j), &rs);
+        }
+        return DE_OK;
     }
-    return DE_OK;
+    /* Thread count from the work alone (never from k's blocking), so the
+     * choice of path and of KC is the same for any number of threads. */
+    double macs = (double)m * (double)n * (double)k;
+    int nthreads = de_threads();
+    if (macs < (double)MIN_MACS_PER_THREAD * nthreads)
+        nthreads = (int)(macs / MIN_MACS_PER_THREAD);
+    if (nthreads < 1)
+        nthreads = 1;
+    if (m <= DE_GEMM_SMALL_M && !trans_b && g.kt->gemm->small_m)
+        return small(&g, nthreads);
+    return packed(&g, nthreads);
 }

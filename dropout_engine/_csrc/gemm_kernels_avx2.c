@@ -1,16 +1,83 @@
-/* PLACEHOLDER (being replaced): naive microkernel for the AVX2 path. */
+/*
+ * gemm_kernels_avx2.c -- AVX2 + FMA microkernels (compiled with -mavx2 -mfma).
+ *
+ * ukernel: MR x NR = 6 x 16 register tile: 12 ymm accumulators, 2 ymm of
+ * packed B per k step, A broadcast from the packed panel (the classic
+ * Haswell tile: 8 loads for 12 FMAs).  Accumulators start at zero and C is
+ * added once at the end (the frame's determinism rule).
+ * Packed panels are 64-byte aligned (the frame guarantees it); C is not.
+ *
+ * small_m: for m <= 4 rows, B streamed unpacked, 4 rows of B per pass with
+ * the accumulator row kept in a register across them.
+ */
+#include <immintrin.h>
 #include "dispatch.h"
-#define MR 4
+
+#define MR 6
 #define NR 16
+#define KC 256
+#define MC 120
+#define NC 2048
+
 static void ukernel(size_t kc, const float *a, const float *b, float *c,
                     size_t ldc, int accumulate)
 {
+    __m256 c0[MR], c1[MR];
+#pragma GCC unroll 8
     for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) {
-            float s = 0.f;
-            for (size_t p = 0; p < kc; p++)
-                s += a[p * MR + i] * b[p * NR + j];
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + s : s;
+        c0[i] = c1[i] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (size_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i);
+            c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
         }
+        a += MR;
+        b += NR;
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + i * ldc;
+        if (accumulate) {
+            c0[i] = _mm256_add_ps(_mm256_loadu_ps(ci), c0[i]);
+            c1[i] = _mm256_add_ps(_mm256_loadu_ps(ci + 8), c1[i]);
+        }
+        _mm256_storeu_ps(ci, c0[i]);
+        _mm256_storeu_ps(ci + 8, c1[i]);
+    }
 }
-const de_gemm_kernels_t de_gemm_kernels_avx2 = {MR, NR, 256, 64, 1024, ukernel};
+
+/* PU rows of B (p0 .. p0+PU-1) into the M rows of c, columns [0, w). */
+#define PU 4
+static inline __attribute__((always_inline)) void
+small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
+           size_t csa, const float *b, size_t ldb, float *c, size_t ldc)
+{
+    __m256 av[DE_GEMM_SMALL_M][PU];
+    for (int i = 0; i < M; i++)
+        for (int q = 0; q < pu; q++)
+            av[i][q] = _mm256_set1_ps(a[i * rsa + (p0 + q) * csa]);
+    for (size_t j = 0; j < w; j += 8) {
+        int left = w - j >= 8 ? 8 : (int)(w - j);
+        __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32(left),
+                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 bv[PU];
+        for (int q = 0; q < pu; q++)
+            bv[q] = _mm256_maskload_ps(b + (p0 + q) * ldb + j, mk);
+        for (int i = 0; i < M; i++) {
+            __m256 s = p0 ? _mm256_maskload_ps(c + i * ldc + j, mk)
+                          : _mm256_setzero_ps();
+            for (int q = 0; q < pu; q++)
+                s = _mm256_fmadd_ps(av[i][q], bv[q], s);
+            _mm256_maskstore_ps(c + i * ldc + j, mk, s);
+        }
+    }
+}
+
+#include "gemm_small_m.inc"
+
+const de_gemm_kernels_t de_gemm_kernels_avx2 = {MR, NR, KC, MC, NC, ukernel,
+                                                small_m};

@@ -1,16 +1,82 @@
-/* PLACEHOLDER (being replaced): naive microkernel for the AVX-512 path. */
+/*
+ * gemm_kernels_avx512.c -- AVX-512 microkernels (compiled with -mavx512f ...).
+ *
+ * ukernel: MR x NR = 12 x 32 register tile: 24 zmm accumulators, 2 zmm of
+ * packed B per k step, A broadcast from the packed panel.  Per k step it
+ * issues 14 loads for 24 FMAs, so the two FMA ports stay fed from L1.
+ * Accumulators start at zero and C is added once at the end (the frame's
+ * determinism rule: c = c + sum over the KC block).
+ * Packed panels are 64-byte aligned (the frame guarantees it); C is not.
+ *
+ * small_m: for m <= 4 rows, B streamed unpacked, 4 rows of B per pass with
+ * the accumulator row kept in a register across them.
+ */
+#include <immintrin.h>
 #include "dispatch.h"
-#define MR 4
-#define NR 16
+
+#define MR 12
+#define NR 32
+#define KC 256
+#define MC 132
+#define NC 2048
+
 static void ukernel(size_t kc, const float *a, const float *b, float *c,
                     size_t ldc, int accumulate)
 {
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) {
-            float s = 0.f;
-            for (size_t p = 0; p < kc; p++)
-                s += a[p * MR + i] * b[p * NR + j];
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + s : s;
+        c0[i] = c1[i] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (size_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
         }
+        a += MR;
+        b += NR;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + i * ldc;
+        if (accumulate) {
+            c0[i] = _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]);
+            c1[i] = _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]);
+        }
+        _mm512_storeu_ps(ci, c0[i]);
+        _mm512_storeu_ps(ci + 16, c1[i]);
+    }
 }
-const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, 256, 64, 1024, ukernel};
+
+/* PU rows of B (p0 .. p0+PU-1) into the M rows of c, columns [0, w). */
+#define PU 4
+static inline __attribute__((always_inline)) void
+small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
+           size_t csa, const float *b, size_t ldb, float *c, size_t ldc)
+{
+    __m512 av[DE_GEMM_SMALL_M][PU];
+    for (int i = 0; i < M; i++)
+        for (int q = 0; q < pu; q++)
+            av[i][q] = _mm512_set1_ps(a[i * rsa + (p0 + q) * csa]);
+    for (size_t j = 0; j < w; j += 16) {
+        __mmask16 mk = w - j >= 16 ? 0xffff : (__mmask16)((1u << (w - j)) - 1);
+        __m512 bv[PU];
+        for (int q = 0; q < pu; q++)
+            bv[q] = _mm512_maskz_loadu_ps(mk, b + (p0 + q) * ldb + j);
+        for (int i = 0; i < M; i++) {
+            __m512 s = p0 ? _mm512_maskz_loadu_ps(mk, c + i * ldc + j)
+                          : _mm512_setzero_ps();
+            for (int q = 0; q < pu; q++)
+                s = _mm512_fmadd_ps(av[i][q], bv[q], s);
+            _mm512_mask_storeu_ps(c + i * ldc + j, mk, s);
+        }
+    }
+}
+
+#include "gemm_small_m.inc"
+
+const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
+                                                  small_m};

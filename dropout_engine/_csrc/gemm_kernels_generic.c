@@ -1,16 +1,61 @@
-/* PLACEHOLDER (being replaced): naive microkernel for the portable path. */
+/*
+ * gemm_kernels_generic.c -- portable microkernels (baseline flags only).
+ *
+ * Written so that gcc vectorises the j loops with whatever the baseline
+ * offers (SSE2 on x86-64, NEON on aarch64): the 6 x 8 accumulator tile is
+ * 12 xmm registers, each k step loads one row of packed B and broadcasts 6
+ * values of packed A.  Each element's sum runs over k in order from zero and
+ * C is added once at the end (the frame's determinism rule).
+ *
+ * small_m: for m <= 4 rows, B streamed unpacked, 4 rows of B per pass.
+ */
 #include "dispatch.h"
-#define MR 4
-#define NR 16
-static void ukernel(size_t kc, const float *a, const float *b, float *c,
-                    size_t ldc, int accumulate)
+
+#define MR 6
+#define NR 8
+#define KC 256
+#define MC 96
+#define NC 2048
+
+static void ukernel(size_t kc, const float *restrict a,
+                    const float *restrict b, float *restrict c, size_t ldc,
+                    int accumulate)
 {
+    float acc[MR][NR] __attribute__((aligned(64))) = {{0}};
+    for (size_t p = 0; p < kc; p++, a += MR, b += NR)
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++)
+                acc[i][j] += a[i] * b[j];
     for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) {
-            float s = 0.f;
-            for (size_t p = 0; p < kc; p++)
-                s += a[p * MR + i] * b[p * NR + j];
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + s : s;
+        for (int j = 0; j < NR; j++)
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+static void small_m(size_t m, size_t w, size_t k, const float *a, size_t rsa,
+                    size_t csa, const float *b, size_t ldb, float *c,
+                    size_t ldc)
+{
+    size_t p = 0;
+    for (; p + 4 <= k; p += 4) {
+        const float *b0 = b + p * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb,
+                    *b3 = b2 + ldb;
+        for (size_t i = 0; i < m; i++) {
+            const float *ai = a + i * rsa + p * csa;
+            float a0 = ai[0], a1 = ai[csa], a2 = ai[2 * csa], a3 = ai[3 * csa];
+            float *restrict ci = c + i * ldc;
+            for (size_t j = 0; j < w; j++)
+                ci[j] = (((p ? ci[j] : 0.f) + a0 * b0[j]) + a1 * b1[j] +
+                         a2 * b2[j]) + a3 * b3[j];
+        }
+    }
+    for (; p < k; p++)
+        for (size_t i = 0; i < m; i++) {
+            float ap = a[i * rsa + p * csa];
+            float *restrict ci = c + i * ldc;
+            for (size_t j = 0; j < w; j++)
+                ci[j] = (p ? ci[j] : 0.f) + ap * b[p * ldb + j];
         }
 }
-const de_gemm_kernels_t de_gemm_kernels_generic = {MR, NR, 256, 64, 1024, ukernel};
+
+const de_gemm_kernels_t de_gemm_kernels_generic = {MR, NR, KC, MC, NC, ukernel,
+                                                   small_m};
