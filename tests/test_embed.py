@@ -285,9 +285,12 @@ def test_last_error_is_per_thread(build, lib):
     assert seen == [b""] and lib.de_last_error()
 
 
-def test_config_prints_flags_and_include_matches():
+def test_config_prints_flags_and_include_matches(tmp_path):
+    pkg_parent = os.path.dirname(os.path.dirname(dropout_engine.__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [pkg_parent] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     out = subprocess.run([sys.executable, "-m", "dropout_engine.config", "--cflags",
                           "--libs"], capture_output=True, text=True, check=True,
-                         cwd=ROOT).stdout
+                         cwd=str(tmp_path), env=env).stdout
     assert "-I" + dropout_engine.get_include() in out and "-ldropout_engine" in out
     assert os.path.exists(os.path.join(dropout_engine.get_include(), "dropout_engine.h"))
