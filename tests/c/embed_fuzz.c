@@ -62,6 +62,7 @@ int main(int argc, char **argv)
         return 2;
     }
     scratch = argv[2];
+    de_set_num_threads(1);  /* predict only touches the weights here */
     FILE *f = fopen(argv[1], "rb");
     static unsigned char buf[1 << 22];
     size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
