@@ -35,9 +35,9 @@ typedef struct {
 
 /* Parse text[0, size) (RFC 8259: one value, whitespace around it; no NaN,
  * no trailing commas, UTF-8 only, no lone surrogates, no duplicate keys in
- * any object, nesting at most 64 deep).  Returns 0, or -1 with a message in
- * err (and doc left empty) or DE_ENOMEM's -1 with "out of memory".
- * The root is node 0. */
+ * any object, nesting at most 64 deep).  Returns 0, or -1 with a message
+ * in err ("out of memory" included) and doc left empty.  The root is
+ * node 0. */
 int de_json_parse(de_json *doc, const char *text, size_t size, char *err,
                   size_t errlen);
 void de_json_free(de_json *doc);

@@ -243,8 +243,9 @@ static int shape_is(const de_st_tensor *t, size_t ndim, uint64_t d0, uint64_t d1
     return t->is_f32 && t->ndim == ndim && t->shape[0] == d0 && (ndim < 2 || t->shape[1] == d1);
 }
 
-/* Check the weights against the plan; fill layers[] with their sizes,
- * *total with the floats they take. */
+/* Find stage s's kernel and bias (w[2s], w[2s + 1]) with the shapes the
+ * plan implies; no other tensor may sit outside "optimizer/".  *total: the
+ * floats all weights take. */
 static int match_weights(const plan_t *p, const de_st_file *st,
                          const de_st_tensor **w, size_t *total, char *err,
                          size_t errlen)
