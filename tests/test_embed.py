@@ -257,6 +257,11 @@ def test_api_dims_version_and_argument_errors(build, lib):
     lib.de_model_free(h)
     rc, h = _load(lib, os.path.join(str(tmp), "missing.safetensors"))
     assert rc == -3 and h.value is None and b"cannot open" in lib.de_last_error()
+    fifo = os.path.join(str(tmp), "fifo")
+    os.mkfifo(fifo)   # must be refused, not block waiting for a writer
+    for not_a_file in (str(tmp), fifo):
+        rc, h = _load(lib, not_a_file)
+        assert rc == -3 and b"not a regular file" in lib.de_last_error()
 
 
 def test_concurrent_predicts_on_one_model_agree(build, lib):

@@ -13,7 +13,9 @@
 #define _FILE_OFFSET_BITS 64
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "dropout_engine.h"
 #include "safetensors.h"
 
@@ -139,11 +141,19 @@ int de_st_open(de_st_file *st, const char *path, char *err, size_t errlen)
     memset(st, 0, sizeof *st);
     st->metadata = DE_JSON_NONE;
     struct stat sb;
-    st->f = fopen(path, "rb");
-    if (!st->f) return FAIL(DE_EIO, "cannot open the file");
-    if (fstat(fileno(st->f), &sb) || !S_ISREG(sb.st_mode) || sb.st_size < 0) {
-        de_st_close(st);
+    /* O_NONBLOCK: a FIFO must not hang the caller before fstat refuses
+     * it; O_CLOEXEC: a service that forks children does not leak the fd. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return FAIL(DE_EIO, "cannot open the file");
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_size < 0) {
+        close(fd);
         return FAIL(DE_EIO, "not a regular file");
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    st->f = fdopen(fd, "rb");
+    if (!st->f) {
+        close(fd);
+        return FAIL(DE_ENOMEM, "out of memory");
     }
     uint64_t size = (uint64_t)sb.st_size;
     unsigned char len[8];
