@@ -1,0 +1,111 @@
+"""The Callback base class and the table of its hooks (Keras 3 semantics).
+
+Kept apart from callbacks.py so that the callbacks defined in several
+modules can all subclass it without import cycles; users import it from
+dropout_engine.callbacks.
+"""
+
+__all__ = ["Callback", "HOOKS", "BEGIN_END_HOOKS", "BATCH_HOOKS", "overrides"]
+
+BEGIN_END_HOOKS = ("on_train_begin", "on_train_end", "on_test_begin",
+                   "on_test_end", "on_predict_begin", "on_predict_end")
+EPOCH_HOOKS = ("on_epoch_begin", "on_epoch_end")
+# Per mode, the batch hooks whose override makes fit/evaluate/predict stop
+# at batch boundaries.  on_train_batch_* call on_batch_* by default (Keras).
+BATCH_HOOKS = {
+    "train": ("on_batch_begin", "on_batch_end", "on_train_batch_begin",
+              "on_train_batch_end"),
+    "test": ("on_test_batch_begin", "on_test_batch_end"),
+    "predict": ("on_predict_batch_begin", "on_predict_batch_end"),
+}
+HOOKS = BEGIN_END_HOOKS + EPOCH_HOOKS + tuple(
+    dict.fromkeys(h for hooks in BATCH_HOOKS.values() for h in hooks))
+
+
+class Callback:
+    """Base class of callbacks: override the hooks you need.
+
+    Attributes:
+        params: dict of training parameters (verbose, epochs, steps, and,
+            ours, samples and batch_size when fit knows them).
+        model: the model being trained (set by set_model).
+        batch_hooks_at_chunk_ends: class attribute, ours.  False (the
+            default) means an overridden batch hook must see every batch;
+            True means calls at chunk ends suffice (see dropout_engine.callbacks).
+
+    Example:
+        >>> class PrintLoss(Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         print(epoch, logs["loss"])
+    """
+
+    batch_hooks_at_chunk_ends = False
+
+    def __init__(self):
+        self.params = None
+        self._model = None
+
+    def set_params(self, params):
+        self.params = params
+
+    def set_model(self, model):
+        self._model = model
+
+    @property
+    def model(self):
+        return self._model
+
+    def on_batch_begin(self, batch, logs=None):
+        """Called before a training batch (backwards-compatible alias)."""
+
+    def on_batch_end(self, batch, logs=None):
+        """Called after a training batch (backwards-compatible alias)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of an epoch (training only)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of an epoch; logs holds the epoch's results,
+        with `val_`-prefixed entries when fit validated."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        """Called before a batch in evaluate (and fit's validation)."""
+
+    def on_test_batch_end(self, batch, logs=None):
+        """Called after a batch in evaluate (and fit's validation)."""
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        """Called before a batch in predict."""
+
+    def on_predict_batch_end(self, batch, logs=None):
+        """Called after a batch in predict."""
+
+    def on_train_begin(self, logs=None):
+        """Called at the start of fit."""
+
+    def on_train_end(self, logs=None):
+        """Called at the end of fit."""
+
+    def on_test_begin(self, logs=None):
+        """Called at the start of evaluate (and fit's validation)."""
+
+    def on_test_end(self, logs=None):
+        """Called at the end of evaluate (and fit's validation)."""
+
+    def on_predict_begin(self, logs=None):
+        """Called at the start of predict."""
+
+    def on_predict_end(self, logs=None):
+        """Called at the end of predict."""
+
+
+def overrides(cb, hook):
+    """True if `cb` replaces the base class's `hook` (in a subclass or, as
+    LambdaCallback does, on the instance)."""
+    return hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)

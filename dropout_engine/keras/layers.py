@@ -1,0 +1,9 @@
+"""keras.layers: the layers dropout_engine offers."""
+from ..layers import Activation, Dense, Dropout, Input, InputLayer, Layer
+from ._reexport import optional
+
+_extra = optional("dropout_engine.layers", "GaussianDropout", "AlphaDropout",
+                  "GaussianNoise", "serialize", "deserialize")
+globals().update(_extra)
+__all__ = ["Activation", "Dense", "Dropout", "Input", "InputLayer", "Layer",
+           *_extra]

@@ -1,0 +1,14 @@
+"""keras.losses: loss classes and their function forms."""
+from ..losses import (BinaryCrossentropy, CategoricalCrossentropy, Loss,
+                      MeanAbsoluteError, MeanSquaredError,
+                      SparseCategoricalCrossentropy, binary_crossentropy,
+                      categorical_crossentropy, get, mae, mean_absolute_error,
+                      mean_squared_error, mse, serialize,
+                      sparse_categorical_crossentropy)
+
+__all__ = ["BinaryCrossentropy", "CategoricalCrossentropy", "Loss",
+           "MeanAbsoluteError", "MeanSquaredError",
+           "SparseCategoricalCrossentropy", "binary_crossentropy",
+           "categorical_crossentropy", "get", "mae", "mean_absolute_error",
+           "mean_squared_error", "mse", "serialize",
+           "sparse_categorical_crossentropy"]

@@ -1,0 +1,12 @@
+"""keras.models: Sequential (Model is the same class) and saving."""
+from ..model import Model, Sequential
+
+__all__ = ["Model", "Sequential", "load_model", "save_model"]
+
+
+def __getattr__(name):
+    # saving.py imports the model code; loaded on first use.
+    if name in ("load_model", "save_model"):
+        from .. import saving
+        return getattr(saving, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,6 @@
+"""keras.regularizers: L1, L2, L1L2 and their lower-case aliases."""
+from ..regularizers import (L1, L1L2, L2, Regularizer, get, l1, l1_l2, l2,
+                            serialize)
+
+__all__ = ["L1", "L1L2", "L2", "Regularizer", "get", "l1", "l1_l2", "l2",
+           "serialize"]

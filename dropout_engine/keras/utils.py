@@ -1,0 +1,13 @@
+"""keras.utils: to_categorical, set_random_seed, Progbar."""
+from ..progbar import Progbar
+from ..utils import to_categorical
+
+__all__ = ["Progbar", "set_random_seed", "to_categorical"]
+
+
+def __getattr__(name):
+    # seeding.py belongs to the model code; loaded on first use.
+    if name == "set_random_seed":
+        from ..seeding import set_random_seed
+        return set_random_seed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
