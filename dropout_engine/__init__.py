@@ -9,6 +9,34 @@ __version__ = "0.1.0"
 from ._runtime import get_num_threads, isa, set_num_threads  # noqa: E402
 from . import ops  # noqa: E402
 
+__all__ = ["ops", "isa", "set_num_threads", "get_num_threads", "__version__"]
+
+# The model API loads on first use (PEP 562), so `import dropout_engine`
+# stays as cheap as the kernels alone.
+_LAZY = {
+    "Sequential": ("model", "Sequential"),
+    "load_model": ("saving", "load_model"),
+    "set_random_seed": ("seeding", "set_random_seed"),
+}
+_LAZY_MODULES = ("layers", "model", "losses", "metrics", "optimizers",
+                 "regularizers", "constraints", "initializers", "saving",
+                 "seeding")
+
+
+def __getattr__(name):
+    import importlib
+    if name in _LAZY:
+        mod, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f"{__name__}.{mod}"), attr)
+    elif name in _LAZY_MODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+__all__ += list(_LAZY)
 
 
 def get_include():
@@ -21,5 +49,4 @@ def get_include():
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_csrc")
 
 
-__all__ = ["ops", "isa", "set_num_threads", "get_num_threads", "get_include",
-           "__version__"]
+__all__.append("get_include")

@@ -90,10 +90,20 @@ def batch_size(value, what="batch_size", default=32):
     return int(value)
 
 
-def pred_true(y_true, y_pred):
-    """(p, t) as float32 [n, k] / [n, kt] for the standalone loss and metric
-    objects."""
-    p = np.ascontiguousarray(y_pred, np.float32)
+def pred_true(y_true, y_pred, sparse):
+    """(p, t) as float32 [n, k] and [n, k] (or [n, 1] class indices when
+    ``sparse``) for the standalone loss and metric objects, validated so the
+    C code never reads past either array."""
+    p = np.ascontiguousarray(_numeric(y_pred, "y_pred"), np.float32)
     if p.ndim == 1:
         p = p[:, None]
-    return p, np.ascontiguousarray(y_true, np.float32).reshape(p.shape[0], -1)
+    if p.ndim != 2:
+        raise ValueError(f"y_pred must be 1-D or 2-D, got shape {p.shape}")
+    if sparse:
+        t = targets(y_true, p.shape[0], losses.SCCE, p.shape[1], what="y_true")
+    else:
+        t = np.ascontiguousarray(_numeric(y_true, "y_true"), np.float32)
+        t = t.reshape(p.shape) if t.size == p.size else t
+        if t.shape != p.shape:
+            raise ValueError(f"y_true has shape {t.shape}, y_pred {p.shape}")
+    return p, t

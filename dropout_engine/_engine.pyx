@@ -228,6 +228,15 @@ cdef extern from "engine.h" nogil:
                       float *stats)
 
 
+cimport numpy as cnp
+cnp.import_array()
+
+
+cdef inline bint _is_f32c(cnp.ndarray a, size_t cols):
+    return (cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 and cnp.PyArray_NDIM(a) == 2
+            and cnp.PyArray_IS_C_CONTIGUOUS(a) and <size_t>a.shape[1] == cols)
+
+
 cdef float *_fptr(a):
     """Data pointer of a C-contiguous float32 array (None -> NULL)."""
     cdef float[::1] v
@@ -345,11 +354,29 @@ cdef class Net:
     def __dealloc__(self):
         de_net_free(self.net)
 
-    def predict(self, const float[:, ::1] x, float[:, ::1] y, size_t chunk):
+    def predict(self, x, size_t chunk):
+        """The network on x: a new float32 [m, n_out] array, or None when x
+        is not a C-contiguous float32 [m > 0, n_in] ndarray (the caller then
+        validates and converts).  Raw pointers rather than memoryviews: at
+        batch 1 acquiring buffers would cost as much as the network."""
+        cdef cnp.ndarray a, y
+        cdef cnp.npy_intp dims[2]
+        if not cnp.PyArray_CheckExact(x) or chunk == 0:
+            return None
+        a = <cnp.ndarray>x
+        if not _is_f32c(a, self.n_in) or a.shape[0] == 0:
+            return None
+        dims[0] = a.shape[0]
+        dims[1] = self.n_out
+        y = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
+        cdef const float *px = <const float *>cnp.PyArray_DATA(a)
+        cdef float *py = <float *>cnp.PyArray_DATA(y)
+        cdef size_t m = dims[0]
         cdef int rc
         with nogil:
-            rc = de_net_predict(self.net, x.shape[0], &x[0, 0], &y[0, 0], chunk)
+            rc = de_net_predict(self.net, m, px, py, chunk)
         _check(rc)
+        return y
 
     def evaluate(self, const float[:, ::1] x, const float[:, ::1] t, int loss,
                  metrics, size_t chunk):
@@ -374,7 +401,7 @@ cdef class Net:
         cdef int rc
         if ps == NULL:
             raise MemoryError()
-        for i in range(len(metrics)):
+        for i in range(<size_t>len(metrics)):
             ms[i] = metrics[i]
         try:
             for i in range(n):

@@ -5,9 +5,10 @@ several whole batches, then one numpy reduction of the chunk's per-batch
 stats into the epoch's running means, then the callbacks' batch hook.
 Chunks grow until one takes about ``_CHUNK_SECONDS``, so the progress bar,
 Ctrl-C (raised when the C call returns, i.e. at a batch boundary, with the
-weights of the last completed batch) and callbacks stay responsive.  A user
-callback that overrides a batch hook, or a learning-rate schedule that only
-Python can evaluate, makes chunks of one batch.
+weights of the last completed batch) and callbacks stay responsive.  A
+callback that needs every batch (``CallbackList.wants_batch_hooks``), or a
+learning-rate schedule that only Python can evaluate, makes chunks of one
+batch.
 
 A batch whose loss is NaN/Inf is not applied (the C loop stops before its
 update).  Its logs go to ``on_train_batch_end``; unless a callback (such as
@@ -22,22 +23,6 @@ import numpy as np
 from . import _data, callbacks as callbacks_mod, seeding
 
 _CHUNK_SECONDS = 0.1
-_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
-                "on_batch_end")
-
-
-def _wants_every_batch(cbs):
-    """True if a user callback (not this package's) overrides a batch hook."""
-    for cb in cbs:
-        if type(cb).__module__.startswith("dropout_engine."):
-            continue
-        for hook in _BATCH_HOOKS:
-            base = getattr(callbacks_mod.Callback, hook, None)
-            if getattr(type(cb), hook, base) is not base:
-                return True
-    return False
-
-
 def _validation(model, x, t, validation_split, validation_data):
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -58,9 +43,20 @@ def _validation(model, x, t, validation_split, validation_data):
     return x[:split], t[:split], (x[split:], t[split:])
 
 
-def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-        validation_data, shuffle, class_weight, sample_weight, initial_epoch,
-        steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
+def fit(model, *args):
+    # The training arena is the model's: one fit at a time.
+    if not model._fit_lock.acquire(blocking=False):
+        raise RuntimeError(f"Model '{model.name}' is already being trained "
+                           "(fit is running in another thread)")
+    try:
+        return _fit(model, *args)
+    finally:
+        model._fit_lock.release()
+
+
+def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+         validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+         steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
     model._require_compiled("fit")
     for name, v in (("class_weight", class_weight), ("sample_weight", sample_weight),
                     ("steps_per_epoch", steps_per_epoch),
@@ -79,6 +75,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
     verbose = 1 if verbose == "auto" else int(verbose)
 
     n = x.shape[0]
+    B = min(B, n)       # the arena never holds more rows than the data
     steps = -(-n // B)
     ms = model._metrics_for(model._n_out)
     names = ["loss"] + [m.name for m in ms]
@@ -94,9 +91,9 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
 
     cbl = callbacks_mod.CallbackList(callbacks, add_history=True,
                                      add_progbar=verbose != 0, model=model,
-                                     verbose=verbose, epochs=epochs, steps=steps)
-    every_batch = (_wants_every_batch(callbacks or [])
-                   or opt._per_batch_lr())
+                                     verbose=verbose, epochs=epochs, steps=steps,
+                                     samples=n, batch_size=B)
+    every_batch = cbl.wants_batch_hooks("train") or opt._per_batch_lr()
     sizes = np.full(steps, B, np.float64)
     sizes[-1] = n - B * (steps - 1)
     stats = np.empty((steps, len(names)), np.float32)
@@ -116,7 +113,9 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
             done = net.train(opt._c_config(), x, t, index, b, count,
                              opt._iterations, stats[b:])
             elapsed = time.perf_counter() - t0
-            totals += stats[b:b + done].T.astype(np.float64) @ sizes[b:b + done]
+            # Not `@`: a BLAS call would wake numpy's OpenBLAS threads, which
+            # then spin against the engine's OpenMP threads.
+            totals += (stats[b:b + done] * sizes[b:b + done, None]).sum(axis=0)
             seen += sizes[b:b + done].sum()
             b += done
             if done < count:

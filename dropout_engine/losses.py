@@ -33,7 +33,7 @@ class Loss:
         self.name = name or self.default_name
 
     def __call__(self, y_true, y_pred):
-        p, t = _data.pred_true(y_true, y_pred)
+        p, t = _data.pred_true(y_true, y_pred, self.kind == SCCE)
         return _engine.loss_rows(self.kind, p, t, None, False, 1.0) / p.shape[0]
 
     def get_config(self):

@@ -27,7 +27,7 @@ class Metric:
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported")
-        p, t = _data.pred_true(y_true, y_pred)
+        p, t = _data.pred_true(y_true, y_pred, self.kind == SPARSE_CAT_ACC)
         self._total += _engine.metric_rows(self.kind, p, t)
         self._count += p.shape[0]
 

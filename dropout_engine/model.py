@@ -13,6 +13,8 @@ one C call for the whole network with per-call scratch, so many Python
 threads may predict on one model at once.  Arrays are converted once to
 float32 at the API edge.
 """
+import threading
+
 import numpy as np
 
 from . import _data, _engine, losses, metrics as metrics_mod, optimizers
@@ -42,6 +44,7 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self._train_token = None
+        self._fit_lock = threading.Lock()
         for layer in layers or []:
             self.add(layer)
 
@@ -244,15 +247,12 @@ class Sequential:
         1 - rate).  NaN in x gives NaN out (x is not scanned).
         """
         net = self._net
-        if (net is None or type(x) is not np.ndarray or x.dtype != np.float32
-                or x.ndim != 2 or x.shape[1] != self._n_in or not x.shape[0]
-                or not x.flags.c_contiguous):
-            x = self._x(x, check_finite=False)
-            net = self._net
         chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
-        y = np.empty((x.shape[0], self._n_out), np.float32)
-        net.predict(x, y, chunk)
-        return y
+        if net is not None:
+            y = net.predict(x, chunk)     # None unless x is ready for C as is
+            if y is not None:
+                return y
+        return self._net.predict(self._x(x, check_finite=False), chunk)
 
     def __call__(self, x, training=False):
         if training:

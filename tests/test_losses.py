@@ -117,3 +117,15 @@ def test_model_step_gradient_matches_finite_differences(name, act):
     want = _fd(total, flat)
     got = np.concatenate([(w0[0] - w1[0]).ravel(), w0[1] - w1[1]]) / lr
     np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-4)
+
+
+def test_standalone_losses_and_metrics_check_shapes():
+    from dropout_engine import metrics
+    p = np.full((3, 4), 0.25, np.float32)
+    with pytest.raises(ValueError, match=r"y_true has shape \(3,\), y_pred \(3, 4\)"):
+        losses.CategoricalCrossentropy()(np.zeros(3), p)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\]"):
+        losses.SparseCategoricalCrossentropy()(np.array([0, 1, 9]), p)
+    acc = metrics.SparseCategoricalAccuracy()
+    acc.update_state(np.array([0, 1, 2]), np.eye(3, 4, dtype=np.float32))
+    assert acc.result() == pytest.approx(1.0)

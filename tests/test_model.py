@@ -272,3 +272,28 @@ def test_ctrl_c_leaves_the_weights_of_the_last_completed_batch():
     for a, b in zip(m.get_weights(), ref_model.get_weights()):
         np.testing.assert_array_equal(a, b)
     m.fit(x, y, batch_size=32, epochs=1, verbose=0)   # still usable
+
+
+def test_a_batch_larger_than_the_data_is_one_batch():
+    x, y = _blobs(n=50)
+    m = Sequential([Input((10,)), Dense(3, activation="softmax")])
+    m.compile("sgd", "sparse_categorical_crossentropy")
+    m.fit(x, y, batch_size=10**9, epochs=2, verbose=0)
+    assert m.optimizer.iterations == 2
+
+
+def test_config_round_trip_and_summary(capsys):
+    m = Sequential([Input((4,)), Dense(3, activation="relu", name="h"),
+                    Dropout(0.25, scaling="weight", name="d"), Dense(2, name="o")])
+    clone = Sequential.from_config(m.get_config())
+    assert [type(l).__name__ for l in clone.layers] == ["Dense", "Dropout", "Dense"]
+    assert clone.layers[1].scaling == "weight" and clone.layers[1].rate == 0.25
+    assert [w.shape for w in clone.get_weights()] == [(4, 3), (3,), (3, 2), (2,)]
+    m.summary()
+    out = capsys.readouterr().out
+    assert "h (Dense)" in out and "(None, 3)" in out and "Total params: 23" in out
+
+
+def test_package_exports_the_model_api_lazily():
+    assert de.Sequential is Sequential
+    assert callable(de.load_model) and callable(de.set_random_seed)

@@ -23,6 +23,7 @@
 
 #define ALIGN 64
 #define MAX_METRICS 8
+#define SMALL_SCRATCH 4096   /* floats of predict scratch kept on the stack */
 
 struct de_net {
     size_t n_in, n_layers, width;    /* width: widest layer output */
@@ -131,8 +132,11 @@ int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
                    size_t chunk)
 {
     size_t rows = chunk < m ? chunk : m;
-    float *s = aligned_alloc(ALIGN, ((2 * rows * net->width * sizeof(float))
-                                     + ALIGN - 1) / ALIGN * ALIGN);
+    size_t need = 2 * rows * net->width;
+    /* Small scratch (batch-1 latency) lives on the stack: no malloc. */
+    float small[SMALL_SCRATCH] __attribute__((aligned(ALIGN)));
+    float *s = need <= SMALL_SCRATCH ? small
+        : aligned_alloc(ALIGN, (need * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN);
     if (!s) return DE_ENOMEM;
     int rc = DE_OK;
     size_t n_out = net->layers[net->n_layers - 1].n_out;
@@ -141,7 +145,7 @@ int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
         rc = infer_rows(net, mr, x + r * net->n_in, y + r * n_out, s,
                         s + rows * net->width);
     }
-    free(s);
+    if (s != small) free(s);
     return rc;
 }
 
