@@ -134,22 +134,24 @@ def test_k_zero_gives_zeros_or_leaves_c():
 
 
 def check_small_m_paths():
-    """m <= 4 with B not transposed takes the unpacked path; with B
-    transposed the same product goes through packing.  Both must match the
-    reference (and hence each other), with and without accumulate."""
+    """m <= 4 takes the unpacked small-m path (B streamed by rows, or dot
+    products when B is transposed); the same rows stacked on 9 more go
+    through packing.  Both must match the reference, with and without
+    accumulate, for every transpose combination."""
     rng = np.random.default_rng(3)
-    for m in (1, 2, 3, 4, 5):
-        for n, k in [(1, 1), (7, 3), (784, 1024), (300, 257), (1000, 13)]:
-            for trans_a in (False, True):
-                a, b = _operands(rng, m, n, k, trans_a, False)
-                small = _gemm(a, b, trans_a, False)
-                _assert_close(small, a, b, trans_a, False)
-                bt = np.ascontiguousarray(b.T)
-                packed = _gemm(a, bt, trans_a, True)
-                _assert_close(packed, a, bt, trans_a, True)
+    for m in (1, 2, 3, 4):
+        for n, k in [(1, 1), (7, 3), (1024, 784), (300, 257), (1000, 13),
+                     (5, 31)]:
+            for trans_a, trans_b in TRANSPOSES:
+                a, b = _operands(rng, m + 9, n, k, trans_a, trans_b)
+                packed = _gemm(a, b, trans_a, trans_b)
+                _assert_close(packed, a, b, trans_a, trans_b)
+                a = np.ascontiguousarray(a[:, :m] if trans_a else a[:m])
+                small = _gemm(a, b, trans_a, trans_b)
+                _assert_close(small, a, b, trans_a, trans_b)
                 c0 = rng.standard_normal((m, n)).astype(np.float32)
-                acc = _gemm(a, b, trans_a, False, c0.copy(), accumulate=True)
-                _assert_close(acc, a, b, trans_a, False, c0)
+                acc = _gemm(a, b, trans_a, trans_b, c0.copy(), accumulate=True)
+                _assert_close(acc, a, b, trans_a, trans_b, c0)
 
 
 def test_small_m_path_and_packed_path_agree_with_reference():

@@ -43,6 +43,12 @@ typedef struct {
     void (*small_m)(size_t m, size_t w, size_t k, const float *a, size_t rsa,
                     size_t csa, const float *b, size_t ldb, float *c,
                     size_t ldc);
+    /* The same with op(B) = B^T (B stored w x k, row stride ldb): dot
+     * products of A's rows (a + i * lda, contiguous) with B's rows.  Each sum
+     * is split over k in a fixed lane pattern, so it is deterministic. */
+    void (*small_m_bt)(size_t m, size_t w, size_t k, const float *a,
+                       size_t lda, const float *b, size_t ldb, float *c,
+                       size_t ldc);
 } de_gemm_kernels_t;
 
 #define DE_GEMM_SMALL_M 4

@@ -26,14 +26,19 @@
  * increasing column order within a segment; rs holds one lane state per row
  * of the current MC block.
  *
- * Small-m path (m <= DE_GEMM_SMALL_M, B not transposed): B is streamed row by
- * row, unpacked; threads split the columns at segment multiples.
+ * Small-m path (m <= DE_GEMM_SMALL_M, batch-1 inference): nothing packed; B
+ * is streamed row by row (or, transposed, as dot products along its rows);
+ * threads split the columns at col_unit multiples.
  *
  * Memory: one 64-byte-aligned workspace per thread (static __thread), grown
- * on demand and reused, so steady-state calls allocate nothing.
+ * on demand and reused, so steady-state calls allocate nothing; freed when
+ * its thread exits.
  */
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include "dispatch.h"
 
 #define MAX_MR 16
@@ -66,6 +71,22 @@ static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 static __thread void *ws_ptr = NULL;
 static __thread size_t ws_bytes = 0;
 
+#ifdef _WIN32
+static void ws_register(void *p) { (void)p; }
+#else
+/* A pthread key whose destructor frees a thread's workspace when the thread
+ * exits (Python threads that call predict come and go). */
+#include <pthread.h>
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+static void ws_make_key(void) { pthread_key_create(&ws_key, free); }
+static void ws_register(void *p)
+{
+    pthread_once(&ws_once, ws_make_key);
+    pthread_setspecific(ws_key, p);
+}
+#endif
+
 /* This thread's workspace of at least `bytes` (64-byte aligned), or NULL. */
 static void *workspace(size_t bytes)
 {
@@ -77,10 +98,43 @@ static void *workspace(size_t bytes)
     ws_ptr = aligned_alloc(64, bytes);
     if (ws_ptr)
         ws_bytes = bytes;
+    ws_register(ws_ptr);
     return ws_ptr;
 }
 
 /* ------------------------------------------------------------ packing */
+/* dst[p * R + r] = s[r * sr + p] for r < rr, p < kc: rr contiguous source
+ * rows into the k-major panel.  SSE2 (baseline on x86-64) does it in 4 x 4
+ * blocks; elsewhere, and for the ragged edges, one element at a time. */
+static void pack_transposed(const float *s, size_t sr, size_t rr, size_t kc,
+                            size_t R, float *dst)
+{
+    size_t r = 0;
+#ifdef __SSE2__
+    for (; r + 4 <= rr; r += 4) {
+        const float *s0 = s + r * sr, *s1 = s0 + sr, *s2 = s1 + sr,
+                    *s3 = s2 + sr;
+        size_t p = 0;
+        for (; p + 4 <= kc; p += 4) {
+            __m128 x0 = _mm_loadu_ps(s0 + p), x1 = _mm_loadu_ps(s1 + p);
+            __m128 x2 = _mm_loadu_ps(s2 + p), x3 = _mm_loadu_ps(s3 + p);
+            _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+            float *d = dst + p * R + r;
+            _mm_storeu_ps(d, x0);
+            _mm_storeu_ps(d + R, x1);
+            _mm_storeu_ps(d + 2 * R, x2);
+            _mm_storeu_ps(d + 3 * R, x3);
+        }
+        for (; p < kc; p++)
+            for (size_t q = 0; q < 4; q++)
+                dst[p * R + r + q] = s[(r + q) * sr + p];
+    }
+#endif
+    for (; r < rr; r++)
+        for (size_t p = 0; p < kc; p++)
+            dst[p * R + r] = s[r * sr + p];
+}
+
 /* Pack `len` rows x kc columns of a matrix whose element (r, p) is
  * src[r * sr + p * sp] into micro-panels of R rows, each kc steps of R floats
  * (k-major); rows past len are zero.  op(A) is packed with R = MR, op(B) (as
@@ -92,18 +146,13 @@ static void pack(const float *src, size_t sr, size_t sp, size_t len, size_t kc,
         size_t rr = min_sz(R, len - r0);
         const float *s = src + r0 * sr;
         if (sr == 1) {      /* R consecutive floats per k step */
-            for (size_t p = 0; p < kc; p++) {
+            for (size_t p = 0; p < kc; p++)
                 memcpy(dst + p * R, s + p * sp, rr * sizeof(float));
-                memset(dst + p * R + rr, 0, (R - rr) * sizeof(float));
-            }
-        } else {            /* each row contiguous (sp == 1): a transpose */
-            for (size_t r = 0; r < rr; r++)
-                for (size_t p = 0; p < kc; p++)
-                    dst[p * R + r] = s[r * sr + p * sp];
-            for (size_t r = rr; r < R; r++)
-                for (size_t p = 0; p < kc; p++)
-                    dst[p * R + r] = 0.f;
+        } else {            /* each row contiguous (sp == 1) */
+            pack_transposed(s, sr, rr, kc, R, dst);
         }
+        for (size_t p = 0; rr < R && p < kc; p++)
+            memset(dst + p * R + rr, 0, (R - rr) * sizeof(float));
     }
 }
 
@@ -247,29 +296,46 @@ static int packed(const gemm_t *g, int nthreads)
 }
 
 /* ------------------------------------------------------------ small-m path */
-/* Columns [j0, j1) of C for m <= DE_GEMM_SMALL_M rows, B unpacked. */
+/* Columns [j0, j1) of C for m <= DE_GEMM_SMALL_M rows, B unpacked.  With
+ * B transposed the kernel takes dot products of contiguous rows, so a
+ * transposed A's m rows are first gathered (m * k floats).  The kernel
+ * rewrites its output rows on every pass over B, so it works in this
+ * thread's aligned workspace and C is stored once: writing C directly made
+ * two threads whose columns meet inside a cache line (C not 64-byte
+ * aligned) fight over that line, 2x slower at 4 x 1024 x 256. */
 static int small_region(const gemm_t *g, size_t j0, size_t j1)
 {
-    const size_t m = g->m, w = j1 - j0;
+    const size_t m = g->m, k = g->k, w = j1 - j0;
     if (j0 >= j1)
         return DE_OK;
-    size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
-    size_t t_bytes = g->accumulate ? round_up(m * w * sizeof(float), 64) : 0;
+    size_t t_bytes = round_up(m * w * sizeof(float), 64);
     size_t r_bytes = g->ep ? m * sizeof(de_lanes_t) : 0;
-    char *ws = workspace(t_bytes + r_bytes + 64);
+    size_t a_bytes = g->tb && g->ta ? m * k * sizeof(float) : 0;
+    char *ws = workspace(t_bytes + r_bytes + a_bytes + 64);
     if (!ws)
         return DE_ENOMEM;
-    float *c = g->c + j0;
-    if (g->accumulate) {
-        float *t = (float *)ws;
-        g->kt->gemm->small_m(m, w, g->k, g->a, rsa, csa, g->b + j0, g->ldb, t, w);
-        for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < w; j++)
-                c[i * g->ldc + j] += t[i * w + j];
+    float *c = g->c + j0, *t = (float *)ws;
+    if (g->tb) {
+        const float *a = g->a;
+        size_t lda = g->lda;
+        if (g->ta) {
+            float *ac = (float *)(ws + t_bytes + r_bytes);
+            for (size_t p = 0; p < k; p++)
+                for (size_t i = 0; i < m; i++)
+                    ac[i * k + p] = g->a[p * g->lda + i];
+            a = ac;
+            lda = k;
+        }
+        g->kt->gemm->small_m_bt(m, w, k, a, lda, g->b + j0 * g->ldb, g->ldb,
+                                t, w);
     } else {
-        g->kt->gemm->small_m(m, w, g->k, g->a, rsa, csa, g->b + j0, g->ldb, c,
-                             g->ldc);
+        size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
+        g->kt->gemm->small_m(m, w, k, g->a, rsa, csa, g->b + j0, g->ldb, t, w);
     }
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < w; j++)
+            c[i * g->ldc + j] = g->accumulate ? c[i * g->ldc + j] + t[i * w + j]
+                                              : t[i * w + j];
     if (g->ep) {
         de_lanes_t *rs = (de_lanes_t *)(ws + t_bytes);
         for (size_t j = j0; j < j1; j += DE_RNG_SEGMENT)
@@ -325,7 +391,7 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
         nthreads = (int)(macs / MIN_MACS_PER_THREAD);
     if (nthreads < 1)
         nthreads = 1;
-    if (m <= DE_GEMM_SMALL_M && !trans_b && g.kt->gemm->small_m)
+    if (m <= DE_GEMM_SMALL_M)
         return small(&g, nthreads);
     return packed(&g, nthreads);
 }

@@ -8,7 +8,8 @@
  * Packed panels are 64-byte aligned (the frame guarantees it); C is not.
  *
  * small_m: for m <= 4 rows, B streamed unpacked, 4 rows of B per pass with
- * the accumulator row kept in a register across them.
+ * the accumulator row kept in a register across them; small_m_bt: B
+ * transposed, dot products of 4 rows of B at a time against A's rows.
  */
 #include <immintrin.h>
 #include "dispatch.h"
@@ -50,6 +51,14 @@ static void ukernel(size_t kc, const float *a, const float *b, float *c,
     }
 }
 
+/* Lane mask for maskload/maskstore: the first min(left, 8) lanes. */
+static inline __m256i first_lanes(size_t left)
+{
+    int n = left >= 8 ? 8 : (int)left;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /* PU rows of B (p0 .. p0+PU-1) into the M rows of c, columns [0, w). */
 #define PU 4
 static inline __attribute__((always_inline)) void
@@ -61,9 +70,7 @@ small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
         for (int q = 0; q < pu; q++)
             av[i][q] = _mm256_set1_ps(a[i * rsa + (p0 + q) * csa]);
     for (size_t j = 0; j < w; j += 8) {
-        int left = w - j >= 8 ? 8 : (int)(w - j);
-        __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32(left),
-                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256i mk = first_lanes(w - j);
         __m256 bv[PU];
         for (int q = 0; q < pu; q++)
             bv[q] = _mm256_maskload_ps(b + (p0 + q) * ldb + j, mk);
@@ -77,7 +84,42 @@ small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
     }
 }
 
+
+/* Dot products for op(B) = B^T: J rows of B against the M rows of A, 8
+ * k-lanes per accumulator, reduced in a fixed order at the end. */
+#define DOT_J 4
+static inline float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+static inline __attribute__((always_inline)) void
+dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
+          size_t ldb, float *c, size_t ldc)
+{
+    __m256 acc[DE_GEMM_SMALL_M][DOT_J];
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < J; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    for (size_t p = 0; p < k; p += 8) {
+        __m256i mk = first_lanes(k - p);
+        __m256 bv[DOT_J];
+        for (int j = 0; j < J; j++)
+            bv[j] = _mm256_maskload_ps(b + j * ldb + p, mk);
+        for (int i = 0; i < M; i++) {
+            __m256 av = _mm256_maskload_ps(a + i * lda + p, mk);
+            for (int j = 0; j < J; j++)
+                acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < J; j++)
+            c[i * ldc + j] = hsum(acc[i][j]);
+}
+
 #include "gemm_small_m.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_avx2 = {MR, NR, KC, MC, NC, ukernel,
-                                                small_m};
+                                                small_m, small_m_bt};

@@ -8,8 +8,9 @@
  * determinism rule: c = c + sum over the KC block).
  * Packed panels are 64-byte aligned (the frame guarantees it); C is not.
  *
- * small_m: for m <= 4 rows, B streamed unpacked, 4 rows of B per pass with
- * the accumulator row kept in a register across them.
+ * small_m: for m <= 4 rows, B streamed unpacked, 8 rows of B per pass with
+ * the accumulator row kept in a register across them; small_m_bt: B
+ * transposed, dot products of 4 rows of B at a time against A's rows.
  */
 #include <immintrin.h>
 #include "dispatch.h"
@@ -51,8 +52,9 @@ static void ukernel(size_t kc, const float *a, const float *b, float *c,
     }
 }
 
-/* PU rows of B (p0 .. p0+PU-1) into the M rows of c, columns [0, w). */
-#define PU 4
+/* PU rows of B (p0 .. p0+PU-1) into the M rows of c, columns [0, w); 8 rows
+ * per pass measured ~10% faster than 4 at 1 x 784 x 1024 on 2 threads. */
+#define PU 8
 static inline __attribute__((always_inline)) void
 small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
            size_t csa, const float *b, size_t ldb, float *c, size_t ldc)
@@ -76,7 +78,35 @@ small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
     }
 }
 
+
+/* Dot products for op(B) = B^T: J rows of B against the M rows of A, 16
+ * k-lanes per accumulator, reduced in a fixed order at the end. */
+#define DOT_J 4
+static inline __attribute__((always_inline)) void
+dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
+          size_t ldb, float *c, size_t ldc)
+{
+    __m512 acc[DE_GEMM_SMALL_M][DOT_J];
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < J; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    for (size_t p = 0; p < k; p += 16) {
+        __mmask16 mk = k - p >= 16 ? 0xffff : (__mmask16)((1u << (k - p)) - 1);
+        __m512 bv[DOT_J];
+        for (int j = 0; j < J; j++)
+            bv[j] = _mm512_maskz_loadu_ps(mk, b + j * ldb + p);
+        for (int i = 0; i < M; i++) {
+            __m512 av = _mm512_maskz_loadu_ps(mk, a + i * lda + p);
+            for (int j = 0; j < J; j++)
+                acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < J; j++)
+            c[i * ldc + j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
 #include "gemm_small_m.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
-                                                  small_m};
+                                                  small_m, small_m_bt};
