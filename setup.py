@@ -39,6 +39,15 @@ ISA_TARGETS = {
 
 BASE_FLAGS = ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math",
               "-Wall", "-Wno-unknown-pragmas"]
+# The embedding library (issue 8): libdropout_engine.a and .so in
+# dropout_engine/lib/, built from the extension's own objects (each ISA file
+# with its flags) plus these sources, which only the library needs.  The
+# .so exports only the API of _csrc/dropout_engine.h.
+EMBED_SOURCES = ["json.c", "safetensors.c", "model_file.c"]
+EMBED_EXPORTS = ["de_model_load", "de_model_predict", "de_model_input_dim",
+                 "de_model_output_dim", "de_model_free", "de_last_error",
+                 "de_set_num_threads", "de_version"]
+LIB_DIR = "lib"
 OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads()<1;}\n"
 
 
@@ -98,6 +107,45 @@ class BuildExt(build_ext):
         ext.extra_link_args = link
         ext.extra_objects = extra_objects
         super().build_extension(ext)
+        self._build_embed_libs(ext, flags, link, macros, extra_objects)
+
+    def _build_embed_libs(self, ext, flags, link, macros, isa_objects):
+        """libdropout_engine.a/.so beside the extension, in lib/."""
+        base = self.compiler.object_filenames(
+            [s for s in ext.sources if s.startswith(CSRC)],
+            output_dir=self.build_temp)
+        embed = self.compiler.compile(
+            [os.path.join(CSRC, s) for s in EMBED_SOURCES],
+            output_dir=self.build_temp, macros=macros, include_dirs=[CSRC],
+            extra_postargs=flags,
+            depends=[os.path.join(CSRC, h) for h in os.listdir(CSRC)
+                     if h.endswith(".h")])
+        objects = base + list(isa_objects) + embed
+        libdir = os.path.join(os.path.dirname(self.get_ext_fullpath(ext.name)), LIB_DIR)
+        os.makedirs(libdir, exist_ok=True)
+        self.compiler.create_static_lib(objects, "dropout_engine", output_dir=libdir)
+        script = os.path.join(self.build_temp, "dropout_engine.map")
+        with open(script, "w") as f:
+            f.write("{ global: %s; local: *; };\n" % "; ".join(EMBED_EXPORTS))
+        so = os.path.join(libdir, "libdropout_engine.so")
+        soname = ["-Wl,-soname,libdropout_engine.so", "-lm", "-lpthread"]
+        try:
+            self.compiler.link_shared_object(
+                objects, so, extra_postargs=link + soname + ["-Wl,--version-script=" + script])
+        except Exception:  # a linker without version scripts: export everything
+            self.compiler.link_shared_object(objects, so, extra_postargs=link + soname)
+        # What a static link needs besides the archive (config.py --static).
+        with open(os.path.join(libdir, "static_libs.txt"), "w") as f:
+            f.write(" ".join(link + ["-lm", "-lpthread"]) + "\n")
+
+    def run(self):
+        super().run()
+        if self.inplace:  # build_ext built into build_lib; bring lib/ along
+            src = os.path.join(self.build_lib, "dropout_engine", LIB_DIR)
+            dst = os.path.join("dropout_engine", LIB_DIR)
+            os.makedirs(dst, exist_ok=True)
+            for name in os.listdir(src):
+                self.copy_file(os.path.join(src, name), os.path.join(dst, name))
 
 
 def _extensions():

@@ -37,3 +37,16 @@ def __getattr__(name):
 
 
 __all__ += list(_LAZY)
+
+
+def get_include():
+    """The directory holding ``dropout_engine.h``, the C embedding API.
+
+    ``python -m dropout_engine.config --cflags --libs`` prints the flags to
+    compile and link a C program against the library.
+    """
+    import os
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_csrc")
+
+
+__all__.append("get_include")

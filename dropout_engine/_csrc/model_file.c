@@ -1,0 +1,399 @@
+/*
+ * model_file.c -- the embedding API of dropout_engine.h: load a file that
+ * model.save wrote, predict with the engine's kernels.
+ *
+ * The file's metadata holds the Sequential config (JSON inside a JSON
+ * string).  It is turned into the engine's fused layers by the rules of
+ * dropout_engine/_plan.py, mirrored here so that C runs exactly the
+ * network Python runs (same de_net_predict, same chunking, so the same
+ * bits):  [input dropout] (Dense act [dropout])*, where Dropouts before the
+ * first Dense form the input dropout, an Activation after a linear Dense
+ * becomes its activation, 'relu' after a Dropout folds into a linear/relu
+ * Dense, stacked Dropouts combine (keep probabilities multiply).
+ * Weights must be exactly "weights/<layer index>/kernel|bias" (float32,
+ * Keras shapes [in, units] and [units]) for every Dense and nothing else
+ * outside "optimizer/": the same check Python's load_model makes.
+ *
+ * Threads: a model is read-only after loading; de_net_predict allocates
+ * its scratch per call.  The ISA is chosen once (pthread_once) at the first
+ * load.  Errors go to a thread-local message.
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "engine.h"
+#include "dropout_engine.h"
+#include "safetensors.h"
+
+#define PREDICT_CHUNK 1024  /* Python's model.predict chunk */
+#define MAX_UNITS ((uint64_t)1 << 31)
+
+struct de_model {
+    de_net_t *net;
+    float *weights;          /* every kernel and bias, one block */
+    size_t n_in, n_out;
+};
+
+static _Thread_local char last_error[512];
+
+static int set_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *de_last_error(void) { return last_error; }
+const char *de_version(void) { return DE_VERSION_STRING; }
+
+/* ------------------------------------------------------------ ISA choice */
+
+static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
+static char isa_problem[160];
+
+static void choose_isa(void)
+{
+    static const char *const names[DE_N_ISA] = {"generic", "avx2", "avx512"};
+    const char *env = getenv("DROPOUT_ENGINE_ISA");
+    char want[16] = "";
+    size_t n = 0;
+    for (; env && *env && n + 1 < sizeof want; env++)
+        if (!isspace((unsigned char)*env)) want[n++] = (char)tolower((unsigned char)*env);
+    want[n] = 0;
+    if (!n) {
+        de_isa_set(de_isa_best());
+        return;
+    }
+    for (int i = 0; i < DE_N_ISA; i++)
+        if (!strcmp(want, names[i])) {
+            if (de_isa_set(i))
+                snprintf(isa_problem, sizeof isa_problem, "DROPOUT_ENGINE_ISA=%s: "
+                         "this CPU or build cannot run the %s kernels", want, want);
+            return;
+        }
+    snprintf(isa_problem, sizeof isa_problem, "DROPOUT_ENGINE_ISA must be one "
+             "of generic, avx2, avx512, got '%s'", want);
+}
+
+/* ------------------------------------------------------------- the plan */
+
+typedef struct {
+    double rate;
+    int inverted, used;
+} drop_t;
+
+typedef struct {
+    size_t layer;            /* index among the model's layers */
+    uint64_t units;
+    int use_bias, act;
+    drop_t drop;
+} stage_t;
+
+typedef struct {
+    const de_json *c;
+    stage_t *stages;
+    size_t n_stages;
+    drop_t in_drop;
+    uint64_t n_in;
+    char *err;
+    size_t errlen;
+} plan_t;
+
+#define PFAIL(p, ...) (snprintf((p)->err, (p)->errlen, __VA_ARGS__), DE_EFORMAT)
+
+static int activation(const de_json *c, size_t node, int *act)
+{
+    static const char *const names[DE_N_ACT] = {
+        "linear", "relu", "tanh", "sigmoid", "elu", "selu", "gelu", "softmax"};
+    if (node == DE_JSON_NONE || c->nodes[node].type == DE_JSON_NULL) {
+        *act = DE_LINEAR;
+        return 0;
+    }
+    for (int i = 0; i < DE_N_ACT; i++)
+        if (de_json_streq(c, node, names[i])) {
+            *act = i;
+            return 0;
+        }
+    return -1;
+}
+
+/* A shape (features,) or (null, features) with features > 0. */
+static int shape_dim(const de_json *c, size_t node, uint64_t *dim)
+{
+    if (node == DE_JSON_NONE || c->nodes[node].type != DE_JSON_ARRAY) return -1;
+    size_t n = c->nodes[node].count, d = node + 1;
+    if (n == 2 && c->nodes[d].type == DE_JSON_NULL) d++;
+    else if (n != 1) return -1;
+    return de_json_u64(c, d, dim) || *dim == 0 || *dim > MAX_UNITS ? -1 : 0;
+}
+
+static int add_dropout(plan_t *p, size_t cfg)
+{
+    const de_json *c = p->c;
+    double rate;
+    size_t sc = de_json_get(c, cfg, "scaling");
+    int inverted = sc == DE_JSON_NONE || de_json_streq(c, sc, "inverted");
+    if (de_json_double(c, de_json_get(c, cfg, "rate"), &rate) || !(rate >= 0.0 && rate < 1.0))
+        return PFAIL(p, "a Dropout rate must be a number in [0, 1)");
+    if (!inverted && !de_json_streq(c, sc, "weight"))
+        return PFAIL(p, "a Dropout scaling must be 'inverted' or 'weight'");
+    drop_t *d = p->n_stages ? &p->stages[p->n_stages - 1].drop : &p->in_drop;
+    if (d->used && d->inverted != inverted)
+        return PFAIL(p, "stacked Dropout layers must use the same scaling");
+    d->used = 1;
+    d->inverted = inverted;
+    d->rate = 1.0 - (1.0 - d->rate) * (1.0 - rate);
+    return 0;
+}
+
+static int add_activation(plan_t *p, size_t cfg)
+{
+    int act;
+    if (activation(p->c, de_json_get(p->c, cfg, "activation"), &act))
+        return PFAIL(p, "unknown activation in an Activation layer");
+    if (act == DE_LINEAR) return 0;
+    if (!p->n_stages) return PFAIL(p, "an Activation before the first Dense layer");
+    stage_t *s = &p->stages[p->n_stages - 1];
+    if (s->drop.rate == 0.0 && s->act == DE_LINEAR) s->act = act;
+    else if (s->drop.rate > 0.0 && act == DE_RELU && (s->act == DE_LINEAR || s->act == DE_RELU))
+        s->act = DE_RELU;
+    else return PFAIL(p, "an Activation that cannot be fused after its Dense layer");
+    return 0;
+}
+
+static int add_dense(plan_t *p, size_t cfg, size_t layer)
+{
+    const de_json *c = p->c;
+    stage_t *s = &p->stages[p->n_stages];
+    size_t ub = de_json_get(c, cfg, "use_bias");
+    memset(s, 0, sizeof *s);
+    s->layer = layer;
+    s->drop.inverted = 1;
+    if (de_json_u64(c, de_json_get(c, cfg, "units"), &s->units) || !s->units
+        || s->units > MAX_UNITS)
+        return PFAIL(p, "Dense units must be a positive integer");
+    if (activation(c, de_json_get(c, cfg, "activation"), &s->act))
+        return PFAIL(p, "unknown activation in a Dense layer");
+    if (ub != DE_JSON_NONE && c->nodes[ub].type != DE_JSON_TRUE
+        && c->nodes[ub].type != DE_JSON_FALSE)
+        return PFAIL(p, "Dense use_bias must be true or false");
+    s->use_bias = ub == DE_JSON_NONE || c->nodes[ub].type == DE_JSON_TRUE;
+    p->n_stages++;
+    return 0;
+}
+
+/* Walk the Sequential config (node 0 of p->c) into p. */
+static int build_plan(plan_t *p)
+{
+    const de_json *c = p->c;
+    size_t layers = de_json_get(c, 0, "layers");
+    if (layers == DE_JSON_NONE || c->nodes[layers].type != DE_JSON_ARRAY)
+        return PFAIL(p, "the model config must be an object with a 'layers' list");
+    p->stages = calloc(c->nodes[layers].count + 1, sizeof *p->stages);
+    if (!p->stages) {
+        snprintf(p->err, p->errlen, "out of memory");
+        return DE_ENOMEM;
+    }
+    p->in_drop.inverted = 1;
+    size_t index = 0;   /* among the model's layers (Input excluded) */
+    for (size_t l = layers + 1, i = 0; i < c->nodes[layers].count; i++, l = c->nodes[l].next) {
+        size_t cls = de_json_get(c, l, "class_name"), cfg = de_json_get(c, l, "config");
+        if (cfg == DE_JSON_NONE || c->nodes[cfg].type != DE_JSON_OBJECT)
+            return PFAIL(p, "layers[%zu] must be {'class_name': ..., 'config': {...}}", i);
+        int rc;
+        if (de_json_streq(c, cls, "InputLayer")) {
+            size_t sh = de_json_get(c, cfg, "shape");
+            if (i != 0) return PFAIL(p, "an InputLayer can only come first");
+            if (shape_dim(c, sh == DE_JSON_NONE ? de_json_get(c, cfg, "input_shape") : sh,
+                          &p->n_in))
+                return PFAIL(p, "the InputLayer shape must be [features]");
+            continue;
+        }
+        if (index == 0 && !p->n_in) {
+            size_t sh = de_json_get(c, cfg, "input_shape");
+            if (sh != DE_JSON_NONE && shape_dim(c, sh, &p->n_in))
+                return PFAIL(p, "layers[%zu]: input_shape must be [features]", i);
+        }
+        if (de_json_streq(c, cls, "Dense")) rc = add_dense(p, cfg, index);
+        else if (de_json_streq(c, cls, "Dropout")) rc = add_dropout(p, cfg);
+        else if (de_json_streq(c, cls, "Activation")) rc = add_activation(p, cfg);
+        else return PFAIL(p, "layers[%zu]: class_name must be InputLayer, Dense, "
+                          "Dropout or Activation", i);
+        if (rc) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "%s", p->err);
+            return PFAIL(p, "layers[%zu]: %s", i, msg);
+        }
+        index++;
+    }
+    if (!p->n_stages) return PFAIL(p, "the model needs at least one Dense layer");
+    if (!p->n_in) return PFAIL(p, "the model config has no input shape");
+    return 0;
+}
+
+/* --------------------------------------------------------------- loading */
+
+static int shape_is(const de_st_tensor *t, size_t ndim, uint64_t d0, uint64_t d1)
+{
+    return t->is_f32 && t->ndim == ndim && t->shape[0] == d0 && (ndim < 2 || t->shape[1] == d1);
+}
+
+/* Find stage s's kernel and bias (w[2s], w[2s + 1]) with the shapes the
+ * plan implies; no other tensor may sit outside "optimizer/".  *total: the
+ * floats all weights take. */
+static int match_weights(const plan_t *p, const de_st_file *st,
+                         const de_st_tensor **w, size_t *total, char *err,
+                         size_t errlen)
+{
+    uint64_t dim = p->n_in, floats = 0;
+    size_t n_expected = 0, n_own = 0;
+    char name[64];
+    for (size_t s = 0; s < p->n_stages; s++) {
+        const stage_t *S = &p->stages[s];
+        snprintf(name, sizeof name, "weights/%zu/kernel", S->layer);
+        w[2 * s] = de_st_find(st, name);
+        if (!w[2 * s] || !shape_is(w[2 * s], 2, dim, S->units))
+            return snprintf(err, errlen, "tensor '%s' must be float32 [%llu, %llu]",
+                            name, (unsigned long long)dim,
+                            (unsigned long long)S->units), DE_EFORMAT;
+        snprintf(name, sizeof name, "weights/%zu/bias", S->layer);
+        w[2 * s + 1] = S->use_bias ? de_st_find(st, name) : NULL;
+        if (S->use_bias && (!w[2 * s + 1] || !shape_is(w[2 * s + 1], 1, S->units, 0)))
+            return snprintf(err, errlen, "tensor '%s' must be float32 [%llu]", name,
+                            (unsigned long long)S->units), DE_EFORMAT;
+        /* Both sizes are bounded by the file's data region: no overflow. */
+        floats += dim * S->units + (S->use_bias ? S->units : 0);
+        n_expected += 1 + (size_t)S->use_bias;
+        dim = S->units;
+    }
+    for (size_t i = 0; i < st->n_tensors; i++) {
+        const de_json_node *k = &st->header.nodes[st->tensors[i].name];
+        n_own += !(k->len >= 10 && !memcmp(st->header.text + k->start, "optimizer/", 10));
+    }
+    if (n_own != n_expected)
+        return snprintf(err, errlen, "the file holds %zu weight tensors, the model "
+                        "has %zu", n_own, n_expected), DE_EFORMAT;
+    *total = (size_t)floats;
+    return 0;
+}
+
+/* The model from an opened, validated container. */
+static int assemble(de_st_file *st, de_model *m, char *err, size_t errlen)
+{
+    const de_json *h = &st->header;
+    size_t meta = st->metadata;
+    size_t fmt = de_json_get(h, meta, "format"), ver = de_json_get(h, meta, "version"),
+           cfg = de_json_get(h, meta, "model");
+    if (!de_json_streq(h, fmt, "dropout_engine.model"))
+        return snprintf(err, errlen, "the metadata format must be 'dropout_engine.model' "
+                        "(a file from model.save)"), DE_EFORMAT;
+    if (!de_json_streq(h, ver, "1"))
+        return snprintf(err, errlen, "the format version must be '1'"), DE_EFORMAT;
+    if (cfg == DE_JSON_NONE)
+        return snprintf(err, errlen, "the metadata has no 'model' config"), DE_EFORMAT;
+    de_json c;
+    char jerr[160];
+    if (de_json_parse(&c, h->text + h->nodes[cfg].start, h->nodes[cfg].len, jerr, sizeof jerr))
+        return snprintf(err, errlen, "the model config is not valid JSON (%s)", jerr),
+               DE_EFORMAT;
+    plan_t p = {&c, NULL, 0, {0.0, 1, 0}, 0, err, errlen};
+    int rc = build_plan(&p);
+    const de_st_tensor **w = NULL;
+    de_layer_t *layers = NULL;
+    size_t total = 0;
+    if (!rc) {
+        w = calloc(2 * p.n_stages, sizeof *w);
+        layers = calloc(p.n_stages, sizeof *layers);
+        rc = !w || !layers ? (snprintf(err, errlen, "out of memory"), DE_ENOMEM)
+                           : match_weights(&p, st, w, &total, err, errlen);
+    }
+    if (!rc) {
+        /* 64-byte aligned like the engine's own buffers. */
+        m->weights = aligned_alloc(64, (total * sizeof(float) + 64) / 64 * 64);
+        if (!m->weights) rc = (snprintf(err, errlen, "out of memory"), DE_ENOMEM);
+    }
+    float *at = m->weights;
+    for (size_t s = 0; !rc && s < p.n_stages; s++) {
+        const stage_t *S = &p.stages[s];
+        de_layer_t *L = &layers[s];
+        L->n_in = s ? layers[s - 1].n_out : (size_t)p.n_in;
+        L->n_out = (size_t)S->units;
+        L->act = S->act;
+        L->rate = S->drop.rate;
+        L->inverted = S->drop.inverted;
+        L->w = at;
+        rc = de_st_read_f32(st, w[2 * s], at, err, errlen);
+        at += L->n_in * L->n_out;
+        if (!rc && S->use_bias) {
+            L->b = at;
+            rc = de_st_read_f32(st, w[2 * s + 1], at, err, errlen);
+            at += L->n_out;
+        }
+    }
+    if (!rc) {
+        m->n_in = (size_t)p.n_in;
+        m->n_out = layers[p.n_stages - 1].n_out;
+        m->net = de_net_create(m->n_in, p.in_drop.rate, p.in_drop.inverted, 0,
+                               p.n_stages, layers);
+        if (!m->net) rc = (snprintf(err, errlen, "out of memory"), DE_ENOMEM);
+    }
+    free(w);
+    free(layers);
+    free(p.stages);
+    de_json_free(&c);
+    return rc;
+}
+
+int de_model_load(const char *path, de_model **out)
+{
+    char err[400];
+    if (out) *out = NULL;
+    if (!path || !out) return set_error(DE_EINVAL, "de_model_load: path and out must not be NULL");
+    pthread_once(&isa_once, choose_isa);
+    if (isa_problem[0]) return set_error(DE_EINVAL, "%s", isa_problem);
+    de_model *m = calloc(1, sizeof *m);
+    if (!m) return set_error(DE_ENOMEM, "out of memory");
+    de_st_file st;
+    int rc = de_st_open(&st, path, err, sizeof err);
+    if (!rc) {
+        rc = assemble(&st, m, err, sizeof err);
+        de_st_close(&st);
+    }
+    if (rc) {
+        de_model_free(m);
+        return set_error(rc, "'%s' is not a valid model file: %s", path, err);
+    }
+    *out = m;
+    return DE_OK;
+}
+
+int de_model_predict(const de_model *m, const float *x, size_t rows,
+                     size_t cols, float *y)
+{
+    if (!m) return set_error(DE_EINVAL, "de_model_predict: the model is NULL");
+    if (cols != m->n_in)
+        return set_error(DE_EINVAL, "x has %zu features, the model expects %zu",
+                         cols, m->n_in);
+    if (!rows) return DE_OK;
+    if (!x || !y) return set_error(DE_EINVAL, "de_model_predict: x and y must not be NULL");
+    if (rows > ((size_t)-1) / sizeof(float) / (cols > m->n_out ? cols : m->n_out))
+        return set_error(DE_EINVAL, "de_model_predict: %zu rows do not fit in memory", rows);
+    int rc = de_net_predict(m->net, rows, x, y, PREDICT_CHUNK);
+    return rc ? set_error(rc, "de_model_predict: out of memory") : DE_OK;
+}
+
+size_t de_model_input_dim(const de_model *m) { return m ? m->n_in : 0; }
+size_t de_model_output_dim(const de_model *m) { return m ? m->n_out : 0; }
+
+void de_model_free(de_model *m)
+{
+    if (!m) return;
+    de_net_free(m->net);
+    free(m->weights);
+    free(m);
+}

@@ -1,0 +1,309 @@
+"""The C embedding API (dropout_engine.h, libdropout_engine, examples/c).
+
+The example program is compiled with the system cc against the built
+library (python -m dropout_engine.config flags) and must print what
+Python's model.predict returns, to 1e-6, for every activation and layer
+kind a model file can hold.  Damaged files go through tests/c/embed_fuzz.c
+(every truncation, every header bit flip): no crash, a non-zero code and a
+message.  The same fuzzer under AddressSanitizer + UBSan:
+``sh tests/c/asan_fuzz.sh MODEL`` (slow; not run here).
+"""
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import dropout_engine
+from dropout_engine import config
+from dropout_engine.layers import Activation, Dense, Dropout, Input
+from dropout_engine.model import Sequential
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACTS = ["linear", "relu", "tanh", "sigmoid", "elu", "selu", "gelu", "softmax"]
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+
+
+def _cc(out, *sources, static=False):
+    subprocess.run(["cc", "-O2", "-Wall", "-o", str(out), *map(str, sources),
+                    *config.cflags(), *config.libs(static=static)],
+                   check=True, capture_output=True, text=True)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    if not os.path.exists(os.path.join(config.get_lib_dir(), "libdropout_engine.so")):
+        pytest.fail("libdropout_engine.so is missing: build with "
+                    "`python setup.py build_ext --inplace` or pip install")
+    d = tmp_path_factory.mktemp("embed")
+    return d, _cc(d / "predict", os.path.join(ROOT, "examples", "c", "predict.c"))
+
+
+def _randomize(model, seed):
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.6, w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    return model
+
+
+MODELS = {
+    **{f"act_{a}": lambda a=a: [Input((7,)), Dense(12, activation=a), Dropout(0.25),
+                                Dense(5, activation=a)] for a in ACTS},
+    "dropout_weight_scaling": lambda: [
+        Input((7,)), Dropout(0.2, scaling="weight"), Dense(9, activation="relu"),
+        Dropout(0.5, scaling="weight"), Dense(3, activation="sigmoid"),
+        Dropout(0.1, scaling="weight")],
+    "stacked_dropout_no_bias": lambda: [
+        Dense(8, activation="tanh", use_bias=False, input_shape=(7,)), Dropout(0.3),
+        Dropout(0.4), Dense(4, use_bias=False)],
+    "fused_activations": lambda: [
+        Input((7,)), Dropout(0.1), Dense(10), Activation("gelu"), Dense(6),
+        Dropout(0.2), Activation("relu"), Activation("linear"), Dense(3),
+        Activation("softmax")],
+}
+
+
+def _save(tmp, name, layers, seed=0):
+    m = _randomize(Sequential(layers()), seed)
+    path = os.path.join(str(tmp), f"{name}.safetensors")
+    m.save(path)
+    return m, path
+
+
+def _run_predict(exe, model_path, x, tmp, *args, env=None):
+    xin = os.path.join(str(tmp), "x.f32")
+    x.astype("<f4").tofile(xin)
+    r = subprocess.run([exe, *args, model_path, xin], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    return np.loadtxt(r.stdout.splitlines(), delimiter=",", ndmin=2, dtype=np.float64)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_c_predictions_equal_python(build, name):
+    tmp, exe = build
+    m, path = _save(tmp, name, MODELS[name], seed=len(name))
+    x = np.random.default_rng(1).normal(0, 1.5, (9, 7)).astype(np.float32)
+    np.testing.assert_allclose(_run_predict(exe, path, x, tmp), m.predict(x),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_many_rows_two_threads_and_csv(build):
+    tmp, exe = build
+    m, path = _save(tmp, "w2", lambda: [Input((100,)), Dense(64, activation="relu"),
+                                        Dropout(0.5), Dense(64, activation="relu"),
+                                        Dense(10, activation="softmax")])
+    x = np.random.default_rng(2).normal(size=(2500, 100)).astype(np.float32)
+    want = m.predict(x)
+    np.testing.assert_allclose(_run_predict(exe, path, x, tmp, "-t", "2"), want,
+                               rtol=1e-6, atol=1e-6)
+    csv = os.path.join(str(tmp), "x.csv")
+    np.savetxt(csv, x[:5], delimiter=",", fmt="%.9g")
+    r = subprocess.run([exe, path, csv], capture_output=True, text=True, check=True)
+    np.testing.assert_allclose(np.loadtxt(r.stdout.splitlines(), delimiter=","),
+                               want[:5], rtol=1e-6, atol=1e-6)
+
+
+def test_static_library_links(build):
+    tmp, _ = build
+    exe = _cc(tmp / "predict_static", os.path.join(ROOT, "examples", "c", "predict.c"),
+              static=True)
+    m, path = _save(tmp, "static", MODELS["act_relu"])
+    x = np.random.default_rng(3).normal(size=(3, 7)).astype(np.float32)
+    np.testing.assert_allclose(_run_predict(exe, path, x, tmp), m.predict(x),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_damaged_files_fail_cleanly(build):
+    tmp, _ = build
+    fuzz = _cc(tmp / "embed_fuzz", os.path.join(ROOT, "tests", "c", "embed_fuzz.c"))
+    _, path = _save(tmp, "fuzz", lambda: [Input((3,)), Dropout(0.1), Dense(2, activation="elu"),
+                                          Dropout(0.5, scaling="weight"), Dense(2)])
+    r = subprocess.run([fuzz, path, os.path.join(str(tmp), "damaged")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    counts = r.stdout.split()
+    size, truncations_failed = int(counts[1]), int(counts[7])
+    assert truncations_failed == size
+    assert int(counts[10]) > 1000   # most header flips are refused
+
+
+def _header_file(tmp, name, header, data=b""):
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    path = os.path.join(str(tmp), name)
+    with open(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little") + raw + data)
+    return path
+
+
+def _good_header(tmp):
+    _, path = _save(tmp, "good", lambda: [Input((2,)), Dense(1)])
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+def _f64_kernel(h, d):
+    """A valid container whose kernel [2, 1] is float64 (the bias follows)."""
+    h = dict(h, **{"weights/0/kernel": {"dtype": "F64", "shape": [2, 1],
+                                        "data_offsets": [0, 16]},
+                   "weights/0/bias": {"dtype": "F32", "shape": [1],
+                                      "data_offsets": [16, 20]}})
+    return json.dumps(h).encode(), np.frombuffer(d[:8], "<f4").astype("<f8").tobytes() + d[8:]
+
+
+def _tanh_then_sigmoid(cfg):
+    cfg["layers"][1]["config"]["activation"] = "tanh"
+    cfg["layers"].append({"class_name": "Activation", "config": {"activation": "sigmoid"}})
+
+
+def _config_with(header, mutate):
+    h = json.loads(json.dumps(header))
+    cfg = json.loads(h["__metadata__"]["model"])
+    mutate(cfg)
+    h["__metadata__"]["model"] = json.dumps(cfg)
+    return h
+
+
+HOSTILE = {
+    "length beyond the file": lambda h, d: (b"{}", None),
+    "deep nesting": lambda h, d: (b"[" * 100000 + b"]" * 100000, d),
+    "NaN literal": lambda h, d: (json.dumps(h).replace('"F32"', "NaN", 1).encode(), d),
+    "repeated key": lambda h, d: (json.dumps(h)[:-1].encode() + b', "__metadata__": {}}', d),
+    "lone surrogate": lambda h, d: (json.dumps(h)[:-1].encode() + b', "\\ud800": 1}', d),
+    "shape overflow": lambda h, d: (json.dumps(dict(h, **{"weights/0/kernel": dict(
+        h["weights/0/kernel"], shape=[2 ** 40, 2 ** 40])})).encode(), d),
+    "offsets outside": lambda h, d: (json.dumps(dict(h, **{"weights/0/kernel": dict(
+        h["weights/0/kernel"], data_offsets=[0, 2 ** 63])})).encode(), d),
+    "F64 weights": lambda h, d: _f64_kernel(h, d),
+    "trailing bytes": lambda h, d: (json.dumps(h).encode(), d + bytes(4)),
+    "weights file": lambda h, d: (json.dumps(dict(h, __metadata__={
+        "format": "dropout_engine.weights", "version": "1"})).encode(), d),
+    "unknown layer": lambda h, d: (json.dumps(_config_with(h, lambda c: c["layers"].append(
+        {"class_name": "Conv2D", "config": {}}))).encode(), d),
+    "kernel shape": lambda h, d: (json.dumps(_config_with(h, lambda c: c["layers"][1][
+        "config"].update(units=2))).encode(), d),
+    "rate out of range": lambda h, d: (json.dumps(_config_with(h, lambda c: c["layers"].append(
+        {"class_name": "Dropout", "config": {"rate": 1.0}}))).encode(), d),
+    "unfusable activation": lambda h, d: (json.dumps(_config_with(h, _tanh_then_sigmoid)).encode(), d),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_header_is_refused_with_a_message(build, case):
+    tmp, exe = build
+    header, data = _good_header(tmp)
+    raw, data = HOSTILE[case](header, data)
+    path = _header_file(tmp, "hostile", raw, data if data is not None else b"")
+    if data is None:   # a length field larger than the file
+        with open(path, "r+b") as f:
+            f.write((10 ** 6).to_bytes(8, "little"))
+    r = subprocess.run([exe, path, "/dev/null"], capture_output=True, text=True)
+    assert r.returncode == 1 and "not a valid model file" in r.stderr, r.stderr
+
+
+def test_portable_kernels_chosen_by_environment_agree(build):
+    tmp, exe = build
+    m, path = _save(tmp, "generic", MODELS["act_gelu"])
+    x = np.random.default_rng(5).normal(size=(4, 7)).astype(np.float32)
+    y = _run_predict(exe, path, x, tmp, env=dict(os.environ, DROPOUT_ENGINE_ISA="generic"))
+    np.testing.assert_allclose(y, m.predict(x), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_isa_environment_is_an_error(build):
+    tmp, exe = build
+    _, path = _save(tmp, "isa", MODELS["act_relu"])
+    r = subprocess.run([exe, path, "/dev/null"], capture_output=True, text=True,
+                       env=dict(os.environ, DROPOUT_ENGINE_ISA="avx9000"))
+    assert r.returncode == 1 and "DROPOUT_ENGINE_ISA" in r.stderr
+
+
+# ------------------------------------------------------- the API, via ctypes
+
+@pytest.fixture(scope="module")
+def lib(build):
+    lib = ctypes.CDLL(os.path.join(config.get_lib_dir(), "libdropout_engine.so"))
+    lib.de_last_error.restype = lib.de_version.restype = ctypes.c_char_p
+    lib.de_model_input_dim.restype = lib.de_model_output_dim.restype = ctypes.c_size_t
+    lib.de_model_input_dim.argtypes = lib.de_model_output_dim.argtypes = [ctypes.c_void_p]
+    lib.de_model_free.argtypes = [ctypes.c_void_p]
+    lib.de_model_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                     ctypes.c_size_t, ctypes.c_void_p]
+    return lib
+
+
+def _load(lib, path):
+    h = ctypes.c_void_p()
+    rc = lib.de_model_load(os.fsencode(path), ctypes.byref(h))
+    return rc, h
+
+
+def test_api_dims_version_and_argument_errors(build, lib):
+    tmp, _ = build
+    m, path = _save(tmp, "api", MODELS["act_tanh"])
+    rc, h = _load(lib, path)
+    assert rc == 0 and lib.de_version().decode() == dropout_engine.__version__
+    assert (lib.de_model_input_dim(h), lib.de_model_output_dim(h)) == (7, 5)
+    x, y = np.ones((2, 6), np.float32), np.empty((2, 5), np.float32)
+    assert lib.de_model_predict(h, x.ctypes.data, 2, 6, y.ctypes.data) == -2
+    assert b"x has 6 features, the model expects 7" in lib.de_last_error()
+    lib.de_model_free(h)
+    rc, h = _load(lib, os.path.join(str(tmp), "missing.safetensors"))
+    assert rc == -3 and h.value is None and b"cannot open" in lib.de_last_error()
+    fifo = os.path.join(str(tmp), "fifo")
+    os.mkfifo(fifo)   # must be refused, not block waiting for a writer
+    for not_a_file in (str(tmp), fifo):
+        rc, h = _load(lib, not_a_file)
+        assert rc == -3 and b"not a regular file" in lib.de_last_error()
+
+
+def test_concurrent_predicts_on_one_model_agree(build, lib):
+    tmp, _ = build
+    m, path = _save(tmp, "threads", lambda: [Input((64,)), Dense(128, activation="gelu"),
+                                             Dense(8, activation="softmax")])
+    rc, h = _load(lib, path)
+    x = np.random.default_rng(4).normal(size=(33, 64)).astype(np.float32)
+    want = m.predict(x)
+    bad = []
+
+    def worker():
+        y = np.empty((33, 8), np.float32)
+        for _ in range(30):   # ctypes releases the GIL: these calls overlap
+            if lib.de_model_predict(h, x.ctypes.data, 33, 64, y.ctypes.data) != 0 \
+                    or not np.allclose(y, want, rtol=1e-6, atol=1e-6):
+                bad.append(1)
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lib.de_model_free(h)
+    assert not bad
+
+
+def test_last_error_is_per_thread(build, lib):
+    tmp, _ = build
+    _load(lib, os.path.join(str(tmp), "missing.safetensors"))
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(lib.de_last_error()))
+    t.start()
+    t.join()
+    assert seen == [b""] and lib.de_last_error()
+
+
+def test_config_prints_flags_and_include_matches(tmp_path):
+    pkg_parent = os.path.dirname(os.path.dirname(dropout_engine.__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [pkg_parent] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    out = subprocess.run([sys.executable, "-m", "dropout_engine.config", "--cflags",
+                          "--libs"], capture_output=True, text=True, check=True,
+                         cwd=str(tmp_path), env=env).stdout
+    assert "-I" + dropout_engine.get_include() in out and "-ldropout_engine" in out
+    assert os.path.exists(os.path.join(dropout_engine.get_include(), "dropout_engine.h"))
