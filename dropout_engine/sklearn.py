@@ -1,0 +1,394 @@
+"""scikit-learn estimators over the engine (scikit-learn is imported here only).
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from dropout_engine.sklearn import DropoutMLPClassifier
+    clf = make_pipeline(StandardScaler(),
+                        DropoutMLPClassifier((60,), dropout_rate=0.2, epochs=100))
+    GridSearchCV(clf, {"dropoutmlpclassifier__dropout_rate": [0.0, 0.2, 0.5]},
+                 cv=StratifiedKFold(5)).fit(x, y)
+
+``DropoutMLPClassifier`` / ``DropoutMLPRegressor`` mirror scikit-learn's
+MLPClassifier / MLPRegressor, with dropout after every hidden layer (and
+optionally on the input).  ``KerasClassifier`` / ``KerasRegressor`` wrap a
+function that builds a ``Sequential``, as scikeras does.
+
+Decisions worth knowing:
+  - ``alpha`` is scikit-learn's L2 term: ``0.5 * alpha * ||W||^2 /
+    n_samples`` added to the mean loss (an ``L2(0.5 * alpha / n)`` kernel
+    regularizer), so the same alpha means the same thing as in MLPClassifier.
+  - ``random_state`` seeds weight init, dropout masks and shuffling through
+    the package's seed stream, which is set for the duration of ``fit`` and
+    restored afterwards (Python's ``random`` and numpy's global RNG are not
+    touched).  Two fits with the same int give the same model on any
+    thread count.
+  - Fitted estimators pickle their architecture and weights, not the C net.
+"""
+import contextlib
+import inspect
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import callbacks, constraints, optimizers, regularizers, seeding
+from .layers import Dense, Dropout, Input
+from .model import Sequential
+
+__all__ = ["DropoutMLPClassifier", "DropoutMLPRegressor", "KerasClassifier",
+           "KerasRegressor"]
+
+_OPTIMIZERS = {"adam": optimizers.Adam, "sgd": optimizers.SGD,
+               "rmsprop": optimizers.RMSprop}
+
+
+@contextlib.contextmanager
+def _seeded(random_state):
+    """Run with the package's seed stream set from ``random_state``."""
+    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    saved = dict(seeding._state)
+    seeding._state.update(seed=seed, counter=0)
+    try:
+        yield seed
+    finally:
+        seeding._state.update(saved)
+
+
+class _PicklableModel:
+    """Pickle support for an estimator's fitted ``model_``: the config and
+    the weights travel, the C net is rebuilt on load."""
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        model = state.get("model_")
+        if isinstance(model, Sequential):
+            state = dict(state, model_=(model.get_config(), model.get_weights()))
+        return state
+
+    def __setstate__(self, state):
+        model = state.get("model_")
+        if isinstance(model, tuple):
+            config, weights = model
+            rebuilt = Sequential.from_config(config)
+            rebuilt.build()
+            rebuilt.set_weights(weights)
+            state = dict(state, model_=rebuilt)
+        super().__setstate__(state)
+
+
+def _encode_labels(est, y):
+    check_classification_targets(y)
+    est.classes_, codes = np.unique(y, return_inverse=True)
+    if len(est.classes_) < 2:
+        raise ValueError(f"{type(est).__name__} needs samples of at least 2 "
+                         f"classes in y; got 1 class ({est.classes_[0]!r})")
+    return codes.reshape(-1)
+
+
+def _proba(p):
+    """float64 class probabilities from the model's float32 outputs."""
+    p = np.asarray(p, np.float64)
+    if p.shape[1] == 1:
+        p = np.hstack([1.0 - p, p])
+    return p / p.sum(axis=1, keepdims=True)
+
+
+class _DropoutMLP(_PicklableModel, BaseEstimator):
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
+                 dropout_rate=0.5, input_dropout=0.0, optimizer="adam",
+                 learning_rate=0.001, batch_size=32, epochs=200, max_norm=None,
+                 alpha=0.0001, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, random_state=None, verbose=0):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout_rate = dropout_rate
+        self.input_dropout = input_dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.max_norm = max_norm
+        self.alpha = alpha
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _hidden(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s <= 0
+               for s in sizes):
+            raise ValueError("hidden_layer_sizes must be positive ints, got "
+                             f"{self.hidden_layer_sizes!r}")
+        return [int(s) for s in sizes]
+
+    def _build(self, n_in, n_out, out_act, n_samples):
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(_OPTIMIZERS)}, "
+                             f"got {self.optimizer!r}")
+        if not (isinstance(self.alpha, numbers.Real) and self.alpha >= 0):
+            raise ValueError(f"alpha must be a float >= 0, got {self.alpha!r}")
+        l2 = 0.5 * float(self.alpha) / n_samples
+
+        def dense(units, act, name):
+            return Dense(units, activation=act, name=name,
+                         kernel_regularizer=regularizers.L2(l2) if l2 else None,
+                         kernel_constraint=(constraints.MaxNorm(self.max_norm)
+                                            if self.max_norm is not None else None))
+
+        layers = [Input((n_in,))]
+        if self.input_dropout:
+            layers.append(Dropout(self.input_dropout, name="input_dropout"))
+        for i, units in enumerate(self._hidden()):
+            layers.append(dense(units, self.activation, f"hidden_{i}"))
+            if self.dropout_rate:
+                layers.append(Dropout(self.dropout_rate, name=f"dropout_{i}"))
+        layers.append(dense(n_out, out_act, "output"))
+        model = Sequential(layers, name=type(self).__name__)
+        model.compile(optimizer=_OPTIMIZERS[self.optimizer](
+            learning_rate=self.learning_rate), loss=self._loss)
+        return model
+
+    def _fit(self, x, t, n_out, out_act, stratify):
+        with _seeded(self.random_state) as seed:
+            self.model_ = self._build(x.shape[1], n_out, out_act, x.shape[0])
+            cbs, val = [], None
+            if self.early_stopping:
+                x, xv, t, tv = train_test_split(
+                    x, t, test_size=self.validation_fraction, random_state=seed,
+                    stratify=t if stratify else None)
+                val = (xv, tv)
+                cbs.append(callbacks.EarlyStopping(
+                    monitor="val_loss", patience=self.n_iter_no_change,
+                    restore_best_weights=True))
+            hist = self.model_.fit(x, t, batch_size=self.batch_size,
+                                   epochs=self.epochs, verbose=self.verbose,
+                                   validation_data=val, callbacks=cbs)
+        self.loss_curve_ = list(hist.history.get("loss", []))
+        self.n_iter_ = len(self.loss_curve_)
+        if self.early_stopping:
+            self.validation_loss_curve_ = list(hist.history.get("val_loss", []))
+        return self
+
+    def _raw_predict(self, x):
+        check_is_fitted(self, "model_")
+        x = validate_data(self, x, reset=False, dtype=np.float32)
+        return self.model_.predict(x)
+
+
+class DropoutMLPClassifier(ClassifierMixin, _DropoutMLP):
+    """A multilayer perceptron classifier with dropout (scikit-learn API).
+
+    Hidden layers ``Dense(units, activation)`` each followed by
+    ``Dropout(dropout_rate)``; a softmax output trained with cross-entropy.
+
+    Args:
+        hidden_layer_sizes: units of each hidden layer.
+        activation: 'relu', 'tanh', 'sigmoid', 'elu', 'selu', 'gelu' or 'linear'.
+        dropout_rate: dropout after each hidden layer, in [0, 1).
+        input_dropout: dropout on the input features, in [0, 1).
+        optimizer: 'adam', 'sgd' or 'rmsprop'; learning_rate its step size.
+        batch_size, epochs: as in Keras's fit.
+        max_norm: None or a MaxNorm bound on each unit's incoming weights
+            (Srivastava et al. use 3 or 4 with dropout).
+        alpha: L2 penalty, scikit-learn's scaling (see the module docstring).
+        early_stopping: hold out ``validation_fraction`` (stratified) and stop
+            after ``n_iter_no_change`` epochs without a better validation
+            loss, keeping the best weights.
+        random_state: None, an int or a RandomState.
+        verbose: 0 silent, 1 progress bar, 2 a line per epoch.
+
+    Attributes:
+        classes_, n_features_in_, loss_curve_ (training loss per epoch),
+        n_iter_ (epochs run), model_ (the fitted ``Sequential``).
+
+    Example:
+        >>> clf = DropoutMLPClassifier((32,), dropout_rate=0.2, epochs=50)
+        >>> clf.fit(x, y).predict_proba(x[:3])
+    """
+    _loss = "sparse_categorical_crossentropy"
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        codes = _encode_labels(self, y)
+        return self._fit(X, codes, len(self.classes_), "softmax", stratify=True)
+
+    def predict_proba(self, X):
+        return _proba(self._raw_predict(X))
+
+    def predict(self, X):
+        p = self._raw_predict(X)
+        return self.classes_[np.argmax(p, axis=1)]
+
+
+class DropoutMLPRegressor(RegressorMixin, _DropoutMLP):
+    """A multilayer perceptron regressor with dropout (scikit-learn API).
+
+    As ``DropoutMLPClassifier`` (same arguments) with a linear output trained
+    on the mean squared error; y may be [n] or [n, outputs].
+    """
+    _loss = "mse"
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=True,
+                             multi_output=True)
+        self._y_1d = y.ndim == 1
+        t = y.reshape(len(y), -1)
+        return self._fit(X, t, t.shape[1], "linear", stratify=False)
+
+    def predict(self, X):
+        y = self._raw_predict(X).astype(np.float64)
+        return y.ravel() if self._y_1d else y
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+# ------------------------------------------------------------------ scikeras
+_ROUTES = ("model__", "fit__", "compile__", "optimizer__")
+
+
+class _KerasWrapper(_PicklableModel, BaseEstimator):
+    """Base of the scikeras-style wrappers; extra keyword arguments are
+    parameters (visible to get_params, GridSearchCV and clone) passed to
+    ``model`` when its signature names them, bare or as ``model__name``."""
+
+    def __init__(self, model=None, *, optimizer="adam", loss=None,
+                 batch_size=32, epochs=1, verbose=0, validation_split=0.0,
+                 callbacks=None, random_state=None, **kwargs):
+        self.model = model
+        self.optimizer = optimizer
+        self.loss = loss
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.verbose = verbose
+        self.validation_split = validation_split
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self._extra = sorted(kwargs)
+        vars(self).update(kwargs)
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=False)
+        params.update({k: getattr(self, k) for k in self._extra})
+        return params
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            if k not in self.get_params() and not k.startswith(_ROUTES):
+                raise ValueError(f"Invalid parameter {k!r} for {type(self).__name__}")
+            if k not in self._extra and k not in super().get_params(deep=False):
+                self._extra = sorted(self._extra + [k])
+            setattr(self, k, v)
+        return self
+
+    def _routed(self, prefix, fn=None):
+        """The extra params for ``prefix`` (``model__x`` -> x; bare names
+        only when ``fn``'s signature names them)."""
+        names = set(inspect.signature(fn).parameters) if fn else set()
+        out = {k: getattr(self, k) for k in self._extra if k in names}
+        out.update({k[len(prefix):]: getattr(self, k) for k in self._extra
+                    if k.startswith(prefix)})
+        return out
+
+    def _build_model(self):
+        if not callable(self.model):
+            raise TypeError("model must be a function returning a Sequential, "
+                            f"got {type(self.model).__name__}")
+        model = self.model(**self._routed("model__", self.model))
+        if not isinstance(model, Sequential):
+            raise TypeError(f"model() must return a Sequential, got "
+                            f"{type(model).__name__}")
+        if not model.compiled or self.loss is not None:
+            opt = optimizers.get(self.optimizer)
+            for k, v in self._routed("optimizer__").items():
+                setattr(opt, k, v)
+            model.compile(optimizer=opt, loss=self.loss or self._default_loss,
+                          **self._routed("compile__"))
+        return model
+
+    def _fit_model(self, X, t):
+        with _seeded(self.random_state):
+            self.model_ = self._build_model()
+            t = self._targets(t)
+            hist = self.model_.fit(X, t, batch_size=self.batch_size,
+                                   epochs=self.epochs, verbose=self.verbose,
+                                   validation_split=self.validation_split,
+                                   callbacks=self.callbacks,
+                                   **self._routed("fit__"))
+        self.history_ = dict(hist.history)
+        return self
+
+    def _raw_predict(self, X):
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        return self.model_.predict(X)
+
+
+class KerasClassifier(ClassifierMixin, _KerasWrapper):
+    """scikeras's KerasClassifier over our ``Sequential``.
+
+    ``model`` is a function returning a ``Sequential`` (compiled or not);
+    labels of any type are encoded to 0..k-1 and given to the model as class
+    indices (sparse categorical cross-entropy, the default loss), one-hot
+    (categorical) or 0/1 (binary cross-entropy, a 1-unit sigmoid output).
+
+    Example:
+        >>> def build(dropout_rate=0.2):
+        ...     return Sequential([Input((60,)), Dense(60, activation="relu"),
+        ...                        Dropout(dropout_rate),
+        ...                        Dense(1, activation="sigmoid")])
+        >>> clf = KerasClassifier(build, loss="binary_crossentropy",
+        ...                       epochs=100, batch_size=16, dropout_rate=0.2)
+        >>> GridSearchCV(clf, {"dropout_rate": [0.0, 0.2]}, cv=3).fit(x, y)
+    """
+    _default_loss = "sparse_categorical_crossentropy"
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        return self._fit_model(X, _encode_labels(self, y))
+
+    def _targets(self, codes):
+        kind, k = self.model_._loss_obj.kind, len(self.classes_)
+        if kind == 2:       # binary cross-entropy
+            if k != 2:
+                raise ValueError(f"binary_crossentropy needs 2 classes, y has {k}")
+            return codes.astype(np.float32)
+        if kind == 3:       # categorical cross-entropy: one-hot
+            return np.eye(k, dtype=np.float32)[codes]
+        return codes
+
+    def predict_proba(self, X):
+        return _proba(self._raw_predict(X))
+
+    def predict(self, X):
+        p = self.predict_proba(X)
+        return self.classes_[np.argmax(p, axis=1)]
+
+
+class KerasRegressor(RegressorMixin, _KerasWrapper):
+    """scikeras's KerasRegressor over our ``Sequential`` (default loss mse)."""
+    _default_loss = "mse"
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=True,
+                             multi_output=True)
+        self._y_1d = y.ndim == 1
+        return self._fit_model(X, y.reshape(len(y), -1))
+
+    def _targets(self, t):
+        return t
+
+    def predict(self, X):
+        y = self._raw_predict(X).astype(np.float64)
+        return y.ravel() if self._y_1d else y
+
