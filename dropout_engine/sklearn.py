@@ -58,9 +58,14 @@ def _seeded(random_state):
         seeding._state.update(saved)
 
 
-class _PicklableModel:
-    """Pickle support for an estimator's fitted ``model_``: the config and
-    the weights travel, the C net is rebuilt on load."""
+class _FittedModel:
+    """An estimator's fitted ``model_``: predictions, and pickling (the
+    config and the weights travel, the C net is rebuilt on load)."""
+
+    def _raw_predict(self, X):
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        return self.model_.predict(X)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -97,7 +102,13 @@ def _proba(p):
     return p / p.sum(axis=1, keepdims=True)
 
 
-class _DropoutMLP(_PicklableModel, BaseEstimator):
+def _predict_values(self, X):
+    """A regressor's predict: float64, [n] when fitted on a 1-d y."""
+    y = self._raw_predict(X).astype(np.float64)
+    return y.ravel() if self._y_1d else y
+
+
+class _DropoutMLP(_FittedModel, BaseEstimator):
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
                  dropout_rate=0.5, input_dropout=0.0, optimizer="adam",
@@ -177,11 +188,6 @@ class _DropoutMLP(_PicklableModel, BaseEstimator):
             self.validation_loss_curve_ = list(hist.history.get("val_loss", []))
         return self
 
-    def _raw_predict(self, x):
-        check_is_fitted(self, "model_")
-        x = validate_data(self, x, reset=False, dtype=np.float32)
-        return self.model_.predict(x)
-
 
 class DropoutMLPClassifier(ClassifierMixin, _DropoutMLP):
     """A multilayer perceptron classifier with dropout (scikit-learn API).
@@ -243,9 +249,7 @@ class DropoutMLPRegressor(RegressorMixin, _DropoutMLP):
         t = y.reshape(len(y), -1)
         return self._fit(X, t, t.shape[1], "linear", stratify=False)
 
-    def predict(self, X):
-        y = self._raw_predict(X).astype(np.float64)
-        return y.ravel() if self._y_1d else y
+    predict = _predict_values
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -257,7 +261,7 @@ class DropoutMLPRegressor(RegressorMixin, _DropoutMLP):
 _ROUTES = ("model__", "fit__", "compile__", "optimizer__")
 
 
-class _KerasWrapper(_PicklableModel, BaseEstimator):
+class _KerasWrapper(_FittedModel, BaseEstimator):
     """Base of the scikeras-style wrappers; extra keyword arguments are
     parameters (visible to get_params, GridSearchCV and clone) passed to
     ``model`` when its signature names them, bare or as ``model__name``."""
@@ -328,11 +332,6 @@ class _KerasWrapper(_PicklableModel, BaseEstimator):
         self.history_ = dict(hist.history)
         return self
 
-    def _raw_predict(self, X):
-        check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=np.float32)
-        return self.model_.predict(X)
-
 
 class KerasClassifier(ClassifierMixin, _KerasWrapper):
     """scikeras's KerasClassifier over our ``Sequential``.
@@ -388,7 +387,5 @@ class KerasRegressor(RegressorMixin, _KerasWrapper):
     def _targets(self, t):
         return t
 
-    def predict(self, X):
-        y = self._raw_predict(X).astype(np.float64)
-        return y.ravel() if self._y_1d else y
+    predict = _predict_values
 
