@@ -215,6 +215,9 @@ cdef extern from "engine.h" nogil:
     void de_net_free(de_net_t *net)
     int de_net_predict(const de_net_t *net, size_t m, const float *x,
                        float *y, size_t chunk)
+    int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
+                          size_t samples, uint64_t key, float *mean,
+                          float *std, size_t chunk)
     int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
                         const float *t, size_t t_cols, int loss,
                         size_t n_metrics, const int *metrics, size_t chunk,
@@ -378,6 +381,22 @@ cdef class Net:
             rc = de_net_predict(self.net, m, px, py, chunk)
         _check(rc)
         return y
+
+    def predict_mc(self, const float[:, ::1] x, size_t samples, uint64_t key,
+                   size_t chunk):
+        """(mean, std) over `samples` dropout-active passes (validated x)."""
+        cdef cnp.npy_intp dims[2]
+        dims[0] = x.shape[0]
+        dims[1] = self.n_out
+        mean = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
+        std = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
+        cdef float[:, ::1] pm = mean, ps = std
+        cdef int rc
+        with nogil:
+            rc = de_net_predict_mc(self.net, x.shape[0], &x[0, 0], samples, key,
+                                   &pm[0, 0], &ps[0, 0], chunk)
+        _check(rc)
+        return mean, std
 
     def evaluate(self, const float[:, ::1] x, const float[:, ::1] t, int loss,
                  metrics, size_t chunk):

@@ -22,6 +22,7 @@ from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
 
 _PREDICT_CHUNK = 1024
+_MAX_MC_SAMPLES = 1 << 16
 
 
 class Sequential:
@@ -240,12 +241,22 @@ class Sequential:
 
     # ---------------------------------------------------------- inference
     def predict(self, x, batch_size=None, verbose="auto", steps=None,
-                callbacks=None):
+                callbacks=None, *, mc_samples=None):
         """The model's outputs for ``x`` [n, features] as float32 [n, units].
 
         Dropout is the identity at inference ("weight" scaling multiplies by
         1 - rate).  NaN in x gives NaN out (x is not scanned).
+
+        ``mc_samples=k`` (keyword-only, ours): Monte-Carlo dropout.  Every
+        Dropout stays active as in training and the result is ``(mean,
+        std)``, each float32 [n, units], over k passes with independent
+        masks (std with ddof 0).  The k passes run in one C call as one
+        stacked batch, so the cost is that of predicting k * n rows.  Masks
+        come from the package's seed stream: reproducible after
+        ``set_random_seed``, different on each call.
         """
+        if mc_samples is not None:
+            return self._predict_mc(x, batch_size, mc_samples)
         net = self._net
         chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
         if net is not None:
@@ -253,6 +264,17 @@ class Sequential:
             if y is not None:
                 return y
         return self._net.predict(self._x(x, check_finite=False), chunk)
+
+    def _predict_mc(self, x, batch_size, samples):
+        from . import seeding
+        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
+                or not 1 <= samples <= _MAX_MC_SAMPLES:
+            raise ValueError(f"mc_samples must be an int in [1, {_MAX_MC_SAMPLES}], "
+                             f"got {samples!r}")
+        chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
+        x = self._x(x, check_finite=False)
+        return self._net.predict_mc(x, int(samples), seeding.next_seed(),
+                                    max(chunk, int(samples)))
 
     def __call__(self, x, training=False):
         if training:

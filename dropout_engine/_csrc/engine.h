@@ -240,6 +240,16 @@ void de_net_free(de_net_t *net);
 int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
                    size_t chunk);
 
+/* Monte-Carlo dropout: `samples` forward passes of each row with every
+ * dropout site active as in training (inverted: kept units scaled;
+ * "weight": unscaled), masks independent across passes and rows, drawn from
+ * keys de_rng_key(seed_site, site, key + c) for row chunk c.  mean and std
+ * (ddof 0) are [m x n_out].  The passes run as one stacked batch of
+ * samples * rows rows per chunk (rows = max(1, chunk / samples)). */
+int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
+                      size_t samples, uint64_t key, float *mean, float *std,
+                      size_t chunk);
+
 /* Inference plus loss and metrics: sums[0] = sum of per-sample losses,
  * sums[1 + i] = sum of metric i over the m rows. */
 int de_net_evaluate(const de_net_t *net, size_t m, const float *x,

@@ -173,6 +173,87 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
     return rc;
 }
 
+/* ---------------------------------------------------- Monte-Carlo dropout */
+
+/* mean and std (ddof 0) over the S stacked copies: y holds S blocks of
+ * mr rows each, copy s of row i at row s * mr + i. */
+static void mc_reduce(size_t S, size_t mr, size_t n, const float *y,
+                      float *mean, float *std)
+{
+    for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < n; j++) {
+            double sum = 0.0, ss = 0.0;
+            for (size_t s = 0; s < S; s++) sum += y[(s * mr + i) * n + j];
+            double mu = sum / (double)S;
+            for (size_t s = 0; s < S; s++) {
+                double d = y[(s * mr + i) * n + j] - mu;
+                ss += d * d;
+            }
+            mean[i * n + j] = (float)mu;
+            std[i * n + j] = (float)sqrt(ss / (double)S);
+        }
+}
+
+/* Forward the S stacked copies xs[S*mr x n_in] (overwritten by the input
+ * dropout) with every dropout site drawing, as in training, from key
+ * de_rng_key(seed_site, site, step).  *out: the output, a or b. */
+static int mc_forward(const de_net_t *net, size_t rows, float *xs,
+                      uint64_t step, float *a, float *b, uint64_t *mask,
+                      const float **out)
+{
+    de_dropout_t d;
+    if (net->in_rate > 0.0) {
+        de_dropout_params(net->in_rate, net->in_inverted,
+                          de_rng_key(net->in_seed, 0, step), &d);
+        memset(mask, 0, mask_words(rows, net->n_in) * 8);
+        de_dropout(rows, net->n_in, xs, xs, mask, &d);
+    }
+    const float *in = xs;
+    float *o = a;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const de_layer_t *L = &net->layers[l];
+        o = in == a ? b : a;
+        de_dropout_params(L->rate, L->inverted,
+                          de_rng_key(L->seed, l + 1, step), &d);
+        memset(mask, 0, mask_words(rows, L->n_out) * 8);
+        int rc = de_dense_forward(rows, L->n_out, L->n_in, in, L->w, L->b,
+                                  L->act, &d, o, mask);
+        if (rc) return rc;
+        in = o;
+    }
+    *out = o;
+    return DE_OK;
+}
+
+int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
+                      size_t samples, uint64_t key, float *mean, float *std,
+                      size_t chunk)
+{
+    /* Stacking the S copies makes one GEMM of S * rows rows per layer:
+     * MC dropout on a single sample runs at batch-S efficiency. */
+    size_t S = samples, rows = chunk / S ? chunk / S : 1;
+    if (rows > m) rows = m;
+    size_t R = S * rows, w = net->width, n_out = net->layers[net->n_layers - 1].n_out;
+    size_t nf = R * (net->n_in + 2 * w), nm = mask_words(R, w);
+    float *buf = aligned_alloc(ALIGN, ((nf * sizeof(float) + nm * 8) + ALIGN - 1)
+                               / ALIGN * ALIGN);
+    if (!buf) return DE_ENOMEM;
+    float *xs = buf, *a = xs + R * net->n_in, *b = a + R * w;
+    uint64_t *mask = (uint64_t *)(b + R * w);
+    int rc = DE_OK;
+    for (size_t r = 0, c = 0; r < m && !rc; r += rows, c++) {
+        size_t mr = m - r < rows ? m - r : rows;
+        for (size_t s = 0; s < S; s++)
+            memcpy(xs + s * mr * net->n_in, x + r * net->n_in,
+                   mr * net->n_in * sizeof(float));
+        const float *y = NULL;
+        rc = mc_forward(net, S * mr, xs, key + c, a, b, mask, &y);
+        if (!rc) mc_reduce(S, mr, n_out, y, mean + r * n_out, std + r * n_out);
+    }
+    free(buf);
+    return rc;
+}
+
 /* ------------------------------------------------------------- training */
 
 /* Carve n bytes from the arena cursor (64-byte aligned); with base NULL
