@@ -176,22 +176,31 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
 /* ---------------------------------------------------- Monte-Carlo dropout */
 
 /* mean and std (ddof 0) over the S stacked copies: y holds S blocks of
- * mr rows each, copy s of row i at row s * mr + i. */
+ * mr rows each, copy s of row i at row s * mr + i.  Two passes over whole
+ * contiguous blocks (so they vectorise), the second on deviations from the
+ * mean so that std has no cancellation. */
 static void mc_reduce(size_t S, size_t mr, size_t n, const float *y,
                       float *mean, float *std)
 {
-    for (size_t i = 0; i < mr; i++)
-        for (size_t j = 0; j < n; j++) {
-            double sum = 0.0, ss = 0.0;
-            for (size_t s = 0; s < S; s++) sum += y[(s * mr + i) * n + j];
-            double mu = sum / (double)S;
-            for (size_t s = 0; s < S; s++) {
-                double d = y[(s * mr + i) * n + j] - mu;
-                ss += d * d;
-            }
-            mean[i * n + j] = (float)mu;
-            std[i * n + j] = (float)sqrt(ss / (double)S);
+    size_t len = mr * n;
+    float inv = 1.f / (float)S;
+    memcpy(mean, y, len * sizeof *mean);
+    for (size_t s = 1; s < S; s++) {
+        const float *ys = y + s * len;
+        for (size_t i = 0; i < len; i++) mean[i] += ys[i];
+    }
+    for (size_t i = 0; i < len; i++) {
+        mean[i] *= inv;
+        std[i] = 0.f;
+    }
+    for (size_t s = 0; s < S; s++) {
+        const float *ys = y + s * len;
+        for (size_t i = 0; i < len; i++) {
+            float d = ys[i] - mean[i];
+            std[i] += d * d;
         }
+    }
+    for (size_t i = 0; i < len; i++) std[i] = sqrtf(std[i] * inv);
 }
 
 /* Forward the S stacked copies xs[S*mr x n_in] (overwritten by the input
