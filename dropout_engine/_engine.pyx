@@ -198,6 +198,7 @@ cdef extern from "engine.h" nogil:
         double rate
         int inverted
         uint64_t seed
+        int noise
     ctypedef struct de_net_t:
         pass
 
@@ -346,6 +347,7 @@ cdef class Net:
                 ls[i].rate = c["rate"]
                 ls[i].inverted = c["inverted"]
                 ls[i].seed = c["seed"]
+                ls[i].noise = c.get("noise", 0)
                 self._keep += [c["w"], c["b"]]
             self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
         finally:

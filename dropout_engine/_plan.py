@@ -8,7 +8,9 @@ The engine runs ``[input dropout] (Dense act [dropout])*``.  Rules:
     it commutes with dropout: 'relu' (relu(s*m*x) = s*m*relu(x)) on a
     linear or relu Dense;
   - stacked Dropouts combine into one with keep probability the product
-    (the same distribution of masks), when their scaling rules agree.
+    (the same distribution of masks), when their scaling rules agree;
+  - a GaussianDropout or AlphaDropout (``noise`` != 0) is a dropout site of
+    its own kind: after a Dense, alone, with no Activation after it.
 Anything else (two non-linear activations in a row, an activation on the
 raw input, ...) is refused with a message naming the layer.
 """
@@ -23,8 +25,18 @@ class _Drop:
 
     def __init__(self):
         self.rate, self.inverted, self.seed, self.owner = 0.0, True, 0, None
+        self.noise = 0
 
-    def add(self, layer):
+    def add(self, layer, first):
+        noise = getattr(layer, "noise", 0)
+        if noise and first:
+            raise ValueError(f"Layer '{layer.name}': {type(layer).__name__} before "
+                             "the first Dense layer is not supported")
+        if (noise or self.noise) and self.owner is not None:
+            raise ValueError(f"Layer '{layer.name}': {type(layer).__name__} cannot "
+                             f"be stacked with '{self.owner.name}' after the same "
+                             "Dense layer")
+        self.noise = noise
         if self.owner is not None and self.inverted != (layer.scaling == "inverted"):
             raise ValueError(f"Layer '{layer.name}': stacked Dropout layers must use "
                              f"the same scaling as '{self.owner.name}'")
@@ -44,7 +56,8 @@ class Plan:
             if isinstance(layer, Dense):
                 self.stages.append([layer, ACTIVATIONS[layer.activation], _Drop()])
             elif isinstance(layer, Dropout):
-                (self.stages[-1][2] if self.stages else self.input_drop).add(layer)
+                (self.stages[-1][2] if self.stages else self.input_drop).add(
+                    layer, not self.stages)
             elif isinstance(layer, Activation):
                 self._activation(layer)
             else:
@@ -63,7 +76,8 @@ class Plan:
         stage = self.stages[-1]
         if stage[2].rate == 0.0 and stage[1] == 0:
             stage[1] = act
-        elif stage[2].rate > 0.0 and act == RELU and stage[1] in (0, RELU):
+        elif stage[2].rate > 0.0 and not stage[2].noise and act == RELU \
+                and stage[1] in (0, RELU):
             stage[1] = RELU
         else:
             raise ValueError(
@@ -86,7 +100,7 @@ class Plan:
         d = self.input_drop
         return _engine.Net(n_in, d.rate, d.inverted, d.seed, [
             {"w": dense.kernel, "b": dense.bias, "act": act, "rate": drop.rate,
-             "inverted": drop.inverted, "seed": drop.seed}
+             "inverted": drop.inverted, "seed": drop.seed, "noise": drop.noise}
             for dense, act, drop in self.stages])
 
     def params(self, slots):

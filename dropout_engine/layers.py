@@ -1,4 +1,5 @@
-"""Layers: Input, Dense, Dropout, Activation (Keras 3 names and defaults).
+"""Layers: Input, Dense, Dropout, GaussianDropout, AlphaDropout, Activation
+(Keras 3 names and defaults).
 
 Layers hold configuration and, once built, their weights as float32 numpy
 arrays that the C engine reads and updates in place (so ``get_weights`` /
@@ -228,6 +229,52 @@ class Dropout(Layer):
                     scaling=self.scaling)
 
 
+class _NoiseDropout(Dropout):
+    """Base of the dropout layers whose training noise is not a 0/1 mask
+    (noise.c draws it in C, as a pass after the fused layer).  Only after a
+    Dense layer, alone (not stacked with another dropout layer)."""
+    noise = 0
+
+    def __init__(self, rate, seed=None, **kwargs):
+        if "scaling" in kwargs:
+            raise TypeError(f"{type(self).__name__} takes no scaling argument")
+        super().__init__(rate, seed=seed, **kwargs)
+
+    def get_config(self):
+        c = super().get_config()
+        del c["scaling"]
+        return c
+
+
+class GaussianDropout(_NoiseDropout):
+    """Multiply by noise ~ N(1, rate / (1 - rate)) in training (Keras's
+    GaussianDropout); the identity at inference.
+
+    Args:
+        rate: float in [0, 1), as Dropout's: the variance is rate / (1 - rate).
+        seed: int or None (as Dropout's).
+    """
+    _base = "gaussian_dropout"
+    noise = 1         # DE_NOISE_GAUSSIAN
+
+
+class AlphaDropout(_NoiseDropout):
+    """Dropout for SELU networks (Keras's AlphaDropout): in training, dropped
+    units are set to SELU's negative saturation and the result is shifted and
+    scaled so that mean and variance are kept; the identity at inference.
+
+    Args:
+        rate: float in [0, 1), the fraction dropped.
+        noise_shape: only None is supported.
+        seed: int or None (as Dropout's).
+    """
+    _base = "alpha_dropout"
+    noise = 2         # DE_NOISE_ALPHA
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, noise_shape=noise_shape, **kwargs)
+
+
 class Activation(Layer):
     """Apply an activation ('relu', 'softmax', ...) to its input."""
     _base = "activation"
@@ -240,7 +287,8 @@ class Activation(Layer):
         return dict(super().get_config(), activation=self.activation)
 
 
-_CLASSES = {c.__name__: c for c in (InputLayer, Dense, Dropout, Activation)}
+_CLASSES = {c.__name__: c for c in (InputLayer, Dense, Dropout, GaussianDropout,
+                                     AlphaDropout, Activation)}
 
 
 def serialize(layer):

@@ -74,7 +74,7 @@ def save_model(model, filepath, overwrite=True):
     config = model.get_config()
     seeds = {l.name: l._seed for l in model.layers if isinstance(l, Dropout)}
     for c in config["layers"]:
-        if c["class_name"] == "Dropout":
+        if c["config"].get("name") in seeds:
             c["config"]["seed"] = seeds[c["config"]["name"]]
     meta = {"format": FORMAT, "version": VERSION, "model": json.dumps(config),
             "compile": json.dumps(_compile_config(model)),

@@ -210,6 +210,16 @@ double de_param_penalty(const de_param_t *p);
 void de_param_update(const de_optim_t *o, double lr, int64_t step,
                      const de_param_t *p, float *grad);
 
+/* ---------------------------------------------------------------- noise.c */
+enum { DE_NOISE_DROPOUT = 0, DE_NOISE_GAUSSIAN, DE_NOISE_ALPHA };
+
+/* Training noise of GaussianDropout / AlphaDropout on y[len] in place:
+ * y = y * mul + add (see noise.c); mul[len] receives the multiplier, the
+ * backward pass's dy/dx.  mul must hold len + 1 floats (it is also the
+ * scratch for the random words).  rate in (0, 1). */
+void de_noise(int kind, double rate, uint64_t key, size_t len, float *y,
+              float *mul);
+
 /* ---------------------------------------------------------------- train.c */
 /* One Dense layer with its activation and the dropout that follows it. */
 typedef struct {
@@ -222,6 +232,7 @@ typedef struct {
                               0: "weight" scaling, multiply by (1-rate) at
                               inference */
     uint64_t seed;         /* this dropout site's seed */
+    int noise;             /* DE_NOISE_*: what `rate` means in training */
 } de_layer_t;
 
 typedef struct de_net de_net_t;   /* opaque */

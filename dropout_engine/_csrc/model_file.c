@@ -151,6 +151,18 @@ static int add_dropout(plan_t *p, size_t cfg)
     return 0;
 }
 
+/* GaussianDropout / AlphaDropout: training noise only, the identity here. */
+static int add_noise(plan_t *p, size_t cfg)
+{
+    double rate;
+    if (de_json_double(p->c, de_json_get(p->c, cfg, "rate"), &rate)
+        || !(rate >= 0.0 && rate < 1.0))
+        return PFAIL(p, "a GaussianDropout/AlphaDropout rate must be a number in [0, 1)");
+    if (!p->n_stages)
+        return PFAIL(p, "a GaussianDropout/AlphaDropout before the first Dense layer");
+    return 0;
+}
+
 static int add_activation(plan_t *p, size_t cfg)
 {
     int act;
@@ -222,8 +234,10 @@ static int build_plan(plan_t *p)
         if (de_json_streq(c, cls, "Dense")) rc = add_dense(p, cfg, index);
         else if (de_json_streq(c, cls, "Dropout")) rc = add_dropout(p, cfg);
         else if (de_json_streq(c, cls, "Activation")) rc = add_activation(p, cfg);
+        else if (de_json_streq(c, cls, "GaussianDropout")
+                 || de_json_streq(c, cls, "AlphaDropout")) rc = add_noise(p, cfg);
         else return PFAIL(p, "layers[%zu]: class_name must be InputLayer, Dense, "
-                          "Dropout or Activation", i);
+                          "Dropout, GaussianDropout, AlphaDropout or Activation", i);
         if (rc) {
             char msg[200];
             snprintf(msg, sizeof msg, "%s", p->err);

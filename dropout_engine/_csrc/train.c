@@ -39,6 +39,8 @@ struct de_net {
     float *xb, *tb, *gbuf[2];
     uint64_t *in_mask;
     float **out, **pre, **grad;      /* per layer / per param */
+    float **act, **mul;              /* per noise layer: pre-noise output,
+                                        noise multiplier (noise.c) */
     uint64_t **mask;
     de_dropout_t *drop;              /* per layer, this step's dropout */
 };
@@ -47,7 +49,19 @@ static size_t mask_words(size_t m, size_t n) { return (m * n + 63) / 64; }
 
 static int needs_pre(const de_layer_t *l)
 {
-    return l->act == DE_GELU || (l->act == DE_SOFTMAX && l->rate > 0.0);
+    return l->act == DE_GELU
+        || (l->act == DE_SOFTMAX && l->rate > 0.0 && !l->noise);
+}
+
+/* A layer whose rate is a Dropout's (a mask), not Gaussian/Alpha noise. */
+static int has_mask(const de_layer_t *l)
+{
+    return l->rate > 0.0 && !l->noise;
+}
+
+static int has_noise(const de_layer_t *l)
+{
+    return l->rate > 0.0 && l->noise;
 }
 
 de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
@@ -82,11 +96,14 @@ static void free_train(de_net_t *net)
     free(net->grad);
     free(net->mask);
     free(net->drop);
+    free(net->act);
+    free(net->mul);
     net->arena = NULL;
     net->params = NULL;
     net->out = net->pre = net->grad = NULL;
     net->mask = NULL;
     net->drop = NULL;
+    net->act = net->mul = NULL;
 }
 
 void de_net_free(de_net_t *net)
@@ -121,7 +138,7 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
         int rc = de_dense_forward(m, L->n_out, L->n_in, in, L->w, L->b,
                                   L->act, &none, o, NULL);
         if (rc) return rc;
-        if (L->rate > 0.0 && !L->inverted)
+        if (has_mask(L) && !L->inverted)
             scale(m * L->n_out, (float)(1.0 - L->rate), o, o);
         in = o;
     }
@@ -208,7 +225,7 @@ static void mc_reduce(size_t S, size_t mr, size_t n, const float *y,
  * de_rng_key(seed_site, site, step).  *out: the output, a or b. */
 static int mc_forward(const de_net_t *net, size_t rows, float *xs,
                       uint64_t step, float *a, float *b, uint64_t *mask,
-                      const float **out)
+                      float *mul, const float **out)
 {
     de_dropout_t d;
     if (net->in_rate > 0.0) {
@@ -222,12 +239,14 @@ static int mc_forward(const de_net_t *net, size_t rows, float *xs,
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
         o = in == a ? b : a;
-        de_dropout_params(L->rate, L->inverted,
-                          de_rng_key(L->seed, l + 1, step), &d);
+        uint64_t key = de_rng_key(L->seed, l + 1, step);
+        de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, &d);
         memset(mask, 0, mask_words(rows, L->n_out) * 8);
         int rc = de_dense_forward(rows, L->n_out, L->n_in, in, L->w, L->b,
                                   L->act, &d, o, mask);
         if (rc) return rc;
+        if (has_noise(L))
+            de_noise(L->noise, L->rate, key, rows * L->n_out, o, mul);
         in = o;
     }
     *out = o;
@@ -243,12 +262,15 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
     size_t S = samples, rows = chunk / S ? chunk / S : 1;
     if (rows > m) rows = m;
     size_t R = S * rows, w = net->width, n_out = net->layers[net->n_layers - 1].n_out;
-    size_t nf = R * (net->n_in + 2 * w), nm = mask_words(R, w);
+    /* floats rounded to 64 bytes so that the mask words after them align */
+    size_t nf = (R * (net->n_in + 3 * w) + 1 + 15) & ~(size_t)15;
+    size_t nm = mask_words(R, w);
     float *buf = aligned_alloc(ALIGN, ((nf * sizeof(float) + nm * 8) + ALIGN - 1)
                                / ALIGN * ALIGN);
     if (!buf) return DE_ENOMEM;
     float *xs = buf, *a = xs + R * net->n_in, *b = a + R * w;
-    uint64_t *mask = (uint64_t *)(b + R * w);
+    float *mul = b + R * w;           /* R * w + 1 floats: de_noise's */
+    uint64_t *mask = (uint64_t *)(xs + nf);
     int rc = DE_OK;
     for (size_t r = 0, c = 0; r < m && !rc; r += rows, c++) {
         size_t mr = m - r < rows ? m - r : rows;
@@ -256,7 +278,7 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
             memcpy(xs + s * mr * net->n_in, x + r * net->n_in,
                    mr * net->n_in * sizeof(float));
         const float *y = NULL;
-        rc = mc_forward(net, S * mr, xs, key + c, a, b, mask, &y);
+        rc = mc_forward(net, S * mr, xs, key + c, a, b, mask, mul, &y);
         if (!rc) mc_reduce(S, mr, n_out, y, mean + r * n_out, std + r * n_out);
     }
     free(buf);
@@ -286,8 +308,12 @@ static size_t layout(de_net_t *net, char *base)
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
         net->out[l] = carve(base, &at, B * L->n_out * sizeof(float));
-        net->mask[l] = L->rate > 0.0
+        net->mask[l] = has_mask(L)
             ? carve(base, &at, mask_words(B, L->n_out) * 8) : NULL;
+        net->act[l] = has_noise(L)
+            ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
+        net->mul[l] = has_noise(L)
+            ? carve(base, &at, (B * L->n_out + 1) * sizeof(float)) : NULL;
         net->pre[l] = needs_pre(L)
             ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
     }
@@ -318,8 +344,10 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
     net->mask = malloc(L * sizeof *net->mask);
     net->drop = malloc(L * sizeof *net->drop);
     net->grad = malloc(np * sizeof *net->grad);
+    net->act = malloc(L * sizeof *net->act);
+    net->mul = malloc(L * sizeof *net->mul);
     if (!net->params || !net->out || !net->pre || !net->mask || !net->drop
-        || !net->grad)
+        || !net->grad || !net->act || !net->mul)
         goto oom;
     memcpy(net->params, params, np * sizeof *params);
     size_t size = layout(net, NULL);
@@ -347,10 +375,10 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step)
         const de_layer_t *L = &net->layers[l];
         de_dropout_t *d = &net->drop[l];
         size_t n = L->n_out, k = L->n_in;
-        float *y = net->out[l], *z = net->pre[l];
+        float *y = has_noise(L) ? net->act[l] : net->out[l], *z = net->pre[l];
+        uint64_t key = de_rng_key(L->seed, l + 1, step);
         int rc;
-        de_dropout_params(L->rate, L->inverted,
-                          de_rng_key(L->seed, l + 1, step), d);
+        de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, d);
         if (net->mask[l]) memset(net->mask[l], 0, mask_words(m, n) * 8);
         if (z) {
             /* The backward pass needs the pre-activation: unfused steps. */
@@ -365,7 +393,11 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step)
                                   net->mask[l]);
         }
         if (rc) return rc;
-        in = y;
+        if (has_noise(L)) {
+            memcpy(net->out[l], y, m * n * sizeof *y);
+            de_noise(L->noise, L->rate, key, m * n, net->out[l], net->mul[l]);
+        }
+        in = net->out[l];
     }
     return DE_OK;
 }
@@ -380,9 +412,12 @@ static int backward(de_net_t *net, size_t m)
         size_t n = L->n_out, k = L->n_in;
         float *dz = net->gbuf[cur];
         const float *x = l ? net->out[l - 1] : net->xb;
+        if (has_noise(L))
+            for (size_t i = 0; i < m * n; i++) dz[i] *= net->mul[l][i];
         if (!(net->fused && l + 1 == net->n_layers))
             de_backward_act(m, n, L->act, &net->drop[l], net->mask[l],
-                            net->out[l], net->pre[l], dz, dz);
+                            has_noise(L) ? net->act[l] : net->out[l],
+                            net->pre[l], dz, dz);
         if (L->b) de_sum_rows(m, n, dz, net->grad[--p]);
         int rc = de_gemm(1, 0, k, n, m, x, k, dz, n, net->grad[--p], n, 0,
                          NULL);
