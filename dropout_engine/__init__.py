@@ -17,6 +17,7 @@ _LAZY = {
     "Sequential": ("model", "Sequential"),
     "load_model": ("saving", "load_model"),
     "set_random_seed": ("seeding", "set_random_seed"),
+    "show_config": ("_sysinfo", "show_config"),
 }
 _LAZY_MODULES = ("layers", "model", "losses", "metrics", "optimizers",
                  "regularizers", "constraints", "initializers", "saving",

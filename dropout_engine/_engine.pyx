@@ -25,6 +25,8 @@ cdef extern from "engine.h" nogil:
     void de_set_num_threads(int n)
     int de_get_num_threads()
     int de_openmp_enabled()
+    const char *de_compiler()
+    long de_openmp_version()
 
     uint64_t de_rng_key(uint64_t seed, uint64_t stream, uint64_t step)
     void de_random_bits(uint64_t key, uint32_t *out, size_t n)
@@ -83,6 +85,10 @@ def get_num_threads():
 
 def openmp_enabled():
     return bool(de_openmp_enabled())
+
+def build_info():
+    """(compiler, OpenMP version yyyymm or 0) of the C library."""
+    return de_compiler().decode(), de_openmp_version()
 
 
 # ------------------------------------------------------------------- rng
@@ -293,7 +299,10 @@ def loss_rows(int loss, const float[:, ::1] p, const float[:, ::1] t,
     return r
 
 def metric_rows(int metric, const float[:, ::1] p, const float[:, ::1] t):
-    return de_metric_rows(metric, p.shape[0], p.shape[1], &p[0, 0], &t[0, 0])
+    cdef double r
+    with nogil:
+        r = de_metric_rows(metric, p.shape[0], p.shape[1], &p[0, 0], &t[0, 0])
+    return r
 
 def optim_lr(dict opt, int64_t step):
     cdef de_optim_t o
@@ -303,7 +312,10 @@ def optim_lr(dict opt, int64_t step):
 def param_penalty(dict param):
     cdef de_param_t p
     _fill_param(&p, param)
-    return de_param_penalty(&p)
+    cdef double r
+    with nogil:
+        r = de_param_penalty(&p)
+    return r
 
 def param_update(dict opt, int64_t step, dict param, float[::1] grad):
     """One optimizer step on one array (the C loop's update, for tests)."""
@@ -417,7 +429,7 @@ cdef class Net:
 
     def train_setup(self, size_t batch, size_t t_cols, int loss, bint fused,
                     metrics, list params):
-        cdef size_t n = len(params), i
+        cdef size_t n = len(params), i, nm
         cdef int ms[8]
         cdef de_param_t *ps = <de_param_t *>malloc(n * sizeof(de_param_t))
         cdef int rc
@@ -430,8 +442,10 @@ cdef class Net:
             for i in range(n):
                 _fill_param(&ps[i], params[i])
                 keep += [params[i]["w"]] + list(params[i]["slots"])
-            rc = de_net_train_setup(self.net, batch, t_cols, loss, fused,
-                                    len(metrics), ms, ps)
+            nm = len(metrics)
+            with nogil:
+                rc = de_net_train_setup(self.net, batch, t_cols, loss, fused,
+                                        nm, ms, ps)
         finally:
             free(ps)
         self._keep_train = keep

@@ -46,6 +46,11 @@ void de_set_num_threads(int n);
 int de_get_num_threads(void);
 int de_openmp_enabled(void);
 
+/* buildinfo.c: the compiler that built the library ("gcc 12.2.0", ...) and
+ * the OpenMP version it implements (yyyymm of _OPENMP; 0 without OpenMP). */
+const char *de_compiler(void);
+long de_openmp_version(void);
+
 /* ---------------------------------------------------------------- rng.c */
 /* Stream key for one dropout site: a SplitMix64 mix of (seed, stream, step).
  * stream identifies the layer (0 for the ops API), step the training step. */
