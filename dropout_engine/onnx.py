@@ -1,0 +1,117 @@
+"""ONNX export: ``dropout_engine.onnx.export(model, path)`` (needs ``onnx``).
+
+The graph is the model at inference, as ``predict`` computes it, from the
+same fused plan: per Dense layer a ``Gemm`` (x @ kernel + bias), its
+activation, and its dropout as inference sees it.  Dropout with the default
+"inverted" scaling, GaussianDropout and AlphaDropout are the identity and
+emit nothing; ``Dropout(scaling="weight")`` (ours) becomes a ``Mul`` by
+1 - rate.  Activations: Relu, Tanh, Sigmoid, Elu (alpha 1), Selu (Keras's
+constants), Softmax (last axis), and GELU in Keras's exact form
+``0.5 * x * (1 + Erf(x / sqrt(2)))`` built from Erf, which every opset
+since 9 has.  The input is float32 ``[batch, features]`` with a symbolic
+batch dimension.  onnxruntime's output matches ``predict`` to ~1e-6
+(tests/test_onnx.py checks 1e-5).
+"""
+import math
+
+import numpy as np
+
+from .layers import ACTIVATIONS
+
+OPSET = 17
+_NAMES = {code: name for name, code in ACTIVATIONS.items() if name}
+SELU_ALPHA = 1.67326324235437728481704299167176
+SELU_SCALE = 1.05070098735548049341933498529460
+
+
+class _Graph:
+    """Nodes and initializers with unique names."""
+
+    def __init__(self, helper, numpy_helper):
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def name(self, base):
+        self.n += 1
+        return f"{base}_{self.n}"
+
+    def const(self, base, value):
+        name = self.name(base)
+        self.inits.append(self.numpy_helper.from_array(
+            np.asarray(value, np.float32), name))
+        return name
+
+    def op(self, op_type, inputs, base=None, **attrs):
+        out = self.name(base or op_type.lower())
+        self.nodes.append(self.helper.make_node(op_type, inputs, [out],
+                                                name=self.name(op_type), **attrs))
+        return out
+
+
+def _activation(g, act, x, layer):
+    name = _NAMES[act]
+    if name == "linear":
+        return x
+    if name == "relu":
+        return g.op("Relu", [x])
+    if name == "tanh":
+        return g.op("Tanh", [x])
+    if name == "sigmoid":
+        return g.op("Sigmoid", [x])
+    if name == "elu":
+        return g.op("Elu", [x], alpha=1.0)
+    if name == "selu":
+        return g.op("Selu", [x], alpha=SELU_ALPHA, gamma=SELU_SCALE)
+    if name == "softmax":
+        return g.op("Softmax", [x], axis=-1)
+    if name == "gelu":
+        e = g.op("Erf", [g.op("Mul", [x, g.const("inv_sqrt2", 1 / math.sqrt(2))])])
+        half_x = g.op("Mul", [x, g.const("half", 0.5)])
+        return g.op("Mul", [half_x, g.op("Add", [e, g.const("one", 1.0)])], "gelu")
+    raise ValueError(f"Layer '{layer.name}': activation {name!r} has no ONNX export")
+
+
+def _dropout(g, drop, x):
+    """Dropout at inference: identity, or x * (1 - rate) for weight scaling."""
+    if drop.rate > 0.0 and not drop.inverted and not drop.noise:
+        return g.op("Mul", [x, g.const("keep", 1.0 - drop.rate)], "dropout")
+    return x
+
+
+def to_onnx(model):
+    """The model as an ``onnx.ModelProto`` (see the module docstring)."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError as e:
+        raise ImportError("dropout_engine.onnx needs the onnx package: "
+                          "pip install onnx") from e
+    if not model.built:
+        raise ValueError(f"Model '{model.name}' is not built: give it an input "
+                         "shape (Input(shape)) or call fit/predict first")
+    plan, g = model._plan, _Graph(helper, numpy_helper)
+    x = _dropout(g, plan.input_drop, "x")
+    for dense, act, drop in plan.stages:
+        inputs = [x, g.const(f"{dense.name}/kernel", dense.kernel)]
+        if dense.use_bias:
+            inputs.append(g.const(f"{dense.name}/bias", dense.bias))
+        x = _dropout(g, drop, _activation(g, act, g.op("Gemm", inputs, dense.name),
+                                          dense))
+    g.nodes.append(helper.make_node("Identity", [x], ["y"], name="output"))
+    graph = helper.make_graph(
+        g.nodes, model.name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", model._n_in])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", model._n_out])],
+        initializer=g.inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="dropout_engine")
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def export(model, path):
+    """Write ``model`` (a built Sequential) to ``path`` as an ONNX file."""
+    import onnx
+    proto = to_onnx(model)
+    onnx.save_model(proto, path)
+    return proto
