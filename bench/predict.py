@@ -3,7 +3,7 @@
 ONNX export is available."""
 import numpy as np
 
-from . import jax_peer, ours, torch_peer
+from . import jax_peer, onnx_peer, ours, torch_peer
 from .nets import workloads
 from .timing import measure
 
@@ -20,13 +20,16 @@ def run(threads, quick):
             print(f"# {key}: dropout_engine model API unavailable ({exc})")
             continue
         torch_f = torch_peer.predictor(net, threads)
+        ort_f = onnx_peer.predictor(net, threads)
         for batch in (1, 64):
             xb = np.ascontiguousarray(net.data()[0][:batch])
             mine = measure(lambda: mine_f(xb), repeats=reps).best
             peers = {"torch": (lambda: measure(lambda: torch_f(xb), repeats=reps).best)
                      if torch_f else (lambda: None),
                      "jax-jit": lambda: jax_peer.run_in_child(
-                         key, threads, quick, f"predict{batch}")}
+                         key, threads, quick, f"predict{batch}"),
+                     "onnxruntime": (lambda: measure(lambda: ort_f(xb), repeats=reps).best)
+                     if ort_f else (lambda: None)}
             for name, fn in peers.items():
                 theirs = fn()
                 rows.append(dict(bench=f"predict {net.name}", case=f"batch {batch}",
