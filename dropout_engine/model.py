@@ -250,8 +250,9 @@ class Sequential:
         ``mc_samples=k`` (keyword-only, ours): Monte-Carlo dropout.  Every
         Dropout stays active as in training and the result is ``(mean,
         std)``, each float32 [n, units], over k passes with independent
-        masks (std with ddof 0).  The k passes run in one C call as one
-        stacked batch, so the cost is that of predicting k * n rows.  Masks
+        masks (std with ddof 0).  The k passes run in one C call, stacked
+        into batches of up to ``batch_size`` (default 1024) rows, so the
+        cost is that of predicting k * n rows.  Masks
         come from the package's seed stream: reproducible after
         ``set_random_seed``, different on each call.
         """
@@ -273,8 +274,7 @@ class Sequential:
                              f"got {samples!r}")
         chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
         x = self._x(x, check_finite=False)
-        return self._net.predict_mc(x, int(samples), seeding.next_seed(),
-                                    max(chunk, int(samples)))
+        return self._net.predict_mc(x, int(samples), seeding.next_seed(), chunk)
 
     def __call__(self, x, training=False):
         if training:

@@ -101,3 +101,19 @@ def test_mc_samples_validates_x():
     model = linear_net()
     with pytest.raises(ValueError, match="expected input shape"):
         model.predict(np.zeros((2, 5), np.float32), mc_samples=4)
+
+
+def test_more_samples_than_batch_size_merge_groups_exactly():
+    # batch_size=7 with 50 samples: groups of 7 copies merged into running
+    # statistics; same exact per-unit law as a single group.
+    p, k, n = 0.25, 50, 64
+    de.set_random_seed(9)
+    model = de.Sequential([Input((n,)), Dropout(p), Dense(n, use_bias=False)])
+    model.set_weights([np.eye(n, dtype=np.float32)])
+    x = np.random.default_rng(9).uniform(1, 2, size=(3, n)).astype(np.float32)
+    mean, std = model.predict(x, batch_size=7, mc_samples=k)
+    q = mean.astype(np.float64) * (1 - p) / x
+    np.testing.assert_allclose(q * k, np.round(q * k), atol=1e-3)
+    np.testing.assert_allclose(std, x / (1 - p) * np.sqrt(q * (1 - q)), rtol=1e-4,
+                               atol=1e-5)
+    assert abs(q.mean() - (1 - p)) < 0.04

@@ -259,9 +259,10 @@ int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
 /* Monte-Carlo dropout: `samples` forward passes of each row with every
  * dropout site active as in training (inverted: kept units scaled;
  * "weight": unscaled), masks independent across passes and rows, drawn from
- * keys de_rng_key(seed_site, site, key + c) for row chunk c.  mean and std
- * (ddof 0) are [m x n_out].  The passes run as one stacked batch of
- * samples * rows rows per chunk (rows = max(1, chunk / samples)). */
+ * keys de_rng_key(seed_site, site, key + c * n_groups + g) for row chunk c,
+ * group g.  mean and std (ddof 0) are [m x n_out].  Passes run stacked, at
+ * most `chunk` (>= 1) rows per GEMM: groups of G = min(samples, chunk)
+ * copies of chunk / G rows, merged into running statistics. */
 int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
                       size_t samples, uint64_t key, float *mean, float *std,
                       size_t chunk);

@@ -192,32 +192,47 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
 
 /* ---------------------------------------------------- Monte-Carlo dropout */
 
-/* mean and std (ddof 0) over the S stacked copies: y holds S blocks of
- * mr rows each, copy s of row i at row s * mr + i.  Two passes over whole
- * contiguous blocks (so they vectorise), the second on deviations from the
- * mean so that std has no cancellation. */
-static void mc_reduce(size_t S, size_t mr, size_t n, const float *y,
-                      float *mean, float *std)
+/* Statistics of G stacked copies (y: G blocks of len floats, copy s of
+ * element i at s * len + i): gm their mean, gq the sum of squared
+ * deviations from it.  Two passes over whole contiguous blocks (so they
+ * vectorise), the second on deviations so that there is no cancellation. */
+static void mc_group(size_t G, size_t len, const float *y, float *gm, float *gq)
 {
-    size_t len = mr * n;
-    float inv = 1.f / (float)S;
-    memcpy(mean, y, len * sizeof *mean);
-    for (size_t s = 1; s < S; s++) {
+    float inv = 1.f / (float)G;
+    memcpy(gm, y, len * sizeof *gm);
+    for (size_t s = 1; s < G; s++) {
         const float *ys = y + s * len;
-        for (size_t i = 0; i < len; i++) mean[i] += ys[i];
+        for (size_t i = 0; i < len; i++) gm[i] += ys[i];
     }
     for (size_t i = 0; i < len; i++) {
-        mean[i] *= inv;
-        std[i] = 0.f;
+        gm[i] *= inv;
+        gq[i] = 0.f;
     }
-    for (size_t s = 0; s < S; s++) {
+    for (size_t s = 0; s < G; s++) {
         const float *ys = y + s * len;
         for (size_t i = 0; i < len; i++) {
-            float d = ys[i] - mean[i];
-            std[i] += d * d;
+            float d = ys[i] - gm[i];
+            gq[i] += d * d;
         }
     }
-    for (size_t i = 0; i < len; i++) std[i] = sqrtf(std[i] * inv);
+}
+
+/* Merge a group of G copies into the running (mean, q) of n copies: the
+ * pairwise update of Chan, Golub and LeVeque. */
+static void mc_merge(size_t n, size_t G, size_t len, const float *gm,
+                     const float *gq, float *mean, float *q)
+{
+    if (n == 0) {
+        memcpy(mean, gm, len * sizeof *mean);
+        memcpy(q, gq, len * sizeof *q);
+        return;
+    }
+    float f = (float)G / (float)(n + G), g = (float)n * f;
+    for (size_t i = 0; i < len; i++) {
+        float d = gm[i] - mean[i];
+        mean[i] += d * f;
+        q[i] += gq[i] + d * d * g;
+    }
 }
 
 /* Forward the S stacked copies xs[S*mr x n_in] (overwritten by the input
@@ -257,29 +272,41 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
                       size_t samples, uint64_t key, float *mean, float *std,
                       size_t chunk)
 {
-    /* Stacking the S copies makes one GEMM of S * rows rows per layer:
-     * MC dropout on a single sample runs at batch-S efficiency. */
-    size_t S = samples, rows = chunk / S ? chunk / S : 1;
+    /* Stacking copies makes one GEMM of G * rows rows per layer: MC dropout
+     * on a single sample runs at batch-G efficiency.  At most `chunk` rows
+     * are stacked, so memory is bounded whatever `samples` is; more samples
+     * than that run in groups of G merged into running statistics. */
+    size_t S = samples, G = S < chunk ? S : chunk;
+    size_t rows = chunk / G, n_groups = (S + G - 1) / G;
     if (rows > m) rows = m;
-    size_t R = S * rows, w = net->width, n_out = net->layers[net->n_layers - 1].n_out;
+    size_t R = G * rows, w = net->width, n_out = net->layers[net->n_layers - 1].n_out;
     /* floats rounded to 64 bytes so that the mask words after them align */
-    size_t nf = (R * (net->n_in + 3 * w) + 1 + 15) & ~(size_t)15;
+    size_t nf = (R * (net->n_in + 3 * w) + 1 + 2 * rows * n_out + 15) & ~(size_t)15;
     size_t nm = mask_words(R, w);
     float *buf = aligned_alloc(ALIGN, ((nf * sizeof(float) + nm * 8) + ALIGN - 1)
                                / ALIGN * ALIGN);
     if (!buf) return DE_ENOMEM;
     float *xs = buf, *a = xs + R * net->n_in, *b = a + R * w;
     float *mul = b + R * w;           /* R * w + 1 floats: de_noise's */
+    float *gm = mul + R * w + 1, *gq = gm + rows * n_out;
     uint64_t *mask = (uint64_t *)(xs + nf);
     int rc = DE_OK;
     for (size_t r = 0, c = 0; r < m && !rc; r += rows, c++) {
-        size_t mr = m - r < rows ? m - r : rows;
-        for (size_t s = 0; s < S; s++)
-            memcpy(xs + s * mr * net->n_in, x + r * net->n_in,
-                   mr * net->n_in * sizeof(float));
-        const float *y = NULL;
-        rc = mc_forward(net, S * mr, xs, key + c, a, b, mask, mul, &y);
-        if (!rc) mc_reduce(S, mr, n_out, y, mean + r * n_out, std + r * n_out);
+        size_t mr = m - r < rows ? m - r : rows, len = mr * n_out;
+        float *mu = mean + r * n_out, *q = std + r * n_out;
+        for (size_t g0 = 0, gi = 0; g0 < S && !rc; g0 += G, gi++) {
+            size_t gn = S - g0 < G ? S - g0 : G;
+            for (size_t s = 0; s < gn; s++)
+                memcpy(xs + s * mr * net->n_in, x + r * net->n_in,
+                       mr * net->n_in * sizeof(float));
+            const float *y = NULL;
+            rc = mc_forward(net, gn * mr, xs, key + c * n_groups + gi, a, b,
+                            mask, mul, &y);
+            if (rc) break;
+            mc_group(gn, len, y, gm, gq);
+            mc_merge(g0, gn, len, gm, gq, mu, q);
+        }
+        for (size_t i = 0; i < len; i++) q[i] = sqrtf(q[i] / (float)S);
     }
     free(buf);
     return rc;
