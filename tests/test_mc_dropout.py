@@ -36,20 +36,33 @@ def test_weight_scaling_mean_matches_its_inference_rule():
     assert abs(z.mean()) < 0.3 and (np.abs(z) < 5).all()
 
 
-def test_input_dropout_statistics_are_exact_per_unit():
-    # y = x * mask / (1 - p): over k passes the mean is x*q/(1-p) and the
-    # std x*sqrt(q(1-q))/(1-p) for the kept fraction q -- both from one q.
-    p, k, n = 0.25, 64, 256
-    de.set_random_seed(3)
+def input_dropout_law(p, k, n, rows, seed, **predict_kwargs):
+    """Check MC dropout through an input Dropout(p) and an identity Dense:
+    y = x * mask / (1 - p), so over k passes the mean is x*q/(1-p) and the
+    std x*sqrt(q(1-q))/(1-p) for the kept fraction q -- both from one q.
+    Returns the q of every unit."""
+    de.set_random_seed(seed)
     model = de.Sequential([Input((n,)), Dropout(p), Dense(n, use_bias=False)])
     model.set_weights([np.eye(n, dtype=np.float32)])
-    x = np.random.default_rng(3).uniform(1, 2, size=(4, n)).astype(np.float32)
-    mean, std = model.predict(x, mc_samples=k)
+    x = np.random.default_rng(seed).uniform(1, 2, size=(rows, n)).astype(np.float32)
+    mean, std = model.predict(x, mc_samples=k, **predict_kwargs)
     q = mean.astype(np.float64) * (1 - p) / x
     np.testing.assert_allclose(q * k, np.round(q * k), atol=1e-3)   # whole counts
     np.testing.assert_allclose(std, x / (1 - p) * np.sqrt(q * (1 - q)), rtol=1e-4,
                                atol=1e-5)
-    assert abs(q.mean() - (1 - p)) < 0.02     # 1024 units x 64 draws
+    return q
+
+
+def test_input_dropout_statistics_are_exact_per_unit():
+    q = input_dropout_law(0.25, 64, 256, rows=4, seed=3)
+    assert abs(q.mean() - 0.75) < 0.02     # 1024 units x 64 draws
+
+
+def test_more_samples_than_batch_size_merge_groups_exactly():
+    # batch_size=7 with 50 samples: groups of at most 7 copies, merged into
+    # running statistics, follow the same exact law as one group.
+    q = input_dropout_law(0.25, 50, 64, rows=3, seed=9, batch_size=7)
+    assert abs(q.mean() - 0.75) < 0.04
 
 
 def test_passes_and_rows_draw_independent_masks():
@@ -102,18 +115,3 @@ def test_mc_samples_validates_x():
     with pytest.raises(ValueError, match="expected input shape"):
         model.predict(np.zeros((2, 5), np.float32), mc_samples=4)
 
-
-def test_more_samples_than_batch_size_merge_groups_exactly():
-    # batch_size=7 with 50 samples: groups of 7 copies merged into running
-    # statistics; same exact per-unit law as a single group.
-    p, k, n = 0.25, 50, 64
-    de.set_random_seed(9)
-    model = de.Sequential([Input((n,)), Dropout(p), Dense(n, use_bias=False)])
-    model.set_weights([np.eye(n, dtype=np.float32)])
-    x = np.random.default_rng(9).uniform(1, 2, size=(3, n)).astype(np.float32)
-    mean, std = model.predict(x, batch_size=7, mc_samples=k)
-    q = mean.astype(np.float64) * (1 - p) / x
-    np.testing.assert_allclose(q * k, np.round(q * k), atol=1e-3)
-    np.testing.assert_allclose(std, x / (1 - p) * np.sqrt(q * (1 - q)), rtol=1e-4,
-                               atol=1e-5)
-    assert abs(q.mean() - (1 - p)) < 0.04
