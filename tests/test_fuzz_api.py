@@ -384,11 +384,9 @@ def test_there_are_at_least_500_cases_across_the_public_api():
         assert any(entry in label for label in labels), entry
 
 
-@pytest.mark.parametrize("start", range(0, 10 ** 4, BATCH))
+@pytest.mark.parametrize("start", range(0, len(cases()), BATCH))
 def test_bad_calls_raise_clear_errors_in_a_child_process(start, tmp_path):
     total = len(cases())
-    if start >= total:
-        pytest.skip("past the last case")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
