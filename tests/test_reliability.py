@@ -77,24 +77,26 @@ def test_fit_on_one_model_while_eight_threads_predict_on_another():
 
 
 def test_a_second_fit_on_the_same_model_from_another_thread_is_refused():
-    x, y = _data(n=4096)
+    x, y = _data()
     m = _model(3)
     errors = []
-    started = threading.Event()
+    started, tried = threading.Event(), threading.Event()
 
-    class Signal(Callback):
+    class Hold(Callback):     # keeps the first fit running until the second tried
         def on_epoch_begin(self, epoch, logs=None):
             started.set()
-            time.sleep(0.05)
+            tried.wait(10)
 
-    t = threading.Thread(target=lambda: m.fit(x, y, epochs=2, verbose=0, callbacks=[Signal()]))
+    t = threading.Thread(target=lambda: m.fit(x, y, epochs=2, verbose=0, callbacks=[Hold()]))
     t.start()
     started.wait(10)
     try:
         m.fit(x, y, epochs=1, verbose=0)
     except RuntimeError as e:
         errors.append(str(e))
-    t.join()
+    finally:
+        tried.set()
+        t.join()
     assert errors and "already being trained" in errors[0]
 
 
