@@ -19,8 +19,14 @@ class Timing:
         return work / self.best
 
 
-def measure(fn, *, repeats=7, min_time=0.05, warmup=2):
-    """Time fn(); each repeat runs it enough times to last ~min_time."""
+def measure(fn, *, repeats=7, min_time=0.05, warmup=2, settle=0.3):
+    """Time fn(); each repeat runs it enough times to last ~min_time.
+
+    settle: seconds to sleep first.  Thread pools (OpenBLAS's, libgomp's,
+    torch's) keep spinning for a while after a call and would steal cores
+    from the next contender; measuring each contender as a block after a
+    pause keeps them from taxing each other."""
+    time.sleep(settle)
     for _ in range(warmup):
         fn()
     t0 = time.perf_counter()

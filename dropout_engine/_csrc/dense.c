@@ -51,24 +51,22 @@ void de_bias_act(size_t m, size_t n, const float *bias, int act, float *y)
         return;
     }
     int nt = threads_for(m, m * n * (act > DE_RELU ? 16 : 1));
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    DE_PARALLEL({
         size_t r0, r1;
         my_block(m, &r0, &r1);
         ew->bias_act_rows(r0, r1, n, bias, act, y);
-    }
+    });
 }
 
 void de_softmax_rows(size_t m, size_t n, float *y)
 {
     const de_elementwise_t *ew = de_kt->ew;
     int nt = threads_for(m, m * n * 16);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    DE_PARALLEL({
         size_t r0, r1;
         my_block(m, &r0, &r1);
         ew->softmax_rows(r0, r1, n, y);
-    }
+    });
 }
 
 void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask,
@@ -76,12 +74,11 @@ void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask,
 {
     const de_elementwise_t *ew = de_kt->ew;
     int nt = threads_for(m, m * n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    DE_PARALLEL({
         size_t r0, r1;
         my_block(m, &r0, &r1);
         ew->dropout_rows(r0, r1, n, x, y, mask, d);
-    }
+    });
 }
 
 /* Softmax then dropout, row by row while the row is in cache. */
@@ -90,15 +87,14 @@ static void softmax_dropout(size_t m, size_t n, float *y, uint64_t *mask,
 {
     const de_elementwise_t *ew = de_kt->ew;
     int nt = threads_for(m, m * n * 16);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    DE_PARALLEL({
         size_t r0, r1;
         my_block(m, &r0, &r1);
         for (size_t i = r0; i < r1; i++) {
             ew->softmax_rows(i, i + 1, n, y);
             ew->dropout_rows(i, i + 1, n, y, y, mask, d);
         }
-    }
+    });
 }
 
 int de_dense_forward(size_t m, size_t n, size_t k, const float *x,
@@ -122,12 +118,11 @@ void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop,
 {
     const de_elementwise_t *ew = de_kt->ew;
     int nt = threads_for(m, m * n * (act > DE_RELU ? 8 : 1));
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    DE_PARALLEL({
         size_t r0, r1;
         my_block(m, &r0, &r1);
         ew->backward_act_rows(r0, r1, n, act, drop, mask, y, z, dy, dz);
-    }
+    });
 }
 
 /* Columns in blocks of SUM_BLOCK, each summed into doubles over rows
@@ -138,8 +133,7 @@ void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
 {
     size_t nblk = (n + SUM_BLOCK - 1) / SUM_BLOCK;
     int nt = threads_for(nblk, m * n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    DE_PARALLEL({
         size_t b0, b1;
         double acc[SUM_BLOCK];
         my_block(nblk, &b0, &b1);
@@ -154,7 +148,7 @@ void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
             for (size_t j = 0; j < w; j++)
                 db[j0 + j] = (float)acc[j];
         }
-    }
+    });
 }
 
 int de_dense_backward(size_t m, size_t n, size_t k, const float *x,

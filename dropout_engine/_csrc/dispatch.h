@@ -100,4 +100,30 @@ extern const de_elementwise_t de_elementwise_avx512;
 /* Threads the engine may use now (>= 1). */
 int de_threads(void);
 
+/* Run the statement on a team of `nt` threads (a variable of that name must be in
+ * scope), or inline when nt <= 1.  Why not just `if (nt > 1)` on the pragma:
+ * libgomp still builds (mallocs) a one-thread team for a parallel region
+ * whose if-clause is false, which cost a third of a batch-1 W2 predict.
+ * Inline, omp_get_thread_num() is 0 of 1, so it sees the whole range. */
+/* This thread's index and the team size (0 of 1 outside a team).  A team
+ * may be smaller than asked for, so work is dealt with a stride, never by
+ * assuming one item per requested thread. */
+#ifdef _OPENMP
+#include <omp.h>
+#define DE_TEAM_ID() omp_get_thread_num()
+#define DE_TEAM_SIZE() omp_get_num_threads()
+#else
+#define DE_TEAM_ID() 0
+#define DE_TEAM_SIZE() 1
+#endif
+
+#define DE_PARALLEL(...)                                                     \
+    do {                                                                     \
+        if (nt <= 1) {                                                       \
+            __VA_ARGS__;                                                     \
+        } else {                                                             \
+            _Pragma("omp parallel num_threads(nt)") { __VA_ARGS__; }         \
+        }                                                                    \
+    } while (0)
+
 #endif

@@ -278,18 +278,18 @@ static int packed(const gemm_t *g, int nthreads)
     size_t segs = (g->n + g->col_unit - 1) / g->col_unit;
     int nt = (int)(best_tm * best_tn), rc = DE_OK;
 
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
-    for (int t = 0; t < nt; t++) {
-        size_t r = (size_t)t / best_tn, s = (size_t)t % best_tn;
-        size_t i0 = min_sz(g->m, split_at(mtiles, best_tm, r) * MR);
-        size_t i1 = min_sz(g->m, split_at(mtiles, best_tm, r + 1) * MR);
-        size_t j0 = min_sz(g->n, split_at(segs, best_tn, s) * g->col_unit);
-        size_t j1 = min_sz(g->n, split_at(segs, best_tn, s + 1) * g->col_unit);
-        if (packed_region(g, i0, i1, j0, j1) != DE_OK) {
-#pragma omp atomic write
-            rc = DE_ENOMEM;
+    DE_PARALLEL({
+        for (int t = DE_TEAM_ID(); t < nt; t += DE_TEAM_SIZE()) {
+            size_t r = (size_t)t / best_tn, s = (size_t)t % best_tn;
+            size_t i0 = min_sz(g->m, split_at(mtiles, best_tm, r) * MR);
+            size_t i1 = min_sz(g->m, split_at(mtiles, best_tm, r + 1) * MR);
+            size_t j0 = min_sz(g->n, split_at(segs, best_tn, s) * g->col_unit);
+            size_t j1 = min_sz(g->n, split_at(segs, best_tn, s + 1) * g->col_unit);
+            if (packed_region(g, i0, i1, j0, j1) != DE_OK) {
+                _Pragma("omp atomic write") rc = DE_ENOMEM;
+            }
         }
-    }
+    });
     return rc;
 }
 
@@ -349,15 +349,15 @@ static int small(const gemm_t *g, int nthreads)
     int nt = nthreads, rc = DE_OK;
     if ((size_t)nt > segs)
         nt = (int)segs;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
-    for (int t = 0; t < nt; t++) {
-        size_t j0 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t) * g->col_unit);
-        size_t j1 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t + 1) * g->col_unit);
-        if (small_region(g, j0, j1) != DE_OK) {
-#pragma omp atomic write
-            rc = DE_ENOMEM;
+    DE_PARALLEL({
+        for (int t = DE_TEAM_ID(); t < nt; t += DE_TEAM_SIZE()) {
+            size_t j0 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t) * g->col_unit);
+            size_t j1 = min_sz(g->n, split_at(segs, (size_t)nt, (size_t)t + 1) * g->col_unit);
+            if (small_region(g, j0, j1) != DE_OK) {
+                _Pragma("omp atomic write") rc = DE_ENOMEM;
+            }
         }
-    }
+    });
     return rc;
 }
 

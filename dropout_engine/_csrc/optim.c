@@ -18,9 +18,6 @@
  */
 #include <math.h>
 #include "dispatch.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Below this many elements a second thread costs more than it saves. */
 #define PAR_MIN 32768
@@ -150,22 +147,13 @@ void de_param_update(const de_optim_t *o, double lr_d, int64_t step,
                         / (1.0 - pow(o->beta_1, t)));
     }
     int nt = n >= PAR_MIN ? de_threads() : 1;
-    if (nt > 1) {
-        /* Contiguous slices, 16-float aligned: the same per-element
-         * arithmetic as one thread, so the result is the same. */
-#pragma omp parallel num_threads(nt)
-        {
-#ifdef _OPENMP
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
-#else
-            int t = 0, T = 1;
-#endif
-            long per = ((n + T - 1) / T + 15) / 16 * 16;
-            long i0 = t * per, i1 = i0 + per < n ? i0 + per : n;
-            if (i0 < i1) update_range(o, (float)lr_d, alpha, p, g, i0, i1);
-        }
-    } else {
-        update_range(o, (float)lr_d, alpha, p, g, 0, n);
-    }
+    /* Contiguous slices, 16-float aligned: the same per-element arithmetic
+     * as one thread, so the result is the same. */
+    DE_PARALLEL({
+        long t = DE_TEAM_ID(), T = DE_TEAM_SIZE();
+        long per = ((n + T - 1) / T + 15) / 16 * 16;
+        long i0 = t * per, i1 = i0 + per < n ? i0 + per : n;
+        if (i0 < i1) update_range(o, (float)lr_d, alpha, p, g, i0, i1);
+    });
     constrain(p);
 }
