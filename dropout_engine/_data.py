@@ -87,7 +87,8 @@ def batch_size(value, what="batch_size", default=32):
         raise TypeError(f"{what} must be a positive int, got {value!r}")
     if value <= 0:
         raise ValueError(f"{what} must be a positive int, got {value}")
-    return int(value)
+    # Larger than any array is one batch; the clamp keeps it a C size_t.
+    return min(int(value), 2 ** 62)
 
 
 def pred_true(y_true, y_pred, sparse):

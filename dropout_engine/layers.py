@@ -219,8 +219,8 @@ class Dropout(Layer):
             raise ValueError(f"{where}: scaling must be 'inverted' or 'weight', "
                              f"got {scaling!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
-            raise ValueError(f"{where}: seed must be a non-negative int or None, got {seed!r}")
+                                 or not 0 <= seed < 2 ** 64):   # C keeps it in a uint64
+            raise ValueError(f"{where}: seed must be an int in [0, 2**64) or None, got {seed!r}")
         self.rate, self.scaling, self.seed = rate, scaling, seed
         self._seed = int(seed) if seed is not None else seeding.next_seed()
 
