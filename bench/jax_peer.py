@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .peers import optional
+from .peers import child_main, optional, run_pinned
 
 
 def _setup(net, threads):
@@ -110,53 +110,27 @@ def predictor(net, threads):
     return predict
 
 
-def _child(argv):
-    """Run in a subprocess: JAX's thread pool is fixed at import, so each
-    thread count gets its own process pinned to that many cores."""
-    import argparse
-    import json
-    import os
-    from .nets import workloads
-    p = argparse.ArgumentParser()
-    p.add_argument("--net")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--mode", choices=["step", "scan", "predict1", "predict64"])
-    a = p.parse_args(argv)
-    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: a.threads]))
-    net = workloads(a.quick)[a.net]
-    net.weights = net.init_weights()
+def _figure(net, a):
+    """One figure for the pinned child (see peers.child_main)."""
     if a.mode in ("step", "scan"):
         x, y = net.data()
         if net.out_act == "softmax":
             y = y.astype(np.int32)
-        out = train_samples_per_s(net, x, y, a.threads, 2 if a.quick else 4,
-                                  scan=a.mode == "scan")
-    else:
-        from .timing import measure
-        f = predictor(net, a.threads)
-        rows = 1 if a.mode == "predict1" else 64
-        xb = net.data()[0][:rows]
-        out = None if f is None else measure(lambda: f(xb), repeats=5).best
-    print(json.dumps(out))
+        return train_samples_per_s(net, x, y, a.threads, 2 if a.quick else 4,
+                                   scan=a.mode == "scan")
+    from .timing import measure
+    f = predictor(net, a.threads)
+    xb = net.data()[0][:1 if a.mode == "predict1" else 64]
+    return None if f is None else measure(lambda: f(xb), repeats=5).best
 
 
 def run_in_child(net_key, threads, quick, mode):
     """The figure from a pinned subprocess, or None if JAX is absent."""
-    import json
-    import subprocess
-    import sys
     if optional("jax") is None or optional("optax") is None:
         return None
-    cmd = [sys.executable, "-m", "bench.jax_peer", "--net", net_key,
-           "--threads", str(threads), "--mode", mode] + (["--quick"] if quick else [])
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if r.returncode != 0:
-        print(f"# jax {mode} {net_key} failed: {r.stderr.strip()[-300:]}")
-        return None
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_pinned("bench.jax_peer", net_key, threads, quick, mode)
 
 
 if __name__ == "__main__":
     import sys
-    _child(sys.argv[1:])
+    child_main(sys.argv[1:], _figure)

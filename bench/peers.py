@@ -11,6 +11,13 @@ def optional(name):
         return None
 
 
+def installed(name):
+    """Whether a package is installed, without importing it (Keras would
+    pick and load a backend in this process)."""
+    import importlib.util
+    return importlib.util.find_spec(name) is not None
+
+
 def torch_or_none():
     return optional("torch")
 
@@ -35,3 +42,37 @@ def blas_info():
     return [{k: d.get(k) for k in ("internal_api", "version", "architecture",
                                    "num_threads", "filepath")}
             for d in tpc.threadpool_info() if d.get("user_api") == "blas"]
+
+
+def child_main(argv, figure):
+    """Entry of a pinned child: JAX's (and Keras-on-JAX's) thread pools are
+    fixed at import, so each thread count runs in its own process pinned to
+    that many cores; prints figure(net, args) as JSON."""
+    import argparse
+    import json
+    import os
+    from .nets import workloads
+    p = argparse.ArgumentParser()
+    p.add_argument("--net")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--mode")
+    a = p.parse_args(argv)
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: a.threads]))
+    net = workloads(a.quick)[a.net]
+    net.weights = net.init_weights()
+    print(json.dumps(figure(net, a)))
+
+
+def run_pinned(module, net_key, threads, quick, mode):
+    """Run `python -m module` as a pinned child; its figure, or None."""
+    import json
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", module, "--net", net_key, "--threads",
+           str(threads), "--mode", mode] + (["--quick"] if quick else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        print(f"# {module} {mode} {net_key} failed: {r.stderr.strip()[-300:]}")
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
