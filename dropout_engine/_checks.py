@@ -78,14 +78,25 @@ def rate(name, r):
     return r
 
 
+def is_int(v):
+    """A Python or numpy integer; bool is not (True is no count or seed)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def integer(name, v, what):
+    """`v` as a Python int via __index__ (floats are refused, never
+    truncated; bool is refused); TypeError says `name` must be `what`."""
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {what}, got bool")
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"{name} must be {what}, got {describe(v)}") from None
+
+
 def uint64(name, v):
     """A seed or step: an int in [0, 2**64)."""
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int in [0, 2**64), got bool")
-    try:
-        v = operator.index(v)
-    except TypeError:
-        raise TypeError(f"{name} must be an int in [0, 2**64), got {describe(v)}") from None
+    v = integer(name, v, "an int in [0, 2**64)")
     if not 0 <= v < 2 ** 64:
         raise ValueError(f"{name} must be in [0, 2**64), got {v}")
     return v
@@ -121,12 +132,7 @@ def finite(name, arr):
 
 
 def positive_int(name, v):
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a positive int, got bool")
-    try:
-        v = operator.index(v)
-    except TypeError:
-        raise TypeError(f"{name} must be a positive int, got {describe(v)}") from None
+    v = integer(name, v, "a positive int")
     if v < 1:
         raise ValueError(f"{name} must be a positive int, got {v}")
     return v

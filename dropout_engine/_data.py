@@ -7,6 +7,7 @@ indices for sparse_categorical_crossentropy (exact up to 2**24 classes).
 """
 import numpy as np
 
+from ._checks import is_int
 from . import losses
 
 
@@ -83,7 +84,7 @@ def targets(y, n, kind, n_out, *, what="y"):
 def batch_size(value, what="batch_size", default=32):
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"{what} must be a positive int, got {value!r}")
     if value <= 0:
         raise ValueError(f"{what} must be a positive int, got {value}")

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from ._checks import is_int
 from . import _data, callbacks as callbacks_mod, seeding
 
 _CHUNK_SECONDS = 0.1
@@ -68,7 +69,7 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
     B = _data.batch_size(batch_size)
     vbs = _data.batch_size(validation_batch_size, "validation_batch_size", B)
     for name, v in (("epochs", epochs), ("initial_epoch", initial_epoch)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        if not is_int(v) or v < 0:
             raise ValueError(f"fit: {name} must be an int >= 0, got {v!r}")
     x, t = model._xy(x, y)
     x, t, val = _validation(model, x, t, validation_split, validation_data)

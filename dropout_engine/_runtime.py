@@ -6,10 +6,10 @@ benchmarks use to force a path.  Asking for a path this CPU (or this build)
 cannot run is an error at import, not a silent fallback: a benchmark that
 believes it measures AVX-512 must not be measuring generic C.
 """
-import operator
 import os
 
 from . import _engine
+from ._checks import positive_int
 
 ISA_NAMES = ("generic", "avx2", "avx512")
 
@@ -51,15 +51,7 @@ def set_num_threads(n):
     Results do not depend on the thread count: the engine's reductions and
     dropout masks are fixed by its blocking, not by threads.
     """
-    try:
-        if isinstance(n, bool):
-            raise TypeError
-        n = operator.index(n)
-    except TypeError:
-        raise TypeError(
-            f"set_num_threads expects an int >= 1, got {type(n).__name__}") from None
-    if n < 1:
-        raise ValueError(f"set_num_threads expects an int >= 1, got {n!r}")
+    n = positive_int("set_num_threads(n)", n)
     _engine.set_num_threads(min(n, 1 << 16))
 
 

@@ -16,6 +16,7 @@ inference, so the expected value matches.
 
 import numpy as np
 
+from ._checks import is_int
 from . import constraints, initializers, regularizers, seeding
 
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "tanh": 2, "sigmoid": 3,
@@ -144,7 +145,7 @@ class Dense(Layer):
                  bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         where = f"Layer '{self.name}'"
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)):
+        if not is_int(units):
             raise TypeError(f"{where}: units must be a positive int, got {units!r}")
         if units <= 0:
             raise ValueError(f"{where}: units must be a positive int, got {units}")
@@ -218,8 +219,7 @@ class Dropout(Layer):
         if scaling not in ("inverted", "weight"):
             raise ValueError(f"{where}: scaling must be 'inverted' or 'weight', "
                              f"got {scaling!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or not 0 <= seed < 2 ** 64):   # C keeps it in a uint64
+        if seed is not None and (not is_int(seed) or not 0 <= seed < 2 ** 64):   # C keeps it in a uint64
             raise ValueError(f"{where}: seed must be an int in [0, 2**64) or None, got {seed!r}")
         self.rate, self.scaling, self.seed = rate, scaling, seed
         self._seed = int(seed) if seed is not None else seeding.next_seed()

@@ -17,6 +17,7 @@ import threading
 
 import numpy as np
 
+from ._checks import is_int
 from . import _data, _engine, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
@@ -268,8 +269,7 @@ class Sequential:
 
     def _predict_mc(self, x, batch_size, samples):
         from . import seeding
-        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
-                or not 1 <= samples <= _MAX_MC_SAMPLES:
+        if not is_int(samples) or not 1 <= samples <= _MAX_MC_SAMPLES:
             raise ValueError(f"mc_samples must be an int in [1, {_MAX_MC_SAMPLES}], "
                              f"got {samples!r}")
         chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)

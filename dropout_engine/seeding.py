@@ -14,6 +14,8 @@ import random
 
 import numpy as np
 
+from ._checks import is_int
+
 _MASK = (1 << 64) - 1
 _state = {"seed": None, "counter": 0}
 
@@ -31,7 +33,7 @@ def set_random_seed(seed):
     Args:
         seed: a non-negative int.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if not is_int(seed):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")

@@ -5,6 +5,8 @@ that importing this module stays cheap and does not pull the model code in.
 """
 import numpy as np
 
+from ._checks import is_int
+
 __all__ = ["to_categorical", "set_random_seed"]
 
 
@@ -55,8 +57,7 @@ def to_categorical(x, num_classes=None, *, dtype="float32"):
             raise ValueError("cannot infer num_classes from an empty label "
                              "array; pass num_classes")
         num_classes = int(flat.max()) + 1
-    elif (isinstance(num_classes, bool)
-          or not isinstance(num_classes, (int, np.integer)) or num_classes < 1):
+    elif not is_int(num_classes) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer or None, "
                          f"got {num_classes!r}")
     elif flat.size and flat.max() >= num_classes:
