@@ -1,7 +1,7 @@
 """Build of dropout_engine: one Cython binding plus the C engine in _csrc/.
 
 Why a custom build_ext: each ISA's kernel files must be compiled with their
-own flags (numpy-style dispatch), never with -march=native, and a target
+own flags (numpy-style dispatch), never tuned to the build host, and a target
 the compiler cannot emit is simply left out (the portable path always
 builds).  OpenMP is probed the same way: without it the engine runs on one
 thread.  Set DROPOUT_ENGINE_SANITIZE=1 to build with ASan + UBSan.

@@ -102,12 +102,15 @@ def _dense_inputs(x, w, b):
     if w.shape[0] == 0 or w.shape[1] == 0:
         raise ValueError(f"w must have at least one input and one output, "
                          f"got shape {w.shape}")
-    if b is not None:
-        b = chk.float32_array("b", b, ndim=1)
-        if b.shape[0] != w.shape[1]:
-            raise ValueError(f"b must have shape ({w.shape[1]},) to match w "
-                             f"{w.shape}, got {b.shape}")
-    return x, w, b
+    return x, w, None if b is None else _bias(b, w)
+
+
+def _bias(b, w):
+    b = chk.float32_array("b", b, ndim=1)
+    if b.shape[0] != w.shape[1]:
+        raise ValueError(f"b must have shape ({w.shape[1]},) to match w "
+                         f"{w.shape}, got {b.shape}")
+    return b
 
 
 def dense_forward(x, w, b, *, activation="linear", dropout_rate=0.0, seed=0,
@@ -178,7 +181,7 @@ def dense_backward(dy, x, w, y, mask, *, activation, dropout_rate, b=None):
         if b is None:
             raise ValueError(f"activation {ACTIVATIONS[act]!r} needs b= to "
                              "recompute the pre-activation (zeros if no bias)")
-        _, _, b = _dense_inputs(x, w, b)
+        b = _bias(b, w)
         z = matmul(x, w)
         z += b
     dx = np.empty_like(x)
@@ -242,7 +245,7 @@ def random_bits(seed, n):
     """``n`` uint32 words of the generator that draws the masks (seed's
     stream 0, step 0, row 0), for statistical testing."""
     seed = chk.uint64("seed", seed)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+    if not chk.is_int(n):
         raise TypeError(f"n must be an int >= 0, got {chk.describe(n)}")
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
