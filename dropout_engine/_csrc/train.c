@@ -34,9 +34,9 @@ struct de_net {
     /* training state, set by de_net_train_setup */
     char *arena;
     size_t batch, t_cols, n_params, n_metrics;
-    int loss, fused, metrics[MAX_METRICS];
+    int loss, fused, weighted, metrics[MAX_METRICS];
     de_param_t *params;
-    float *xb, *tb, *gbuf[2];
+    float *xb, *tb, *wb, *gbuf[2];      /* wb: sample weights, or NULL */
     uint64_t *in_mask;
     float **out, **pre, **grad;      /* per layer / per param */
     float **act, **mul;              /* per noise layer: pre-noise output,
@@ -167,8 +167,9 @@ int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
 }
 
 int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
-                    const float *t, size_t t_cols, int loss, size_t n_metrics,
-                    const int *metrics, size_t chunk, double *sums)
+                    const float *t, const float *sw, size_t t_cols, int loss,
+                    size_t n_metrics, const int *metrics, size_t chunk,
+                    double *sums)
 {
     size_t rows = chunk < m ? chunk : m;
     size_t n_out = net->layers[net->n_layers - 1].n_out;
@@ -182,7 +183,8 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
         size_t mr = m - r < rows ? m - r : rows;
         const float *tr = t + r * t_cols;
         rc = infer_rows(net, mr, x + r * net->n_in, p, s, s + rows * net->width);
-        sums[0] += de_loss_rows(loss, mr, n_out, p, tr, NULL, 0, 1.f);
+        sums[0] += de_loss_rows(loss, mr, n_out, p, tr, sw ? sw + r : NULL,
+                                NULL, 0, 1.f);
         for (size_t i = 0; i < n_metrics; i++)
             sums[1 + i] += de_metric_rows(metrics[i], mr, n_out, p, tr);
     }
@@ -329,6 +331,7 @@ static size_t layout(de_net_t *net, char *base)
     size_t at = 0, B = net->batch;
     net->xb = carve(base, &at, B * net->n_in * sizeof(float));
     net->tb = carve(base, &at, B * net->t_cols * sizeof(float));
+    net->wb = net->weighted ? carve(base, &at, B * sizeof(float)) : NULL;
     net->in_mask = carve(base, &at, mask_words(B, net->n_in) * 8);
     net->gbuf[0] = carve(base, &at, B * net->width * sizeof(float));
     net->gbuf[1] = carve(base, &at, B * net->width * sizeof(float));
@@ -352,7 +355,7 @@ static size_t layout(de_net_t *net, char *base)
 
 int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
                        int fused, size_t n_metrics, const int *metrics,
-                       const de_param_t *params)
+                       int weighted, const de_param_t *params)
 {
     free_train(net);
     if (n_metrics > MAX_METRICS) return DE_EINVAL;
@@ -362,6 +365,7 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
     net->t_cols = t_cols;
     net->loss = loss;
     net->fused = fused;
+    net->weighted = weighted;
     net->n_metrics = n_metrics;
     memcpy(net->metrics, metrics, n_metrics * sizeof *metrics);
     net->n_params = np;
@@ -458,7 +462,8 @@ static int backward(de_net_t *net, size_t m)
 }
 
 long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
-                  const float *t, const int64_t *index, size_t n_index,
+                  const float *t, const float *sw, const int64_t *index,
+                  size_t n_index,
                   size_t first, size_t count, int64_t *iterations,
                   float *stats)
 {
@@ -466,6 +471,7 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
     size_t k = net->layers[net->n_layers - 1].n_out;
     const float *out = net->out[net->n_layers - 1];
     long done = 0;
+    if (!sw != !net->weighted) return DE_EINVAL;
     for (size_t j = first; j < first + count; j++) {
         size_t r0 = j * B, m = n_index - r0 < B ? n_index - r0 : B;
         for (size_t i = 0; i < m; i++) {
@@ -473,12 +479,14 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
             memcpy(net->xb + i * net->n_in, x + r * net->n_in,
                    net->n_in * sizeof(float));
             memcpy(net->tb + i * tc, t + r * tc, tc * sizeof(float));
+            if (sw) net->wb[i] = sw[r];
         }
         int64_t step = *iterations;
         int rc = forward_train(net, m, (uint64_t)step);
         if (rc) return rc;
-        double loss = de_loss_rows(net->loss, m, k, out, net->tb, net->gbuf[0],
-                                   net->fused, 1.f / (float)m) / (double)m;
+        double loss = de_loss_rows(net->loss, m, k, out, net->tb, net->wb,
+                                   net->gbuf[0], net->fused, 1.f / (float)m)
+                      / (double)m;
         for (size_t i = 0; i < net->n_params; i++)
             loss += de_param_penalty(&net->params[i]);
         float *st = stats + (j - first) * (1 + nm);
