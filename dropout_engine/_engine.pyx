@@ -212,7 +212,7 @@ cdef extern from "engine.h" nogil:
                         const float *t, const float *sw, float *g, int fused,
                         float gscale)
     double de_metric_rows(int metric, size_t m, size_t k, const float *p,
-                          const float *t)
+                          const float *t, const float *sw)
     double de_optim_lr(const de_optim_t *o, int64_t step)
     double de_param_penalty(const de_param_t *p)
     void de_param_update(const de_optim_t *o, double lr, int64_t step,
@@ -308,10 +308,13 @@ def loss_rows(int loss, const float[:, ::1] p, const float[:, ::1] t,
                          psw, pg, fused, gscale)
     return r
 
-def metric_rows(int metric, const float[:, ::1] p, const float[:, ::1] t):
+def metric_rows(int metric, const float[:, ::1] p, const float[:, ::1] t,
+                const float[::1] sw=None):
+    cdef const float *psw = _opt_rows(sw)
     cdef double r
     with nogil:
-        r = de_metric_rows(metric, p.shape[0], p.shape[1], &p[0, 0], &t[0, 0])
+        r = de_metric_rows(metric, p.shape[0], p.shape[1], &p[0, 0], &t[0, 0],
+                           psw)
     return r
 
 def optim_lr(dict opt, int64_t step):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import dropout_engine as de
-from dropout_engine import losses
+from dropout_engine import losses, metrics
 from dropout_engine.layers import Dense, Dropout, Input
 from dropout_engine.model import Sequential
 from dropout_engine.optimizers import SGD
@@ -144,6 +144,23 @@ def test_loss_objects_take_sample_weight():
     sw = rng.uniform(0, 2, 10)
     got = losses.SparseCategoricalCrossentropy()(y, p, sample_weight=sw)
     assert got == pytest.approx((loss_per_sample("scce", y, p) * sw).mean(), rel=1e-6)
+
+
+def test_metric_objects_take_sample_weight():
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(4), 50).astype(np.float32)
+    y = rng.integers(0, 4, 50)
+    sw = rng.uniform(0, 2, 50)
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(y[:20], p[:20], sample_weight=sw[:20])
+    m.update_state(y[20:], p[20:], sample_weight=sw[20:])
+    hit = p.argmax(1) == y
+    assert m.result() == pytest.approx((hit * sw).sum() / sw.sum(), rel=1e-6)
+    mse = metrics.MeanSquaredError()
+    t = rng.normal(size=(50, 4))
+    mse.update_state(t, p, sample_weight=sw)
+    assert mse.result() == pytest.approx((((t - p) ** 2).mean(1) * sw).sum() / sw.sum(),
+                                         rel=1e-5)
 
 
 @pytest.mark.parametrize("kw, err, match", [

@@ -169,9 +169,10 @@ double de_loss_rows(int loss, size_t m, size_t k, const float *p,
                     const float *t, const float *sw, float *g, int fused,
                     float gscale);
 
-/* Sum over the m rows of a per-sample metric (targets as for the loss). */
+/* Sum over the m rows of a per-sample metric (targets as for the loss),
+ * each times sw[i] when sw is not NULL. */
 double de_metric_rows(int metric, size_t m, size_t k, const float *p,
-                      const float *t);
+                      const float *t, const float *sw);
 
 /* --------------------------------------------------------------- optim.c */
 enum { DE_OPT_SGD = 0, DE_OPT_ADAM, DE_OPT_RMSPROP, DE_N_OPT };

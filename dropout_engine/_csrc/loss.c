@@ -127,29 +127,27 @@ double de_loss_rows(int loss, size_t m, size_t k, const float *p,
 }
 
 double de_metric_rows(int metric, size_t m, size_t k, const float *p,
-                      const float *t)
+                      const float *t, const float *sw)
 {
     double total = 0.0;
     size_t tk = metric == DE_METRIC_SPARSE_CAT_ACC ? 1 : k;
     for (size_t i = 0; i < m; i++) {
         const float *pi = p + i * k, *ti = t + i * tk;
+        double v;
         switch (metric) {
         case DE_METRIC_BINARY_ACC: {
             size_t hit = 0;
             for (size_t j = 0; j < k; j++)
                 hit += (float)(pi[j] > 0.5f) == ti[j];
-            total += (double)hit / (double)k;
+            v = (double)hit / (double)k;
             break;
         }
-        case DE_METRIC_CAT_ACC:
-            total += argmax(k, pi) == argmax(k, ti);
-            break;
-        case DE_METRIC_SPARSE_CAT_ACC:
-            total += (float)argmax(k, pi) == ti[0];
-            break;
-        case DE_METRIC_MSE: total += reg_row(0, k, pi, ti, NULL, 1.f); break;
-        default: total += reg_row(1, k, pi, ti, NULL, 1.f);
+        case DE_METRIC_CAT_ACC: v = argmax(k, pi) == argmax(k, ti); break;
+        case DE_METRIC_SPARSE_CAT_ACC: v = (float)argmax(k, pi) == ti[0]; break;
+        case DE_METRIC_MSE: v = reg_row(0, k, pi, ti, NULL, 1.f); break;
+        default: v = reg_row(1, k, pi, ti, NULL, 1.f);
         }
+        total += sw ? v * (double)sw[i] : v;
     }
     return total;
 }

@@ -186,7 +186,7 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
         sums[0] += de_loss_rows(loss, mr, n_out, p, tr, sw ? sw + r : NULL,
                                 NULL, 0, 1.f);
         for (size_t i = 0; i < n_metrics; i++)
-            sums[1 + i] += de_metric_rows(metrics[i], mr, n_out, p, tr);
+            sums[1 + i] += de_metric_rows(metrics[i], mr, n_out, p, tr, NULL);
     }
     free(s);
     return rc;
@@ -493,7 +493,7 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
         st[0] = (float)loss;
         for (size_t i = 0; i < nm; i++)
             st[1 + i] = (float)(de_metric_rows(net->metrics[i], m, k, out,
-                                               net->tb) / (double)m);
+                                               net->tb, NULL) / (double)m);
         if (!isfinite(st[0])) break;
         rc = backward(net, m);
         if (rc) return rc;
