@@ -123,8 +123,33 @@ dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
 }
 
 #include "gemm_small_m.inc"
+#include "gemm_thin.inc"
+
+/* Thin outputs (n <= 16): the 6 rows of a packed A tile are the lanes of a
+ * ymm (masked to 6), one accumulator per output column; the microkernel's
+ * fma(a, b, acc) in k order, so bit-identical to the packed path.  At n = 1
+ * (a regression or binary head) 6 of 8 lanes work instead of 1 of 16. */
+static inline __attribute__((always_inline)) void
+thin_n(int N, size_t kc, const float *a, const float *b, size_t ldb, float *c,
+       size_t ldc, size_t mr, int accumulate)
+{
+    const __m256i lanes = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    __m256 acc[DE_GEMM_THIN_N];
+    float t[DE_GEMM_THIN_N * 8] __attribute__((aligned(32)));
+    for (int j = 0; j < N; j++)
+        acc[j] = _mm256_setzero_ps();
+    for (size_t p = 0; p < kc; p++) {
+        __m256 av = _mm256_maskload_ps(a + p * MR, lanes);
+        for (int j = 0; j < N; j++)
+            acc[j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + p * ldb + j), acc[j]);
+    }
+    for (int j = 0; j < N; j++)
+        _mm256_store_ps(t + j * 8, acc[j]);
+    thin_store(N, 8, t, c, ldc, mr, accumulate);
+}
+
 
 #include "gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_avx2 = {MR, NR, KC, MC, NC, ukernel,
-                                                small_m, small_m_bt, pack_a, pack_b, NULL};
+                                                small_m, small_m_bt, pack_a, pack_b, thin};

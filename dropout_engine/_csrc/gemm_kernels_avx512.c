@@ -111,6 +111,7 @@ dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
 }
 
 #include "gemm_small_m.inc"
+#include "gemm_thin.inc"
 
 /* Thin outputs (n <= 16): the 12 rows of a packed A tile are the lanes of
  * one zmm (masked), one accumulator per output column, B's k-th row
@@ -133,29 +134,9 @@ thin_n(int N, size_t kc, const float *a, const float *b, size_t ldb, float *c,
     }
     for (int j = 0; j < N; j++)
         _mm512_store_ps(t + j * 16, acc[j]);
-    /* Only t's first N rows are read, all of them stored just above
-     * (gcc cannot see that through the unrolled loops). */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-    for (size_t r = 0; r < mr; r++)
-        for (int j = 0; j < N; j++)
-            c[r * ldc + j] = accumulate ? c[r * ldc + j] + t[j * 16 + r]
-                                        : t[j * 16 + r];
-#pragma GCC diagnostic pop
+    thin_store(N, 16, t, c, ldc, mr, accumulate);
 }
 
-static void thin(size_t kc, size_t n, const float *a, const float *b,
-                 size_t ldb, float *c, size_t ldc, size_t mr, int accumulate)
-{
-    switch (n) {   /* N constant in each case: the accumulators are registers */
-#define THIN_CASE(N) case N: thin_n(N, kc, a, b, ldb, c, ldc, mr, accumulate); break;
-    THIN_CASE(1) THIN_CASE(2) THIN_CASE(3) THIN_CASE(4) THIN_CASE(5)
-    THIN_CASE(6) THIN_CASE(7) THIN_CASE(8) THIN_CASE(9) THIN_CASE(10)
-    THIN_CASE(11) THIN_CASE(12) THIN_CASE(13) THIN_CASE(14) THIN_CASE(15)
-    default: thin_n(16, kc, a, b, ldb, c, ldc, mr, accumulate);
-#undef THIN_CASE
-    }
-}
 
 /* 16 source rows (each contiguous, sr apart) x kc into columns [0, 16) of
  * the R-wide panel rows at dst: 16 x 16 blocks transposed in registers
