@@ -161,6 +161,7 @@ class Dense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
+        self._int8 = None
 
     def build(self, input_dim):
         super().build(input_dim)
@@ -175,9 +176,43 @@ class Dense(Layer):
 
     @property
     def weights(self):
+        """[kernel, bias]; once quantized, Keras's [bias, kernel (int8),
+        kernel_scale] (without bias when use_bias=False)."""
         if self.kernel is None:
             return []
-        return [self.kernel] + ([self.bias] if self.use_bias else [])
+        bias = [self.bias] if self.use_bias else []
+        if self._int8 is not None:
+            return bias + [self.kernel, self.kernel_scale]
+        return [self.kernel] + bias
+
+    @property
+    def quantization_mode(self):
+        """None, or "int8" after ``quantize("int8")`` (Keras's attribute)."""
+        return None if self._int8 is None else "int8"
+
+    @property
+    def kernel_scale(self):
+        return None if self._int8 is None else self._int8.kernel_scale
+
+    def quantize(self, mode=None):
+        """Quantize the kernel to int8 in place, as Keras's
+        ``Dense.quantize``: per output column abs-max scales, inputs
+        quantized per row at every call (see ``quantization``).  The float
+        kernel is dropped; the layer is then inference-only."""
+        from . import quantization
+        if not self.built:
+            raise ValueError("Cannot quantize a layer that isn't yet built. "
+                             f"Layer '{self.name}' (of type 'Dense') is not built yet.")
+        if self._int8 is not None:
+            raise ValueError(f"Layer '{self.name}' is already quantized with "
+                             f"dtype_policy='int8_from_float32'. Received: mode={mode}")
+        quantization.check_mode(mode)
+        if self.input_dim > quantization.MAX_INPUTS:
+            raise ValueError(f"Layer '{self.name}': int8 quantization supports at most "
+                             f"{quantization.MAX_INPUTS} inputs, the layer has "
+                             f"{self.input_dim}")
+        self._int8 = quantization.Int8Kernel.from_float(self.kernel)
+        self.kernel = self._int8.kernel
 
     def get_config(self):
         return dict(

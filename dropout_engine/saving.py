@@ -41,10 +41,21 @@ def _weight_names(model):
     return names
 
 
+def _refuse_quantized(model, what):
+    # A quantized model written as this format would load back as a float
+    # model with int8 values in its kernels: refuse rather than mislead.
+    if model.built and model.quantized:
+        raise NotImplementedError(f"Model '{model.name}' is quantized (int8): {what} "
+                                  "of a quantized model is not supported yet; save "
+                                  "the float model and call quantize('int8') after "
+                                  "loading it")
+
+
 def _weights(model):
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built yet (no input shape): "
                          "nothing to save")
+    _refuse_quantized(model, "saving")
     return dict(zip(_weight_names(model), model.weights))
 
 
@@ -171,6 +182,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 
 def load_weights(model, filepath):
     """Load weights saved by ``save_weights`` (or ``save``) into ``model``."""
+    _refuse_quantized(model, "load_weights")
     tensors, meta = load_tensors(filepath)
     fmt = meta.get("format")
     if fmt not in (FORMAT, WEIGHTS_FORMAT):

@@ -1,0 +1,134 @@
+/*
+ * qdense.c -- the frame of the int8 Dense (model.quantize("int8")), with
+ * Keras 3's arithmetic (layers/core/dense.py, _int8_call):
+ *   1. each input row is quantised on the fly, abs-max symmetric:
+ *        s = 127 / (max|x| + 1e-7),  q = clip(round_half_even(x * s), +-127)
+ *      (float32 throughout, as keras.quantizers.abs_max_quantize);
+ *   2. acc = q @ W_int8, exact in int32;
+ *   3. y = act((float)acc / (kernel_scale * s) + bias).
+ * The kernels (dispatch.h, de_qk) do 2 and the division for one 64-column
+ * panel and up to DE_Q_ROWS rows; the tile then gets the float path's own
+ * epilogue (bias + activation), softmax a row pass at the end.
+ *
+ * Invariants: the weights are packed once, by Python, at quantize time
+ * (layout in dispatch.h) and never change; corr and scale are padded to
+ * whole panels.  Threads take whole panels (or, when there are fewer panels
+ * than threads, whole row groups), each output element is computed by the
+ * same operations whichever thread owns it, so the result is bit-identical
+ * for any thread count and any ISA.  A row holding NaN or Inf gives NaN
+ * out (its scale is set to NaN; its quantised values to 0).
+ * Scratch (the quantised rows) is per call: on the stack when small.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dispatch.h"
+
+#define Q_EPS 1e-7f            /* keras.backend.epsilon() */
+#define STACK_BYTES 8192
+/* A work unit is one k-quad of one panel for one row (256 MACs); below this
+ * many per thread a team costs more than it saves. */
+#define MIN_UNITS_PER_THREAD 1024
+
+/* Keras's abs_max_quantize of one row, stored offset to unsigned (+128);
+ * the padding up to kp bytes is quantised zero.  Returns the row's scale. */
+static float quantize_row(size_t k, size_t kp, const float *x, uint8_t *xu)
+{
+    float mx = 0.f;
+    int bad = 0;
+    for (size_t i = 0; i < k; i++) {
+        float a = fabsf(x[i]);
+        mx = a > mx ? a : mx;
+        bad |= !(a <= FLT_MAX);
+    }
+    if (bad) {
+        memset(xu, 128, kp);
+        return NAN;
+    }
+    float s = 127.f / (mx + Q_EPS);
+    for (size_t i = 0; i < k; i++) {
+        float v = x[i] * s;
+        /* Clipping first is the same as Keras's clip(round(v)) and bounds
+         * |v| for the round-to-nearest-even trick (adding 1.5 * 2^23 leaves
+         * no fraction bits). */
+        v = v < -127.f ? -127.f : (v > 127.f ? 127.f : v);
+        v = (v + 0x1.8p23f) - 0x1.8p23f;
+        xu[i] = (uint8_t)((int)v + 128);
+    }
+    memset(xu + k, 128, kp - k);
+    return s;
+}
+
+static int team_size(size_t m, size_t kq, size_t panels)
+{
+    size_t groups = (m + DE_Q_ROWS - 1) / DE_Q_ROWS;
+    size_t t = m * kq * panels / MIN_UNITS_PER_THREAD;
+    size_t split = panels > groups ? panels : groups;
+    size_t max = (size_t)de_threads();
+    if (t > max) t = max;
+    if (t > split) t = split;
+    return t < 1 ? 1 : (int)t;
+}
+
+/* Panels [p0, p1) x row groups [g0, g1) of the output. */
+static void tiles(size_t m, size_t n, size_t kq, const uint8_t *xu,
+                  const float *sx, const int8_t *qw, const int32_t *corr,
+                  const float *scale, const de_epilogue_t *ep, float *y,
+                  size_t p0, size_t p1, size_t g0, size_t g1)
+{
+    const de_qgemm_kernels_t *qk = de_qk;
+    size_t ldx = 4 * kq;
+    for (size_t p = p0; p < p1; p++) {
+        size_t j0 = p * DE_Q_PANEL;
+        size_t cols = n - j0 < DE_Q_PANEL ? n - j0 : DE_Q_PANEL;
+        const int8_t *w = qw + p * kq * 4 * DE_Q_PANEL;
+        for (size_t g = g0; g < g1; g++) {
+            size_t i0 = g * DE_Q_ROWS;
+            size_t rows = m - i0 < DE_Q_ROWS ? m - i0 : DE_Q_ROWS;
+            float *c = y + i0 * n + j0;
+            qk->panel(rows, cols, kq, xu + i0 * ldx, ldx, w, corr + j0,
+                      scale + j0, sx + i0, c, n);
+            de_kt->ew->epilogue(ep, n, c, n, i0, j0, rows, cols, NULL);
+        }
+    }
+}
+
+int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
+                      const int8_t *qw, const int32_t *corr,
+                      const float *scale, const float *b, int act, float *y)
+{
+    size_t kq = (k + 3) / 4, ldx = 4 * kq;
+    size_t panels = (n + DE_Q_PANEL - 1) / DE_Q_PANEL;
+    size_t groups = (m + DE_Q_ROWS - 1) / DE_Q_ROWS;
+    size_t sx_off = (m * ldx + 63) / 64 * 64;
+    size_t need = sx_off + m * sizeof(float);
+    char small[STACK_BYTES] __attribute__((aligned(64)));
+    char *buf = need <= sizeof small ? small
+        : aligned_alloc(64, (need + 63) / 64 * 64);
+    if (!buf)
+        return DE_ENOMEM;
+    uint8_t *xu = (uint8_t *)buf;
+    float *sx = (float *)(buf + sx_off);
+    de_epilogue_t ep = {b, act == DE_SOFTMAX ? DE_LINEAR : act,
+                        {0, 1.f, 0}, NULL};
+    int nt = team_size(m, kq, panels);
+    int by_panels = panels >= (size_t)nt;
+    DE_PARALLEL({
+        size_t t = (size_t)DE_TEAM_ID(), T = (size_t)DE_TEAM_SIZE();
+        for (size_t i = m * t / T; i < m * (t + 1) / T; i++)
+            sx[i] = quantize_row(k, ldx, x + i * k, xu + i * ldx);
+        _Pragma("omp barrier")
+        if (by_panels)
+            tiles(m, n, kq, xu, sx, qw, corr, scale, &ep, y,
+                  panels * t / T, panels * (t + 1) / T, 0, groups);
+        else
+            tiles(m, n, kq, xu, sx, qw, corr, scale, &ep, y,
+                  0, panels, groups * t / T, groups * (t + 1) / T);
+    });
+    if (buf != small)
+        free(buf);
+    if (act == DE_SOFTMAX)
+        de_softmax_rows(m, n, y);
+    return DE_OK;
+}
