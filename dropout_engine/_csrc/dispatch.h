@@ -109,6 +109,12 @@ extern const de_elementwise_t de_elementwise_avx512;
 
 typedef struct {
     const char *name;
+    /* Rows [r0, r1) of x [m x k] quantised as Keras's abs_max_quantize:
+     * sx[i] = 127 / (max|x[i]| + 1e-7), xu[i * ldx + p] = 128 +
+     * clip(round_half_even(x[i][p] * sx[i]), +-127), padding up to ldx set
+     * to 128 (zero).  A row with Inf or NaN gets sx = NaN, values 128. */
+    void (*quantize)(size_t r0, size_t r1, size_t k, size_t ldx,
+                     const float *x, uint8_t *xu, float *sx);
     /* For rows r < rows (1..DE_Q_ROWS) and columns j < cols (1..64) of one
      * panel w:  acc = sum_p xu[r * ldx + p] * w[p / 4][j][p % 4] - corr[j]
      * in wrapping 32-bit arithmetic (exact while the true sum fits), then

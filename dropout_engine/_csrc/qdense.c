@@ -19,46 +19,14 @@
  * out (its scale is set to NaN; its quantised values to 0).
  * Scratch (the quantised rows) is per call: on the stack when small.
  */
-#include <float.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "dispatch.h"
 
-#define Q_EPS 1e-7f            /* keras.backend.epsilon() */
 #define STACK_BYTES 8192
 /* A work unit is one k-quad of one panel for one row (256 MACs); below this
  * many per thread a team costs more than it saves. */
 #define MIN_UNITS_PER_THREAD 1024
-
-/* Keras's abs_max_quantize of one row, stored offset to unsigned (+128);
- * the padding up to kp bytes is quantised zero.  Returns the row's scale. */
-static float quantize_row(size_t k, size_t kp, const float *x, uint8_t *xu)
-{
-    float mx = 0.f;
-    int bad = 0;
-    for (size_t i = 0; i < k; i++) {
-        float a = fabsf(x[i]);
-        mx = a > mx ? a : mx;
-        bad |= !(a <= FLT_MAX);
-    }
-    if (bad) {
-        memset(xu, 128, kp);
-        return NAN;
-    }
-    float s = 127.f / (mx + Q_EPS);
-    for (size_t i = 0; i < k; i++) {
-        float v = x[i] * s;
-        /* Clipping first is the same as Keras's clip(round(v)) and bounds
-         * |v| for the round-to-nearest-even trick (adding 1.5 * 2^23 leaves
-         * no fraction bits). */
-        v = v < -127.f ? -127.f : (v > 127.f ? 127.f : v);
-        v = (v + 0x1.8p23f) - 0x1.8p23f;
-        xu[i] = (uint8_t)((int)v + 128);
-    }
-    memset(xu + k, 128, kp - k);
-    return s;
-}
 
 static int team_size(size_t m, size_t kq, size_t panels)
 {
@@ -116,8 +84,7 @@ int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
     int by_panels = panels >= (size_t)nt;
     DE_PARALLEL({
         size_t t = (size_t)DE_TEAM_ID(), T = (size_t)DE_TEAM_SIZE();
-        for (size_t i = m * t / T; i < m * (t + 1) / T; i++)
-            sx[i] = quantize_row(k, ldx, x + i * k, xu + i * ldx);
+        de_qk->quantize(m * t / T, m * (t + 1) / T, k, ldx, x, xu, sx);
         _Pragma("omp barrier")
         if (by_panels)
             tiles(m, n, kq, xu, sx, qw, corr, scale, &ep, y,

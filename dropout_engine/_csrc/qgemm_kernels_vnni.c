@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "dispatch.h"
+#include "qquantize.inc"
 
 static inline __m512i bcast4(const uint8_t *p)
 {
@@ -108,4 +109,4 @@ static void panel(size_t rows, size_t cols, size_t kq, const uint8_t *xu,
         }
 }
 
-const de_qgemm_kernels_t de_qgemm_vnni = {"avx512-vnni", panel};
+const de_qgemm_kernels_t de_qgemm_vnni = {"avx512-vnni", quantize_rows, panel};
