@@ -39,27 +39,53 @@ static int team_size(size_t m, size_t kq, size_t panels)
     return t < 1 ? 1 : (int)t;
 }
 
+/* One call's work, shared by the team. */
+typedef struct {
+    size_t m, n, k, kq, panels, groups;
+    const float *x;
+    uint8_t *xu;                 /* [m x 4kq] quantised rows (+128) */
+    float *sx;                   /* [m] their scales */
+    const int8_t *qw;
+    const int32_t *corr;
+    const float *scale;
+    de_epilogue_t ep;
+    float *y;
+    int by_panels;               /* split panels (else row groups) */
+} job_t;
+
 /* Panels [p0, p1) x row groups [g0, g1) of the output. */
-static void tiles(size_t m, size_t n, size_t kq, const uint8_t *xu,
-                  const float *sx, const int8_t *qw, const int32_t *corr,
-                  const float *scale, const de_epilogue_t *ep, float *y,
-                  size_t p0, size_t p1, size_t g0, size_t g1)
+static void tiles(const job_t *j, size_t p0, size_t p1, size_t g0, size_t g1)
 {
     const de_qgemm_kernels_t *qk = de_qk;
-    size_t ldx = 4 * kq;
+    size_t ldx = 4 * j->kq, n = j->n;
     for (size_t p = p0; p < p1; p++) {
         size_t j0 = p * DE_Q_PANEL;
         size_t cols = n - j0 < DE_Q_PANEL ? n - j0 : DE_Q_PANEL;
-        const int8_t *w = qw + p * kq * 4 * DE_Q_PANEL;
+        const int8_t *w = j->qw + p * j->kq * 4 * DE_Q_PANEL;
         for (size_t g = g0; g < g1; g++) {
             size_t i0 = g * DE_Q_ROWS;
-            size_t rows = m - i0 < DE_Q_ROWS ? m - i0 : DE_Q_ROWS;
-            float *c = y + i0 * n + j0;
-            qk->panel(rows, cols, kq, xu + i0 * ldx, ldx, w, corr + j0,
-                      scale + j0, sx + i0, c, n);
-            de_kt->ew->epilogue(ep, n, c, n, i0, j0, rows, cols, NULL);
+            size_t rows = j->m - i0 < DE_Q_ROWS ? j->m - i0 : DE_Q_ROWS;
+            float *c = j->y + i0 * n + j0;
+            qk->panel(rows, cols, j->kq, j->xu + i0 * ldx, ldx, w,
+                      j->corr + j0, j->scale + j0, j->sx + i0, c, n);
+            de_kt->ew->epilogue(&j->ep, n, c, n, i0, j0, rows, cols, NULL);
         }
     }
+}
+
+/* Member t of a team of T: quantise its share of the rows, wait for the
+ * others', then compute its share of the tiles. */
+static void work(const job_t *j, size_t t, size_t T)
+{
+    de_qk->quantize(j->m * t / T, j->m * (t + 1) / T, j->k, 4 * j->kq, j->x,
+                    j->xu, j->sx);
+    if (T > 1) {
+        _Pragma("omp barrier")
+    }
+    if (j->by_panels)
+        tiles(j, j->panels * t / T, j->panels * (t + 1) / T, 0, j->groups);
+    else
+        tiles(j, 0, j->panels, j->groups * t / T, j->groups * (t + 1) / T);
 }
 
 int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
@@ -67,8 +93,6 @@ int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
                       const float *scale, const float *b, int act, float *y)
 {
     size_t kq = (k + 3) / 4, ldx = 4 * kq;
-    size_t panels = (n + DE_Q_PANEL - 1) / DE_Q_PANEL;
-    size_t groups = (m + DE_Q_ROWS - 1) / DE_Q_ROWS;
     size_t sx_off = (m * ldx + 63) / 64 * 64;
     size_t need = sx_off + m * sizeof(float);
     char small[STACK_BYTES] __attribute__((aligned(64)));
@@ -76,24 +100,26 @@ int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
         : aligned_alloc(64, (need + 63) / 64 * 64);
     if (!buf)
         return DE_ENOMEM;
-    uint8_t *xu = (uint8_t *)buf;
-    float *sx = (float *)(buf + sx_off);
-    de_epilogue_t ep = {b, act == DE_SOFTMAX ? DE_LINEAR : act,
-                        {0, 1.f, 0}, NULL};
-    int nt = team_size(m, kq, panels);
-    int by_panels = panels >= (size_t)nt;
-    DE_PARALLEL({
-        size_t t = (size_t)DE_TEAM_ID(), T = (size_t)DE_TEAM_SIZE();
-        de_qk->quantize(m * t / T, m * (t + 1) / T, k, ldx, x, xu, sx);
-        _Pragma("omp barrier")
-        if (by_panels)
-            tiles(m, n, kq, xu, sx, qw, corr, scale, &ep, y,
-                  panels * t / T, panels * (t + 1) / T, 0, groups);
-        else
-            tiles(m, n, kq, xu, sx, qw, corr, scale, &ep, y,
-                  0, panels, groups * t / T, groups * (t + 1) / T);
-    });
-    if (buf != small)
+    job_t j = {m, n, k, kq, (n + DE_Q_PANEL - 1) / DE_Q_PANEL,
+               (m + DE_Q_ROWS - 1) / DE_Q_ROWS, x, (uint8_t *)buf,
+               (float *)(buf + sx_off), qw, corr, scale,
+               {b, act == DE_SOFTMAX ? DE_LINEAR : act, {0, 1.f, 0}, NULL},
+               y, 0};
+    int nt = team_size(m, kq, j.panels);
+    j.by_panels = j.panels >= (size_t)nt;
+    /* Not DE_PARALLEL: its inline branch asks OpenMP for the member index,
+     * which inside an embedding application's own parallel region is that
+     * team's, and the barrier would bind to that team too.  Inline here is
+     * member 0 of 1, no barrier. */
+    if (nt <= 1) {
+        work(&j, 0, 1);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+        work(&j, (size_t)omp_get_thread_num(), (size_t)omp_get_num_threads());
+#endif
+    }
+    if (buf != (char *)small)
         free(buf);
     if (act == DE_SOFTMAX)
         de_softmax_rows(m, n, y);
