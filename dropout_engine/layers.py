@@ -19,6 +19,7 @@ import numpy as np
 from ._checks import is_int
 from . import constraints, initializers, regularizers, seeding
 
+INT8_POLICY = "int8_from_float32"   # Keras's dtype policy after quantize("int8")
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "tanh": 2, "sigmoid": 3,
                "elu": 4, "selu": 5, "gelu": 6, "softmax": 7}
 _counters = {}
@@ -143,6 +144,11 @@ class Dense(Layer):
                  kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
+        # Keras's dtype policy of a quantized Dense (what a saved quantized
+        # model's config holds): built float, then quantized at once.
+        self._int8_on_build = kwargs.get("dtype") == INT8_POLICY
+        if self._int8_on_build:
+            del kwargs["dtype"]
         super().__init__(**kwargs)
         where = f"Layer '{self.name}'"
         if not is_int(units):
@@ -170,6 +176,8 @@ class Dense(Layer):
         if self.use_bias:
             self.bias = np.ascontiguousarray(
                 self.bias_initializer((self.units,)), np.float32)
+        if self._int8_on_build:
+            self.quantize("int8")
 
     def output_dim(self, input_dim):
         return self.units
@@ -184,6 +192,13 @@ class Dense(Layer):
         if self._int8 is not None:
             return bias + [self.kernel, self.kernel_scale]
         return [self.kernel] + bias
+
+    @property
+    def weight_names(self):
+        """Names of ``weights``, in order (the model file's tensor names)."""
+        bias = ["bias"] if self.use_bias else []
+        return bias + ["kernel", "kernel_scale"] if self._int8 is not None \
+            else ["kernel"] + bias
 
     @property
     def quantization_mode(self):
@@ -223,7 +238,8 @@ class Dense(Layer):
             kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
             bias_regularizer=regularizers.serialize(self.bias_regularizer),
             kernel_constraint=constraints.serialize(self.kernel_constraint),
-            bias_constraint=constraints.serialize(self.bias_constraint))
+            bias_constraint=constraints.serialize(self.bias_constraint),
+            **({"dtype": INT8_POLICY} if self._int8 is not None else {}))
 
 
 class Dropout(Layer):

@@ -196,8 +196,10 @@ class Sequential:
         Differences from Keras (ours): a quantized model is inference-only
         here: ``predict`` and ``evaluate`` work, ``fit`` and
         ``predict(mc_samples=...)`` raise (Keras can fine-tune a quantized
-        model; we cannot), and saving it is not supported yet.
-        ``config`` and ``filters`` are not supported.
+        model; we cannot).  ``save`` stores the int8 kernels (safetensors
+        "I8") and scales with the layers' dtype "int8_from_float32", and
+        ``load_model`` rebuilds the quantized model; the C embedding loader
+        refuses such files.  ``config`` and ``filters`` are not supported.
 
         Raises:
             ValueError: the model is not built, is already quantized, or

@@ -266,7 +266,7 @@ def test_unbuilt_and_twice_raise_as_keras():
         model.quantize("int8")
 
 
-def test_quantized_models_are_inference_only(tmp_path):
+def test_quantized_models_are_inference_only():
     rng = np.random.default_rng(0)
     model = _net(rng, (4, 3, 2), ("relu", "softmax"), drops=[(0.5, "inverted"), None])
     model.compile(loss="sparse_categorical_crossentropy")
@@ -276,10 +276,54 @@ def test_quantized_models_are_inference_only(tmp_path):
         model.fit(x, y, verbose=0)
     with pytest.raises(NotImplementedError, match="inference-only"):
         model.predict(x, mc_samples=4)
-    for save in (model.save, model.save_weights, model.load_weights):
-        with pytest.raises(NotImplementedError, match="quantized"):
-            save(str(tmp_path / "m.safetensors"))
-    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_save_and_load_model_keep_the_int8_model(tmp_path):
+    rng = np.random.default_rng(9)
+    model = _net(rng, (30, 70, 5), ("relu", "softmax"),
+                 drops=[(0.25, "weight"), None])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.quantize("int8")
+    path = str(tmp_path / "q.safetensors")
+    model.save(path)
+    tensors, meta = de.safetensors.load_tensors(path)
+    assert tensors["weights/0/kernel"].dtype == np.int8
+    assert tensors["weights/0/kernel_scale"].dtype == np.float32
+    assert not any(n.startswith("optimizer/") for n in tensors)
+    assert '"dtype": "int8_from_float32"' in meta["model"]
+    loaded = de.saving.load_model(path)
+    assert loaded.quantized and loaded.compiled
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    x, y = rng.normal(size=(9, 30)).astype(np.float32), rng.integers(0, 5, 9)
+    assert np.array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+    # weights files too; a float model does not take int8 weights
+    model.save_weights(str(tmp_path / "q.weights.safetensors"))
+    other = _net(rng, (30, 70, 5), ("relu", "softmax"), drops=[(0.25, "weight"), None])
+    with pytest.raises(ValueError, match="do not match"):
+        other.load_weights(str(tmp_path / "q.weights.safetensors"))
+    other.quantize("int8")
+    other.load_weights(str(tmp_path / "q.weights.safetensors"))
+    assert np.array_equal(other.predict(x), model.predict(x))
+
+
+def test_the_c_loader_refuses_a_quantized_model_file(tmp_path):
+    import ctypes
+    from dropout_engine import config
+    so = os.path.join(config.get_lib_dir(), "libdropout_engine.so")
+    if not os.path.exists(so):
+        pytest.skip("the embedding library is not built")
+    lib = ctypes.CDLL(so)
+    lib.de_last_error.restype = ctypes.c_char_p
+    model = _net(np.random.default_rng(0), (4, 3), ("relu",))
+    model.quantize("int8")
+    path = str(tmp_path / "q.safetensors")
+    model.save(path)
+    h = ctypes.c_void_p()
+    rc = lib.de_model_load(os.fsencode(path), ctypes.byref(h))
+    assert rc != 0 and h.value is None
+    assert b"quantized Dense" in lib.de_last_error()
 
 
 def test_summary_shows_int8_and_non_trainable_params():
