@@ -371,3 +371,21 @@ def test_a_keras_model_quantized_by_keras_predicts_the_same():
     x = rng.normal(size=(16, 20)).astype(np.float32)
     np.testing.assert_allclose(ours.predict(x), theirs.predict(x, verbose=0),
                                rtol=0, atol=1e-5)
+
+
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="Keras's imports (C++ exceptions) abort under ASan")
+def test_through_relu_and_linear_layers_keras_agrees_bit_for_bit():
+    """Without transcendental activations every operation is the same IEEE
+    float32 operation in the same order as Keras's (JAX backend)."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(11)
+    ours = _net(rng, (20, 33, 65, 4), ("relu", None, None))
+    theirs = keras.Sequential([keras.Input((20,)), keras.layers.Dense(33, activation="relu"),
+                               keras.layers.Dense(65), keras.layers.Dense(4)])
+    theirs.set_weights(ours.get_weights())
+    ours.quantize("int8")
+    theirs.quantize("int8")
+    x = rng.normal(size=(64, 20)).astype(np.float32)
+    assert np.array_equal(ours.predict(x), np.asarray(theirs.predict(x, verbose=0)))
