@@ -389,3 +389,10 @@ def test_through_relu_and_linear_layers_keras_agrees_bit_for_bit():
     theirs.quantize("int8")
     x = rng.normal(size=(64, 20)).astype(np.float32)
     assert np.array_equal(ours.predict(x), np.asarray(theirs.predict(x, verbose=0)))
+
+
+def test_show_config_names_the_int8_kernel():
+    kernel = de.show_config(mode="dicts")["cpu"]["int8_kernel"]
+    assert kernel == _engine.qdense_kernel()
+    assert kernel == {"generic": "generic", "avx2": "avx2"}.get(
+        de.isa(), kernel if kernel in ("avx2", "avx512-vnni") else None)
