@@ -123,6 +123,33 @@ def test_rounding_is_half_to_even_and_clipped():
     assert np.array_equal(y, ref.qdense_pre(x, kern.kernel, kern.kernel_scale, None))
 
 
+def test_products_that_round_to_a_tie_are_rounded_after_the_product():
+    """x * s rounded to float32 first, then half-to-even (Keras): picked so
+    that the exact product is just off a .5 tie that its float32 rounding
+    lands on, where a fused multiply-add would round the other way."""
+    s = np.float32(127) / (np.float32(3.0) + ref.Q_EPS)
+    ties = (np.arange(-126, 126) + 0.5) / np.float64(s)
+    v = np.concatenate([np.nextafter(ties.astype(np.float32), np.float32(d))
+                        for d in (-10, 10)] + [ties.astype(np.float32)])
+    exact = v.astype(np.float64) * np.float64(s)
+    f = (v * s).astype(np.float64)
+    v = v[(f - np.floor(f) == 0.5) & (exact != f)][:63]
+    assert len(v) >= 16
+    x = np.concatenate([[3.0], v]).astype(np.float32)[None, :]
+    kern = quantization.Int8Kernel.from_float(np.eye(x.shape[1], dtype=np.float32))
+    before = _engine.isa_get()
+    try:
+        for isa in range(3):
+            if _engine.isa_available(isa):
+                _engine.isa_set(isa)
+                y = np.empty_like(x)
+                _engine.qdense_forward(x, kern, None, 0, y)
+                want = ref.qdense_pre(x, kern.kernel, kern.kernel_scale, None)
+                assert np.array_equal(y, want), _engine.qdense_kernel()
+    finally:
+        _engine.isa_set(before)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_model_predict_equals_the_reference(seed):
     """Random nets: ragged widths, dropout of both scalings (inverted is the

@@ -13,6 +13,7 @@
  * dequantisation is the same three float32 operations as the portable
  * kernel's, so the results are bit-identical.
  */
+#pragma GCC optimize("fp-contract=off")
 #include <immintrin.h>
 #include <string.h>
 #include "dispatch.h"
