@@ -21,7 +21,7 @@ _LAZY = {
 }
 _LAZY_MODULES = ("layers", "model", "losses", "metrics", "optimizers",
                  "regularizers", "constraints", "initializers", "saving",
-                 "seeding")
+                 "seeding", "utils", "callbacks", "datasets", "keras")
 
 
 def __getattr__(name):

@@ -86,3 +86,14 @@ def test_importing_the_package_does_not_import_keras():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_submodules_are_attributes_of_the_package():
+    # As `import keras; keras.utils.set_random_seed(0)` works without
+    # importing keras.utils first.
+    code = ("import dropout_engine as de; de.utils.set_random_seed(0); "
+            "print(de.callbacks.EarlyStopping.__name__, de.keras.layers.Dense.__name__, "
+            "de.datasets.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.split() == ["EarlyStopping", "Dense", "dropout_engine.datasets"]

@@ -49,6 +49,14 @@ typedef struct {
     void (*small_m_bt)(size_t m, size_t w, size_t k, const float *a,
                        size_t lda, const float *b, size_t ldb, float *c,
                        size_t ldc);
+    /* Packing (gemm_pack.inc): `len` rows x kc columns of a matrix whose
+     * element (r, p) is src[r * sr + p * sp] (sr == 1 or sp == 1) into
+     * micro-panels of mr (pack_a) or nr (pack_b) rows, k-major, rows past
+     * len zero. */
+    void (*pack_a)(const float *src, size_t sr, size_t sp, size_t len,
+                   size_t kc, float *dst);
+    void (*pack_b)(const float *src, size_t sr, size_t sp, size_t len,
+                   size_t kc, float *dst);
 } de_gemm_kernels_t;
 
 #define DE_GEMM_SMALL_M 4

@@ -36,9 +36,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 #include "dispatch.h"
 
 /* Multiply-adds below which a second thread costs more than it saves. */
@@ -101,65 +98,12 @@ static void *workspace(size_t bytes)
 }
 
 /* ------------------------------------------------------------ packing */
-/* dst[p * R + r] = s[r * sr + p] for r < rr, p < kc: rr contiguous source
- * rows into the k-major panel.  SSE2 (baseline on x86-64) does it in 4 x 4
- * blocks; elsewhere, and for the ragged edges, one element at a time. */
-static void pack_transposed(const float *s, size_t sr, size_t rr, size_t kc,
-                            size_t R, float *dst)
-{
-    size_t r = 0;
-#ifdef __SSE2__
-    for (; r + 4 <= rr; r += 4) {
-        const float *s0 = s + r * sr, *s1 = s0 + sr, *s2 = s1 + sr,
-                    *s3 = s2 + sr;
-        size_t p = 0;
-        for (; p + 4 <= kc; p += 4) {
-            __m128 x0 = _mm_loadu_ps(s0 + p), x1 = _mm_loadu_ps(s1 + p);
-            __m128 x2 = _mm_loadu_ps(s2 + p), x3 = _mm_loadu_ps(s3 + p);
-            _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
-            float *d = dst + p * R + r;
-            _mm_storeu_ps(d, x0);
-            _mm_storeu_ps(d + R, x1);
-            _mm_storeu_ps(d + 2 * R, x2);
-            _mm_storeu_ps(d + 3 * R, x3);
-        }
-        for (; p < kc; p++)
-            for (size_t q = 0; q < 4; q++)
-                dst[p * R + r + q] = s[(r + q) * sr + p];
-    }
-#endif
-    for (; r < rr; r++)
-        for (size_t p = 0; p < kc; p++)
-            dst[p * R + r] = s[r * sr + p];
-}
-
-/* Pack `len` rows x kc columns of a matrix whose element (r, p) is
- * src[r * sr + p * sp] into micro-panels of R rows, each kc steps of R floats
- * (k-major); rows past len are zero.  op(A) is packed with R = MR, op(B) (as
- * its transpose) with R = NR; a transpose only swaps sr and sp. */
-static void pack(const float *src, size_t sr, size_t sp, size_t len, size_t kc,
-                 size_t R, float *dst)
-{
-    for (size_t r0 = 0; r0 < len; r0 += R, dst += R * kc) {
-        size_t rr = min_sz(R, len - r0);
-        const float *s = src + r0 * sr;
-        if (sr == 1) {      /* R consecutive floats per k step */
-            for (size_t p = 0; p < kc; p++)
-                memcpy(dst + p * R, s + p * sp, rr * sizeof(float));
-        } else {            /* each row contiguous (sp == 1) */
-            pack_transposed(s, sr, rr, kc, R, dst);
-        }
-        for (size_t p = 0; rr < R && p < kc; p++)
-            memset(dst + p * R + rr, 0, (R - rr) * sizeof(float));
-    }
-}
-
 /* Rows [i0, i0+mc) x columns [p0, p0+kc) of op(A). */
 static void pack_a(const gemm_t *g, size_t i0, size_t mc, size_t p0, size_t kc,
                    float *dst)
 {
     size_t sr = g->ta ? 1 : g->lda, sp = g->ta ? g->lda : 1;
-    pack(g->a + i0 * sr + p0 * sp, sr, sp, mc, kc, (size_t)g->kt->gemm->mr, dst);
+    g->kt->gemm->pack_a(g->a + i0 * sr + p0 * sp, sr, sp, mc, kc, dst);
 }
 
 /* Rows [p0, p0+kc) x columns [j0, j0+nc) of op(B). */
@@ -167,7 +111,7 @@ static void pack_b(const gemm_t *g, size_t p0, size_t kc, size_t j0, size_t nc,
                    float *dst)
 {
     size_t sr = g->tb ? g->ldb : 1, sp = g->tb ? 1 : g->ldb;
-    pack(g->b + j0 * sr + p0 * sp, sr, sp, nc, kc, (size_t)g->kt->gemm->nr, dst);
+    g->kt->gemm->pack_b(g->b + j0 * sr + p0 * sp, sr, sp, nc, kc, dst);
 }
 
 /* ------------------------------------------------------------ packed path */

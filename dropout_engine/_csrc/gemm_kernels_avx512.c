@@ -112,5 +112,48 @@ dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
 
 #include "gemm_small_m.inc"
 
+/* 16 source rows (each contiguous, sr apart) x kc into columns [0, 16) of
+ * the R-wide panel rows at dst: 16 x 16 blocks transposed in registers
+ * (unpack pairs of rows, then 4-float groups, then 128-bit lanes twice),
+ * 3 shuffles per element-vector instead of the SSE2 path's 4 x 4 blocks;
+ * a kc tail below 16 is copied element by element. */
+static inline __attribute__((always_inline)) void
+pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst)
+{
+    size_t p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        __m512 t[16], u[16];
+        for (int i = 0; i < 16; i += 2) {
+            __m512 r0 = _mm512_loadu_ps(s + i * sr + p);
+            __m512 r1 = _mm512_loadu_ps(s + (i + 1) * sr + p);
+            t[i] = _mm512_unpacklo_ps(r0, r1);       /* a0 b0 a1 b1 per lane */
+            t[i + 1] = _mm512_unpackhi_ps(r0, r1);   /* a2 b2 a3 b3 */
+        }
+        for (int i = 0; i < 16; i += 4) {           /* rows i .. i+3 */
+            u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        /* lane L of u[4g + j] = column 4L + j of rows 4g .. 4g+3 */
+        for (int j = 0; j < 4; j++) {
+            __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+            __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+            __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+            __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+            _mm512_storeu_ps(dst + (p + j) * R, _mm512_shuffle_f32x4(v0, v2, 0x88));
+            _mm512_storeu_ps(dst + (p + 4 + j) * R, _mm512_shuffle_f32x4(v1, v3, 0x88));
+            _mm512_storeu_ps(dst + (p + 8 + j) * R, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+            _mm512_storeu_ps(dst + (p + 12 + j) * R, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+        }
+    }
+    for (; p < kc; p++)
+        for (size_t r = 0; r < 16; r++)
+            dst[p * R + r] = s[r * sr + p];
+}
+#define PACK_T16 pack_t16
+
+#include "gemm_pack.inc"
+
 const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
-                                                  small_m, small_m_bt};
+                                                  small_m, small_m_bt, pack_a, pack_b};

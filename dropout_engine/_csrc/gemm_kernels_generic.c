@@ -82,5 +82,7 @@ static void small_m_bt(size_t m, size_t w, size_t k, const float *a,
         }
 }
 
+#include "gemm_pack.inc"
+
 const de_gemm_kernels_t de_gemm_kernels_generic = {MR, NR, KC, MC, NC, ukernel,
-                                                   small_m, small_m_bt};
+                                                   small_m, small_m_bt, pack_a, pack_b};
