@@ -423,3 +423,24 @@ def test_show_config_names_the_int8_kernel():
     assert kernel == _engine.qdense_kernel()
     assert kernel == {"generic": "generic", "avx2": "avx2"}.get(
         de.isa(), kernel if kernel in ("avx2", "avx512-vnni") else None)
+
+
+def test_concurrent_predicts_on_one_quantized_model_agree():
+    import threading
+    rng = np.random.default_rng(13)
+    model = _net(rng, (300, 200, 10), ("relu", "softmax"))
+    model.quantize("int8")
+    xs = [rng.normal(size=(m, 300)).astype(np.float32) for m in (1, 7, 64, 130)]
+    want = [model.predict(x) for x in xs]
+    bad = []
+
+    def run(i):
+        for _ in range(30):
+            if not np.array_equal(model.predict(xs[i % 4]), want[i % 4]):
+                bad.append(i)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
