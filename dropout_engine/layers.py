@@ -215,6 +215,13 @@ class Dense(Layer):
         quantized per row at every call (see ``quantization``).  The float
         kernel is dropped; the layer is then inference-only."""
         from . import quantization
+        self._check_quantize(mode)
+        self._int8 = quantization.Int8Kernel.from_float(self.kernel)
+        self.kernel = self._int8.kernel
+
+    def _check_quantize(self, mode):
+        """Raise (as Keras) unless quantize(mode) can run; changes nothing."""
+        from . import quantization
         if not self.built:
             raise ValueError("Cannot quantize a layer that isn't yet built. "
                              f"Layer '{self.name}' (of type 'Dense') is not built yet.")
@@ -226,8 +233,6 @@ class Dense(Layer):
             raise ValueError(f"Layer '{self.name}': int8 quantization supports at most "
                              f"{quantization.MAX_INPUTS} inputs, the layer has "
                              f"{self.input_dim}")
-        self._int8 = quantization.Int8Kernel.from_float(self.kernel)
-        self.kernel = self._int8.kernel
 
     def get_config(self):
         return dict(

@@ -221,10 +221,7 @@ class Sequential:
                              "built yet.")
         dense = [l for l in self._layers if isinstance(l, layers_mod.Dense)]
         for layer in dense:       # every check before any layer changes
-            if layer.quantization_mode is not None:
-                layer.quantize(mode)      # raises Keras's "already quantized"
-        from .quantization import check_mode
-        check_mode(mode)
+            layer._check_quantize(mode)
         for layer in dense:
             layer.quantize(mode)
         self._net, self._train_token = self._plan.net(self._n_in), None

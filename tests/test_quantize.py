@@ -284,6 +284,14 @@ def test_mode_errors_name_what_is_supported():
     assert not model.quantized and model.layers[0].kernel.dtype == np.float32
 
 
+def test_a_layer_too_wide_for_exact_int32_sums_is_refused_before_any_change():
+    model = Sequential([Input((2,)), Dense(quantization.MAX_INPUTS + 1), Dense(1)])
+    with pytest.raises(ValueError, match="at most 65536 inputs"):
+        model.quantize("int8")
+    assert not model.quantized
+    assert all(w.dtype == np.float32 for w in model.get_weights())
+
+
 def test_unbuilt_and_twice_raise_as_keras():
     with pytest.raises(ValueError, match="isn't yet built"):
         Sequential([Dense(3)]).quantize("int8")
