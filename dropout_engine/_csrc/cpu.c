@@ -75,6 +75,7 @@ static const de_qgemm_kernels_t *qkernels_for(int isa)
     if (isa >= DE_ISA_AVX2)
         return &de_qgemm_avx2;
 #endif
+    (void)isa;   /* unused when no SIMD target was built */
     return &de_qgemm_generic;
 }
 
