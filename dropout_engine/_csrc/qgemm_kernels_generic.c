@@ -25,7 +25,7 @@ static void panel(size_t rows, size_t cols, size_t kq,
         for (size_t r = 0; r < rows; r++) {
             const uint8_t *xr = xu + r * ldx + 4 * q;
             uint32_t x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3];
-            for (int j = 0; j < DE_Q_PANEL; j++)
+            for (size_t j = 0; j < cols; j++)
                 acc[r][j] += x0 * (uint32_t)(int32_t)w[4 * j]
                            + x1 * (uint32_t)(int32_t)w[4 * j + 1]
                            + x2 * (uint32_t)(int32_t)w[4 * j + 2]

@@ -8,10 +8,9 @@
  * (x + 128) and the frame's corr[j] = 128 * sum_k w[k][j] takes the offset
  * back out, exactly.  Per k-quad the panel's 64 columns x 4 bytes are four
  * contiguous 64-byte loads, each input row one 4-byte broadcast; up to
- * DE_Q_ROWS rows share every weight load.  A single row alternates two sets
- * of accumulators so that dpbusd's latency does not bind.  The
- * dequantisation is the same three float32 operations as the portable
- * kernel's, so the results are bit-identical.
+ * DE_Q_ROWS rows share every weight load.  The dequantisation is the same
+ * three float32 operations as the portable kernel's, so the results are
+ * bit-identical.
  */
 #pragma GCC optimize("fp-contract=off")
 #include <immintrin.h>
@@ -36,57 +35,54 @@ static inline void finish(__m512i acc, const int32_t *corr,
     _mm512_mask_storeu_ps(y, keep, _mm512_div_ps(v, s));
 }
 
-/* Rows 0..R-1 of the tile; R a constant after inlining, so acc lives in
- * registers. */
+/* Rows 0..R-1 and the first NV 16-column vectors of the tile (NV = 1 when
+ * the panel has at most 16 columns: a 10-class output layer then reads one
+ * cache line per k-quad, not four); R and NV are constants after inlining,
+ * so acc lives in registers. */
 static inline __attribute__((always_inline)) void
-rows_dot(const int R, size_t kq, const uint8_t *xu, size_t ldx,
+rows_dot(const int R, const int NV, size_t kq, const uint8_t *xu, size_t ldx,
          const int8_t *w, __m512i acc[DE_Q_ROWS][4])
 {
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < 4; c++)
+        for (int c = 0; c < NV; c++)
             acc[r][c] = _mm512_setzero_si512();
     for (size_t q = 0; q < kq; q++, w += 4 * DE_Q_PANEL) {
-        __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64);
-        __m512i w2 = _mm512_loadu_si512(w + 128), w3 = _mm512_loadu_si512(w + 192);
+        __m512i wv[4];
+        for (int c = 0; c < NV; c++)
+            wv[c] = _mm512_loadu_si512(w + 64 * c);
         for (int r = 0; r < R; r++) {
             __m512i xb = bcast4(xu + r * ldx + 4 * q);
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], xb, w0);
-            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], xb, w1);
-            acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], xb, w2);
-            acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], xb, w3);
+            for (int c = 0; c < NV; c++)
+                acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], xb, wv[c]);
         }
     }
 }
 
-/* One row: even and odd k-quads into separate accumulators. */
-static void row1_dot(size_t kq, const uint8_t *xu, const int8_t *w,
-                     __m512i acc[DE_Q_ROWS][4])
+/* One row: even and odd k-quads into separate accumulators, so that
+ * dpbusd's latency does not bind. */
+static inline __attribute__((always_inline)) void
+row1_dot(const int NV, size_t kq, const uint8_t *xu, const int8_t *w,
+         __m512i acc[DE_Q_ROWS][4])
 {
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    __m512i a[4], b[4];
+    for (int c = 0; c < NV; c++)
+        a[c] = b[c] = _mm512_setzero_si512();
     size_t q = 0;
     for (; q + 2 <= kq; q += 2, w += 8 * DE_Q_PANEL) {
         __m512i xa = bcast4(xu + 4 * q), xb = bcast4(xu + 4 * q + 4);
-        a0 = _mm512_dpbusd_epi32(a0, xa, _mm512_loadu_si512(w));
-        a1 = _mm512_dpbusd_epi32(a1, xa, _mm512_loadu_si512(w + 64));
-        a2 = _mm512_dpbusd_epi32(a2, xa, _mm512_loadu_si512(w + 128));
-        a3 = _mm512_dpbusd_epi32(a3, xa, _mm512_loadu_si512(w + 192));
-        b0 = _mm512_dpbusd_epi32(b0, xb, _mm512_loadu_si512(w + 256));
-        b1 = _mm512_dpbusd_epi32(b1, xb, _mm512_loadu_si512(w + 320));
-        b2 = _mm512_dpbusd_epi32(b2, xb, _mm512_loadu_si512(w + 384));
-        b3 = _mm512_dpbusd_epi32(b3, xb, _mm512_loadu_si512(w + 448));
+        for (int c = 0; c < NV; c++) {
+            a[c] = _mm512_dpbusd_epi32(a[c], xa, _mm512_loadu_si512(w + 64 * c));
+            b[c] = _mm512_dpbusd_epi32(b[c], xb,
+                                       _mm512_loadu_si512(w + 256 + 64 * c));
+        }
     }
     if (q < kq) {
         __m512i xa = bcast4(xu + 4 * q);
-        a0 = _mm512_dpbusd_epi32(a0, xa, _mm512_loadu_si512(w));
-        a1 = _mm512_dpbusd_epi32(a1, xa, _mm512_loadu_si512(w + 64));
-        a2 = _mm512_dpbusd_epi32(a2, xa, _mm512_loadu_si512(w + 128));
-        a3 = _mm512_dpbusd_epi32(a3, xa, _mm512_loadu_si512(w + 192));
+        for (int c = 0; c < NV; c++)
+            a[c] = _mm512_dpbusd_epi32(a[c], xa, _mm512_loadu_si512(w + 64 * c));
     }
-    acc[0][0] = _mm512_add_epi32(a0, b0);
-    acc[0][1] = _mm512_add_epi32(a1, b1);
-    acc[0][2] = _mm512_add_epi32(a2, b2);
-    acc[0][3] = _mm512_add_epi32(a3, b3);
+    for (int c = 0; c < NV; c++)
+        acc[0][c] = _mm512_add_epi32(a[c], b[c]);
 }
 
 static void panel(size_t rows, size_t cols, size_t kq, const uint8_t *xu,
@@ -94,11 +90,20 @@ static void panel(size_t rows, size_t cols, size_t kq, const uint8_t *xu,
                   const float *scale, const float *sx, float *y, size_t ldy)
 {
     __m512i acc[DE_Q_ROWS][4];
-    switch (rows) {
-    case 1: row1_dot(kq, xu, w, acc); break;
-    case 2: rows_dot(2, kq, xu, ldx, w, acc); break;
-    case 3: rows_dot(3, kq, xu, ldx, w, acc); break;
-    default: rows_dot(4, kq, xu, ldx, w, acc); break;
+    if (cols <= 16) {
+        switch (rows) {
+        case 1: row1_dot(1, kq, xu, w, acc); break;
+        case 2: rows_dot(2, 1, kq, xu, ldx, w, acc); break;
+        case 3: rows_dot(3, 1, kq, xu, ldx, w, acc); break;
+        default: rows_dot(4, 1, kq, xu, ldx, w, acc); break;
+        }
+    } else {
+        switch (rows) {
+        case 1: row1_dot(4, kq, xu, w, acc); break;
+        case 2: rows_dot(2, 4, kq, xu, ldx, w, acc); break;
+        case 3: rows_dot(3, 4, kq, xu, ldx, w, acc); break;
+        default: rows_dot(4, 4, kq, xu, ldx, w, acc); break;
+        }
     }
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < 4 && 16 * c < cols; c++) {
