@@ -17,7 +17,9 @@
  * same operations whichever thread owns it, so the result is bit-identical
  * for any thread count and any ISA.  A row holding NaN or Inf gives NaN
  * out (its scale is set to NaN; its quantised values to 0).
- * Scratch (the quantised rows) is per call: on the stack when small.
+ * Scratch (the quantised rows) is per call: on the stack when small; for
+ * a few rows every team member quantises them all into its own copy, which
+ * costs less than the barrier it saves.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +45,10 @@ static int team_size(size_t m, size_t kq, size_t panels)
 typedef struct {
     size_t m, n, k, kq, panels, groups;
     const float *x;
-    uint8_t *xu;                 /* [m x 4kq] quantised rows (+128) */
-    float *sx;                   /* [m] their scales */
+    char *scratch;               /* per copy: [m x 4kq] quantised rows
+                                    (+128), then at sx_off [m] scales */
+    size_t sx_off, copy_bytes;
+    int own_copy;                /* each member quantises all the rows */
     const int8_t *qw;
     const int32_t *corr;
     const float *scale;
@@ -54,7 +58,8 @@ typedef struct {
 } job_t;
 
 /* Panels [p0, p1) x row groups [g0, g1) of the output. */
-static void tiles(const job_t *j, size_t p0, size_t p1, size_t g0, size_t g1)
+static void tiles(const job_t *j, const uint8_t *xu, const float *sx,
+                  size_t p0, size_t p1, size_t g0, size_t g1)
 {
     const de_qgemm_kernels_t *qk = de_qk;
     size_t ldx = 4 * j->kq, n = j->n;
@@ -66,47 +71,57 @@ static void tiles(const job_t *j, size_t p0, size_t p1, size_t g0, size_t g1)
             size_t i0 = g * DE_Q_ROWS;
             size_t rows = j->m - i0 < DE_Q_ROWS ? j->m - i0 : DE_Q_ROWS;
             float *c = j->y + i0 * n + j0;
-            qk->panel(rows, cols, j->kq, j->xu + i0 * ldx, ldx, w,
-                      j->corr + j0, j->scale + j0, j->sx + i0, c, n);
+            qk->panel(rows, cols, j->kq, xu + i0 * ldx, ldx, w,
+                      j->corr + j0, j->scale + j0, sx + i0, c, n);
             de_kt->ew->epilogue(&j->ep, n, c, n, i0, j0, rows, cols, NULL);
         }
     }
 }
 
-/* Member t of a team of T: quantise its share of the rows, wait for the
- * others', then compute its share of the tiles. */
+/* Member t of a team of T: quantise its share of the rows and wait for
+ * the others' (or, for a few rows, quantise them all into its own copy:
+ * cheaper than the barrier), then compute its share of the tiles. */
 static void work(const job_t *j, size_t t, size_t T)
 {
-    de_qk->quantize(j->m * t / T, j->m * (t + 1) / T, j->k, 4 * j->kq, j->x,
-                    j->xu, j->sx);
-    if (T > 1) {
-        _Pragma("omp barrier")
+    char *mine = j->scratch + (j->own_copy ? t * j->copy_bytes : 0);
+    uint8_t *xu = (uint8_t *)mine;
+    float *sx = (float *)(mine + j->sx_off);
+    size_t ldx = 4 * j->kq;
+    if (j->own_copy) {
+        de_qk->quantize(0, j->m, j->k, ldx, j->x, xu, sx);
+    } else {
+        de_qk->quantize(j->m * t / T, j->m * (t + 1) / T, j->k, ldx, j->x,
+                        xu, sx);
+        if (T > 1) {
+            _Pragma("omp barrier")
+        }
     }
     if (j->by_panels)
-        tiles(j, j->panels * t / T, j->panels * (t + 1) / T, 0, j->groups);
+        tiles(j, xu, sx, j->panels * t / T, j->panels * (t + 1) / T, 0,
+              j->groups);
     else
-        tiles(j, 0, j->panels, j->groups * t / T, j->groups * (t + 1) / T);
+        tiles(j, xu, sx, 0, j->panels, j->groups * t / T,
+              j->groups * (t + 1) / T);
 }
 
 int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
                       const int8_t *qw, const int32_t *corr,
                       const float *scale, const float *b, int act, float *y)
 {
-    size_t kq = (k + 3) / 4, ldx = 4 * kq;
-    size_t sx_off = (m * ldx + 63) / 64 * 64;
-    size_t need = sx_off + m * sizeof(float);
+    size_t kq = (k + 3) / 4, panels = (n + DE_Q_PANEL - 1) / DE_Q_PANEL;
+    size_t sx_off = (m * 4 * kq + 63) / 64 * 64;
+    size_t copy_bytes = (sx_off + m * sizeof(float) + 63) / 64 * 64;
+    int nt = team_size(m, kq, panels);
+    int own_copy = nt > 1 && m <= DE_Q_ROWS;
+    size_t need = copy_bytes * (own_copy ? (size_t)nt : 1);
     char small[STACK_BYTES] __attribute__((aligned(64)));
-    char *buf = need <= sizeof small ? small
-        : aligned_alloc(64, (need + 63) / 64 * 64);
+    char *buf = need <= sizeof small ? small : aligned_alloc(64, need);
     if (!buf)
         return DE_ENOMEM;
-    job_t j = {m, n, k, kq, (n + DE_Q_PANEL - 1) / DE_Q_PANEL,
-               (m + DE_Q_ROWS - 1) / DE_Q_ROWS, x, (uint8_t *)buf,
-               (float *)(buf + sx_off), qw, corr, scale,
+    job_t j = {m, n, k, kq, panels, (m + DE_Q_ROWS - 1) / DE_Q_ROWS, x,
+               buf, sx_off, copy_bytes, own_copy, qw, corr, scale,
                {b, act == DE_SOFTMAX ? DE_LINEAR : act, {0, 1.f, 0}, NULL},
-               y, 0};
-    int nt = team_size(m, kq, j.panels);
-    j.by_panels = j.panels >= (size_t)nt;
+               y, panels >= (size_t)nt};
     /* Not DE_PARALLEL: its inline branch asks OpenMP for the member index,
      * which inside an embedding application's own parallel region is that
      * team's, and the barrier would bind to that team too.  Inline here is
