@@ -209,6 +209,7 @@ class Sequential:
             >>> model.quantize("int8")
             >>> probs = model.predict(x)
         """
+        kwargs.pop("type_check", None)     # Keras's; only Dense is quantized here
         if kwargs:
             raise ValueError(f"Unrecognized keyword arguments passed to "
                              f"{type(self).__name__}: {kwargs}")
