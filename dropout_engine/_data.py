@@ -81,6 +81,46 @@ def targets(y, n, kind, n_out, *, what="y"):
     return y
 
 
+def sample_weights(sample_weight, class_weight, t, what="sample_weight"):
+    """Row weights float32 [n] from Keras's ``sample_weight`` or
+    ``class_weight`` (None when neither is given).  ``t`` is the converted
+    target array: the class of a row is its label, the argmax of a one-hot
+    row, or the rounded value of a single column (Keras's rule); classes
+    missing from ``class_weight`` weigh 1."""
+    n = t.shape[0]
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError("You cannot use class_weight and sample_weight at the "
+                         "same time")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError("class_weight must be a dict {class index: weight}, "
+                            f"got {type(class_weight).__name__}")
+        cls = np.argmax(t, axis=1) if t.shape[1] > 1 else np.round(t[:, 0])
+        w = np.ones(n, np.float32)
+        for c, v in class_weight.items():
+            if not is_int(c):
+                raise TypeError(f"class_weight keys must be class indices (int), "
+                                f"got {c!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) \
+                    or not np.isfinite(v) or v < 0:
+                raise ValueError(f"class_weight[{c}] must be a finite number >= 0, "
+                                 f"got {v!r}")
+            w[cls == c] = v
+        return w
+    if sample_weight is None:
+        return None
+    sw = _numeric(sample_weight, what)
+    if sw.ndim == 2 and sw.shape[1:] == (1,):
+        sw = sw[:, 0]
+    if sw.shape != (n,):
+        raise ValueError(f"{what} must have one weight per sample, shape ({n},), "
+                         f"got {sw.shape}")
+    sw = np.ascontiguousarray(sw, np.float32)
+    if not np.isfinite(sw).all() or (sw < 0).any():
+        raise ValueError(f"{what} must hold finite weights >= 0")
+    return sw
+
+
 def batch_size(value, what="batch_size", default=32):
     if value is None:
         return default

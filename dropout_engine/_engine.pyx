@@ -212,9 +212,10 @@ cdef extern from "engine.h" nogil:
         pass
 
     double de_loss_rows(int loss, size_t m, size_t k, const float *p,
-                        const float *t, float *g, int fused, float gscale)
+                        const float *t, const float *sw, float *g, int fused,
+                        float gscale)
     double de_metric_rows(int metric, size_t m, size_t k, const float *p,
-                          const float *t)
+                          const float *t, const float *sw)
     double de_optim_lr(const de_optim_t *o, int64_t step)
     double de_param_penalty(const de_param_t *p)
     void de_param_update(const de_optim_t *o, double lr, int64_t step,
@@ -229,14 +230,16 @@ cdef extern from "engine.h" nogil:
                           size_t samples, uint64_t key, float *mean,
                           float *std, size_t chunk)
     int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
-                        const float *t, size_t t_cols, int loss,
-                        size_t n_metrics, const int *metrics, size_t chunk,
-                        double *sums)
+                        const float *t, const float *sw, size_t t_cols,
+                        int loss, size_t n_metrics, const int *metrics,
+                        size_t chunk, double *sums)
     int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols,
                            int loss, int fused, size_t n_metrics,
-                           const int *metrics, const de_param_t *params)
+                           const int *metrics, int weighted,
+                           const de_param_t *params)
     long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
-                      const float *t, const int64_t *index, size_t n_index,
+                      const float *t, const float *sw, const int64_t *index,
+                      size_t n_index,
                       size_t first, size_t count, int64_t *iterations,
                       float *stats)
 
@@ -298,20 +301,30 @@ cdef void _fill_param(de_param_t *p, dict c):
     p.axis = c.get("axis", 0)
 
 
+cdef inline const float *_opt_rows(const float[::1] a):
+    return &a[0] if a is not None else NULL
+
+
 def loss_rows(int loss, const float[:, ::1] p, const float[:, ::1] t,
-              float[:, ::1] g, bint fused, float gscale):
-    """Sum of per-sample losses; g (or None) receives the scaled gradient."""
+              float[:, ::1] g, bint fused, float gscale,
+              const float[::1] sw=None):
+    """Sum of per-sample losses (each times sw[i] when given); g (or None)
+    receives the scaled gradient."""
     cdef float *pg = &g[0, 0] if g is not None else NULL
+    cdef const float *psw = _opt_rows(sw)
     cdef double r
     with nogil:
         r = de_loss_rows(loss, p.shape[0], p.shape[1], &p[0, 0], &t[0, 0],
-                         pg, fused, gscale)
+                         psw, pg, fused, gscale)
     return r
 
-def metric_rows(int metric, const float[:, ::1] p, const float[:, ::1] t):
+def metric_rows(int metric, const float[:, ::1] p, const float[:, ::1] t,
+                const float[::1] sw=None):
+    cdef const float *psw = _opt_rows(sw)
     cdef double r
     with nogil:
-        r = de_metric_rows(metric, p.shape[0], p.shape[1], &p[0, 0], &t[0, 0])
+        r = de_metric_rows(metric, p.shape[0], p.shape[1], &p[0, 0], &t[0, 0],
+                           psw)
     return r
 
 def optim_lr(dict opt, int64_t step):
@@ -427,8 +440,10 @@ cdef class Net:
         return mean, std
 
     def evaluate(self, const float[:, ::1] x, const float[:, ::1] t, int loss,
-                 metrics, size_t chunk):
-        """[sum of losses, sum of each metric] over the rows (no penalty)."""
+                 metrics, size_t chunk, const float[::1] sw=None):
+        """[sum of losses (weighted by sw when given), sum of each metric]
+        over the rows (no penalty)."""
+        cdef const float *psw = _opt_rows(sw)
         cdef int ms[8]
         cdef size_t nm = len(metrics), i
         cdef double sums[9]
@@ -436,13 +451,13 @@ cdef class Net:
         for i in range(nm):
             ms[i] = metrics[i]
         with nogil:
-            rc = de_net_evaluate(self.net, x.shape[0], &x[0, 0], &t[0, 0],
+            rc = de_net_evaluate(self.net, x.shape[0], &x[0, 0], &t[0, 0], psw,
                                  t.shape[1], loss, nm, ms, chunk, sums)
         _check(rc)
         return [sums[i] for i in range(nm + 1)]
 
     def train_setup(self, size_t batch, size_t t_cols, int loss, bint fused,
-                    metrics, list params):
+                    metrics, list params, bint weighted=False):
         cdef size_t n = len(params), i, nm
         cdef int ms[8]
         cdef de_param_t *ps = <de_param_t *>malloc(n * sizeof(de_param_t))
@@ -459,7 +474,7 @@ cdef class Net:
             nm = len(metrics)
             with nogil:
                 rc = de_net_train_setup(self.net, batch, t_cols, loss, fused,
-                                        nm, ms, ps)
+                                        nm, ms, weighted, ps)
         finally:
             free(ps)
         self._keep_train = keep
@@ -467,13 +482,15 @@ cdef class Net:
 
     def train(self, dict opt, const float[:, ::1] x, const float[:, ::1] t,
               const int64_t[::1] index, size_t first, size_t count,
-              int64_t[::1] iterations, float[:, ::1] stats):
+              int64_t[::1] iterations, float[:, ::1] stats,
+              const float[::1] sw=None):
         """Run batches first..first+count-1; returns how many were applied."""
         cdef de_optim_t o
         cdef long done
+        cdef const float *psw = _opt_rows(sw)
         _fill_optim(&o, opt)
         with nogil:
-            done = de_net_train(self.net, &o, &x[0, 0], &t[0, 0], &index[0],
+            done = de_net_train(self.net, &o, &x[0, 0], &t[0, 0], psw, &index[0],
                                 index.shape[0], first, count, &iterations[0],
                                 &stats[0, 0])
         if done < 0:

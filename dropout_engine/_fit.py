@@ -24,24 +24,29 @@ from ._checks import is_int
 from . import _data, callbacks as callbacks_mod, seeding
 
 _CHUNK_SECONDS = 0.1
-def _validation(model, x, t, validation_split, validation_data):
+def _validation(model, x, t, sw, validation_split, validation_data):
+    """(x, t, sw) to train on and (x_val, t_val, sw_val) or None; the held-out
+    rows keep their sample weights, as Keras's split does."""
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("validation_data must be a tuple (x_val, y_val)")
-        if len(validation_data) == 3 and validation_data[2] is not None:
-            raise NotImplementedError("validation sample weights are not supported")
+            raise ValueError("validation_data must be a tuple (x_val, y_val) or "
+                             "(x_val, y_val, sample_weight_val)")
         xv, tv = model._xy(validation_data[0], validation_data[1], what="x_val")
-        return x, t, (xv, tv)
+        swv = _data.sample_weights(validation_data[2] if len(validation_data) == 3
+                                   else None, None, tv, what="validation sample_weight")
+        return x, t, sw, (xv, tv, swv)
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
     if validation_split == 0.0:
-        return x, t, None
+        return x, t, sw, None
     split = int(math.floor(x.shape[0] * (1.0 - validation_split)))
     if split == 0 or split == x.shape[0]:
         raise ValueError(f"validation_split={validation_split} leaves "
                          f"{split} training and {x.shape[0] - split} validation "
                          f"samples of {x.shape[0]}")
-    return x[:split], t[:split], (x[split:], t[split:])
+    part = (lambda a, s: None if a is None else a[s])
+    return (x[:split], t[:split], part(sw, slice(None, split)),
+            (x[split:], t[split:], part(sw, slice(split, None))))
 
 
 def fit(model, *args):
@@ -59,8 +64,7 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
          validation_data, shuffle, class_weight, sample_weight, initial_epoch,
          steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
     model._require_compiled("fit")
-    for name, v in (("class_weight", class_weight), ("sample_weight", sample_weight),
-                    ("steps_per_epoch", steps_per_epoch),
+    for name, v in (("steps_per_epoch", steps_per_epoch),
                     ("validation_steps", validation_steps)):
         if v is not None:
             raise NotImplementedError(f"fit: {name} is not supported")
@@ -72,7 +76,8 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
         if not is_int(v) or v < 0:
             raise ValueError(f"fit: {name} must be an int >= 0, got {v!r}")
     x, t = model._xy(x, y)
-    x, t, val = _validation(model, x, t, validation_split, validation_data)
+    sw = _data.sample_weights(sample_weight, class_weight, t)
+    x, t, sw, val = _validation(model, x, t, sw, validation_split, validation_data)
     verbose = 1 if verbose == "auto" else int(verbose)
 
     n = x.shape[0]
@@ -84,10 +89,10 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
     if opt._slots is None:
         opt.build(model.weights)
     token = (B, t.shape[1], model._loss_obj.kind, tuple(m.kind for m in ms),
-             opt, net)
+             opt, net, sw is not None)
     if model._train_token != token:
         net.train_setup(B, t.shape[1], model._loss_obj.kind, model._fused(),
-                        [m.kind for m in ms], model._params())
+                        [m.kind for m in ms], model._params(), sw is not None)
         model._train_token = token
 
     cbl = callbacks_mod.CallbackList(callbacks, add_history=True,
@@ -112,7 +117,7 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                 cbl.on_train_batch_begin(b)
             t0 = time.perf_counter()
             done = net.train(opt._c_config(), x, t, index, b, count,
-                             opt._iterations, stats[b:])
+                             opt._iterations, stats[b:], sw)
             elapsed = time.perf_counter() - t0
             # Not `@`: a BLAS call would wake numpy's OpenBLAS threads, which
             # then spin against the engine's OpenMP threads.
@@ -135,7 +140,7 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                 grow = _CHUNK_SECONDS / max(elapsed, 1e-6)
                 chunk = max(1, int(count * min(grow, 8.0)))
         if val is not None and not math.isnan(logs.get("loss", 0.0)):
-            vlogs = model._evaluate(val[0], val[1], vbs)
+            vlogs = model._evaluate(*val, vbs)
             logs.update({"val_" + k: float(v) for k, v in vlogs.items()})
         cbl.on_epoch_end(epoch, logs)
         if model.stop_training:

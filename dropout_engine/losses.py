@@ -32,9 +32,10 @@ class Loss:
                                       "only 'sum_over_batch_size'")
         self.name = name or self.default_name
 
-    def __call__(self, y_true, y_pred):
+    def __call__(self, y_true, y_pred, sample_weight=None):
         p, t = _data.pred_true(y_true, y_pred, self.kind == SCCE)
-        return _engine.loss_rows(self.kind, p, t, None, False, 1.0) / p.shape[0]
+        sw = _data.sample_weights(sample_weight, None, t)
+        return _engine.loss_rows(self.kind, p, t, None, False, 1.0, sw) / p.shape[0]
 
     def get_config(self):
         return {"name": self.name}

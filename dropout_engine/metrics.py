@@ -6,6 +6,8 @@ several units -> sparse categorical; else categorical.  In fit the metrics
 are computed in C on each training batch's (dropout-perturbed) output, as
 Keras does; logs carry the running mean over the epoch.
 """
+import numpy as np
+
 from . import _data, _engine, _registry
 
 BINARY_ACC, CAT_ACC, SPARSE_CAT_ACC, MSE, MAE = range(5)
@@ -25,11 +27,12 @@ class Metric:
         self._total, self._count = 0.0, 0
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None:
-            raise NotImplementedError("sample_weight is not supported")
+        """Add a batch; with ``sample_weight`` ([n], >= 0) the mean is
+        weighted, as Keras's: sum(w_i * v_i) / sum(w_i)."""
         p, t = _data.pred_true(y_true, y_pred, self.kind == SPARSE_CAT_ACC)
-        self._total += _engine.metric_rows(self.kind, p, t)
-        self._count += p.shape[0]
+        sw = _data.sample_weights(sample_weight, None, t)
+        self._total += _engine.metric_rows(self.kind, p, t, sw)
+        self._count += p.shape[0] if sw is None else float(sw.sum(dtype=np.float64))
 
     def result(self):
         return self._total / self._count if self._count else 0.0

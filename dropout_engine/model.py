@@ -359,22 +359,22 @@ class Sequential:
                  sample_weight=None, steps=None, callbacks=None,
                  return_dict=False):
         """``[loss, *metrics]`` over (x, y) (a float without metrics); the
-        loss includes the regularization penalty, as Keras's."""
+        loss includes the regularization penalty, as Keras's, and is
+        weighted by ``sample_weight`` ([n], >= 0) when given (metrics are
+        not)."""
         self._require_compiled("evaluate")
-        if sample_weight is not None:
-            raise NotImplementedError("sample_weight is not supported")
         bs = _data.batch_size(batch_size)
         x, t = self._xy(x, y)
-        logs = self._evaluate(x, t, bs)
+        logs = self._evaluate(x, t, _data.sample_weights(sample_weight, None, t), bs)
         if return_dict:
             return logs
         vals = list(logs.values())
         return vals[0] if len(vals) == 1 else vals
 
-    def _evaluate(self, x, t, batch_size):
+    def _evaluate(self, x, t, sw, batch_size):
         ms = self._metrics_for(self._n_out)
         sums = self._net.evaluate(x, t, self._loss_obj.kind, [m.kind for m in ms],
-                                  max(batch_size, 256))
+                                  max(batch_size, 256), sw)
         n = x.shape[0]
         logs = {"loss": sums[0] / n + self._penalty()}
         for m, s in zip(ms, sums[1:]):
@@ -400,9 +400,17 @@ class Sequential:
             callbacks: list of ``dropout_engine.callbacks.Callback``.
             validation_split: fraction of the *last* rows held out (before
                 shuffling), as Keras.
-            validation_data: ``(x_val, y_val)``; overrides validation_split.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val,
+                sample_weight_val)``; overrides validation_split.
             shuffle: reshuffle the rows each epoch (seeded by
                 ``set_random_seed``).
+            sample_weight: [n] weights >= 0: a batch's loss is
+                sum(w_i * loss_i) / rows, as Keras's; metrics stay
+                unweighted.  Held-out validation_split rows keep theirs.
+            class_weight: {class index: weight}, the weight of each row's
+                class (its label, the argmax of a one-hot row, or a single
+                rounded column); classes left out weigh 1.  Not with
+                sample_weight.
 
         Returns:
             The ``History``; ``.history`` maps "loss", each metric and their

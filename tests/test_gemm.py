@@ -193,7 +193,8 @@ RELU = 1
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 784, 1024), (3, 300, 7), (13, 257, 97),
-                                   (128, 600, 300), (257, 31, 13)])
+                                   (128, 600, 300), (257, 31, 13),
+                                   (257, 10, 300), (130, 1, 31)])   # thin
 def test_epilogue_applied_once_to_every_element(m, n, k):
     """The fused epilogue (bias + ReLU here) must reach every tile, edge
     tiles included, exactly once: a second bias add would show."""
@@ -208,7 +209,7 @@ def test_epilogue_applied_once_to_every_element(m, n, k):
 
 
 @pytest.mark.parametrize("m,n,k", [(2, 1000, 64), (128, 784, 300),
-                                   (300, 520, 97)])
+                                   (300, 520, 97), (257, 10, 300), (64, 1, 100)])
 def test_fused_dropout_same_for_one_and_two_threads(m, n, k, restore_threads):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((m, k)).astype(np.float32)
@@ -220,3 +221,23 @@ def test_fused_dropout_same_for_one_and_two_threads(m, n, k, restore_threads):
         out[t] = _dense(x, w, bias, RELU, rate=0.5, key=99)
     np.testing.assert_array_equal(out[1][0], out[2][0])
     np.testing.assert_array_equal(out[1][1], out[2][1])
+
+
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+def test_thin_outputs_bit_identical_to_wide(trans_a, trans_b):
+    """n <= 16 (a classifier's output layer) may take the thin path, which
+    must do each element's arithmetic exactly as the packed path: the first
+    n columns of a wide product equal the thin product bit for bit (so
+    predicting row by row or in batches agrees wherever it did before)."""
+    rng = np.random.default_rng(11)
+    for m, k in [(5, 7), (12, 1), (13, 300), (128, 784), (257, 31)]:
+        a, b = _operands(rng, m, 40, k, trans_a, trans_b)
+        wide = _gemm(a, b, trans_a, trans_b)
+        c0 = rng.standard_normal((m, 40)).astype(np.float32)
+        wide_acc = _gemm(a, b, trans_a, trans_b, c0.copy(), True)
+        for n in (1, 3, 10, 16):
+            bn = np.ascontiguousarray(b[:n] if trans_b else b[:, :n])
+            np.testing.assert_array_equal(_gemm(a, bn, trans_a, trans_b), wide[:, :n])
+            np.testing.assert_array_equal(
+                _gemm(a, bn, trans_a, trans_b, np.ascontiguousarray(c0[:, :n]), True),
+                wide_acc[:, :n])

@@ -57,9 +57,16 @@ typedef struct {
                    size_t kc, float *dst);
     void (*pack_b)(const float *src, size_t sr, size_t sp, size_t len,
                    size_t kc, float *dst);
+    /* Optional (NULL: the packed path serves thin outputs too): c[mr x n]
+     * (row stride ldc) = (accumulate ? c : 0) + a_pack @ B for
+     * n <= DE_GEMM_THIN_N, a_pack as ukernel's, B's rows b + p * ldb.  Each
+     * element's arithmetic must equal ukernel's. */
+    void (*thin)(size_t kc, size_t n, const float *a_pack, const float *b,
+                 size_t ldb, float *c, size_t ldc, size_t mr, int accumulate);
 } de_gemm_kernels_t;
 
 #define DE_GEMM_SMALL_M 4
+#define DE_GEMM_THIN_N 16
 /* Largest microtile the frame's edge-tile scratch holds. */
 #define DE_GEMM_MAX_MR 16
 #define DE_GEMM_MAX_NR 64

@@ -177,13 +177,17 @@ enum { DE_METRIC_BINARY_ACC = 0, DE_METRIC_CAT_ACC, DE_METRIC_SPARSE_CAT_ACC,
  * DE_LOSS_SCCE), computed as Keras does from probabilities (clipped to
  * [1e-7, 1 - 1e-7]).  If g is not NULL it receives gscale * dloss/dp, or,
  * when fused, gscale * dloss/dz for the pre-activation z of a softmax
- * (CCE, SCCE) or sigmoid (BCE) output: the stable (p - t) form. */
+ * (CCE, SCCE) or sigmoid (BCE) output: the stable (p - t) form.  With sample
+ * weights sw (NULL: all 1), row i's loss and gradient are multiplied by
+ * sw[i] (Keras: the weighted sum, divided by the row count by the caller). */
 double de_loss_rows(int loss, size_t m, size_t k, const float *p,
-                    const float *t, float *g, int fused, float gscale);
+                    const float *t, const float *sw, float *g, int fused,
+                    float gscale);
 
-/* Sum over the m rows of a per-sample metric (targets as for the loss). */
+/* Sum over the m rows of a per-sample metric (targets as for the loss),
+ * each times sw[i] when sw is not NULL. */
 double de_metric_rows(int metric, size_t m, size_t k, const float *p,
-                      const float *t);
+                      const float *t, const float *sw);
 
 /* --------------------------------------------------------------- optim.c */
 enum { DE_OPT_SGD = 0, DE_OPT_ADAM, DE_OPT_RMSPROP, DE_N_OPT };
@@ -288,22 +292,26 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
                       size_t samples, uint64_t key, float *mean, float *std,
                       size_t chunk);
 
-/* Inference plus loss and metrics: sums[0] = sum of per-sample losses,
- * sums[1 + i] = sum of metric i over the m rows. */
+/* Inference plus loss and metrics: sums[0] = sum of per-sample losses
+ * (each times sw[i] when sw is not NULL), sums[1 + i] = sum of metric i
+ * over the m rows (unweighted, as Keras's `metrics`). */
 int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
-                    const float *t, size_t t_cols, int loss, size_t n_metrics,
-                    const int *metrics, size_t chunk, double *sums);
+                    const float *t, const float *sw, size_t t_cols, int loss,
+                    size_t n_metrics, const int *metrics, size_t chunk,
+                    double *sums);
 
 /* Training setup: the arena for batches of up to `batch` rows (allocated
  * once, reused by every de_net_train call), the loss (fused with the last
- * activation when `fused`), the metrics (at most 8) and the 1 or 2 params
- * of each layer in order (kernel, then bias when the layer has one). */
+ * activation when `fused`), the metrics (at most 8), whether rows carry
+ * sample weights, and the 1 or 2 params of each layer in order (kernel,
+ * then bias when the layer has one). */
 int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
                        int fused, size_t n_metrics, const int *metrics,
-                       const de_param_t *params);
+                       int weighted, const de_param_t *params);
 
 /* The batch loop.  Batch j of the epoch holds rows index[j*batch ...
- * min((j+1)*batch, n_index)) of x / t.  Runs batches first .. first+count-1,
+ * min((j+1)*batch, n_index)) of x / t (and of sw, the sample weights, which
+ * must be given exactly when the setup said `weighted`).  Runs batches first .. first+count-1,
  * each: gather, forward (dropout keys from (seed, site, *iterations)), loss,
  * backward, regularizers, update, constraints, ++*iterations.
  * stats[(j - first) * (1 + n_metrics) + ...] = batch mean loss (penalty
@@ -311,7 +319,8 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
  * reported in stats but not applied: the loop stops there.
  * Returns the number of batches applied (>= 0), or a DE_E* code. */
 long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
-                  const float *t, const int64_t *index, size_t n_index,
+                  const float *t, const float *sw, const int64_t *index,
+                  size_t n_index,
                   size_t first, size_t count, int64_t *iterations,
                   float *stats);
 

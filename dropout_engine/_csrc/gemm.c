@@ -30,6 +30,14 @@
  * is streamed row by row (or, transposed, as dot products along its rows);
  * threads split the columns at col_unit multiples.
  *
+ * Thin path (n <= DE_GEMM_THIN_N, m > DE_GEMM_SMALL_M: a classifier's
+ * output layer and its weight gradient), for ISAs whose NR is wide: at
+ * n = 10 a 32-wide micro-panel is two-thirds padding.  A is packed as
+ * above; the kernel makes the MR rows of a tile its vector lanes and keeps
+ * one accumulator per output column, with the same fused multiply-adds in
+ * the same order as the microkernel, so results are bit-identical to the
+ * packed path's (and batch-size invariant wherever that one is).
+ *
  * Memory: one 64-byte-aligned workspace per thread (static __thread), grown
  * on demand and reused, so steady-state calls allocate nothing; freed when
  * its thread exits.
@@ -305,6 +313,71 @@ static int small(const gemm_t *g, int nthreads)
     return rc;
 }
 
+/* ------------------------------------------------------------ thin path */
+/* Rows [i0, i1) of C for n <= DE_GEMM_THIN_N: op(A) packed as for the
+ * packed path, B read in place (transposed once per KC block into the
+ * workspace when stored n x k), tiles of MR rows x n. */
+static int thin_rows(const gemm_t *g, size_t i0, size_t i1)
+{
+    const de_gemm_kernels_t *gk = g->kt->gemm;
+    const size_t MR = (size_t)gk->mr, KC = (size_t)gk->kc, MC = (size_t)gk->mc;
+    const size_t n = g->n;
+    if (i0 >= i1)
+        return DE_OK;
+    size_t kc_max = min_sz(KC, g->k), mc_max = round_up(min_sz(MC, i1 - i0), MR);
+    size_t a_bytes = round_up(mc_max * kc_max * sizeof(float), 64);
+    size_t b_bytes = g->tb ? round_up(kc_max * n * sizeof(float), 64) : 0;
+    char *ws = workspace(a_bytes + b_bytes + mc_max * sizeof(de_lanes_t));
+    if (!ws)
+        return DE_ENOMEM;
+    float *ap = (float *)ws, *bt = (float *)(ws + a_bytes);
+    de_lanes_t *rs = (de_lanes_t *)(ws + a_bytes + b_bytes);
+    for (size_t pc = 0; pc < g->k; pc += KC) {
+        size_t kc = min_sz(KC, g->k - pc), ldb = g->ldb;
+        const float *b = g->b + pc * ldb;
+        if (g->tb) {        /* B stored n x k: this block's k rows of n */
+            for (size_t p = 0; p < kc; p++)
+                for (size_t j = 0; j < n; j++)
+                    bt[p * n + j] = g->b[j * g->ldb + pc + p];
+            b = bt;
+            ldb = n;
+        }
+        int acc = g->accumulate || pc > 0, last = pc + kc >= g->k;
+        for (size_t ic = i0; ic < i1; ic += MC) {
+            size_t mc = min_sz(MC, i1 - ic);
+            pack_a(g, ic, mc, pc, kc, ap);
+            for (size_t ir = 0; ir < mc; ir += MR) {
+                size_t mr = min_sz(MR, mc - ir);
+                float *c = g->c + (ic + ir) * g->ldc;
+                gk->thin(kc, n, ap + ir * kc, b, ldb, c, g->ldc, mr, acc);
+                if (last && g->ep)
+                    g->kt->ew->epilogue(g->ep, n, c, g->ldc, ic + ir, 0, mr, n,
+                                        rs + ir);
+            }
+        }
+    }
+    return DE_OK;
+}
+
+static int thin(const gemm_t *g, int nthreads)
+{
+    const size_t MR = (size_t)g->kt->gemm->mr;
+    size_t tiles = (g->m + MR - 1) / MR;
+    int nt = nthreads, rc = DE_OK;
+    if ((size_t)nt > tiles)
+        nt = (int)tiles;
+    DE_PARALLEL({
+        for (int t = DE_TEAM_ID(); t < nt; t += DE_TEAM_SIZE()) {
+            size_t i0 = min_sz(g->m, split_at(tiles, (size_t)nt, (size_t)t) * MR);
+            size_t i1 = min_sz(g->m, split_at(tiles, (size_t)nt, (size_t)t + 1) * MR);
+            if (thin_rows(g, i0, i1) != DE_OK) {
+                _Pragma("omp atomic write") rc = DE_ENOMEM;
+            }
+        }
+    });
+    return rc;
+}
+
 int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
             const float *a, size_t lda, const float *b, size_t ldb,
             float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
@@ -335,5 +408,7 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
         nthreads = 1;
     if (m <= DE_GEMM_SMALL_M)
         return small(&g, nthreads);
+    if (n <= DE_GEMM_THIN_N && g.kt->gemm->thin)
+        return thin(&g, nthreads);
     return packed(&g, nthreads);
 }

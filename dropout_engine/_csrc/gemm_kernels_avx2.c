@@ -127,4 +127,4 @@ dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
 #include "gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_avx2 = {MR, NR, KC, MC, NC, ukernel,
-                                                small_m, small_m_bt, pack_a, pack_b};
+                                                small_m, small_m_bt, pack_a, pack_b, NULL};

@@ -112,6 +112,51 @@ dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
 
 #include "gemm_small_m.inc"
 
+/* Thin outputs (n <= 16): the 12 rows of a packed A tile are the lanes of
+ * one zmm (masked), one accumulator per output column, B's k-th row
+ * broadcast column by column.  fma(a, b, acc) in k order from zero, as
+ * ukernel's, so each element is bit-identical to the packed path's.  At
+ * n = 10 that is 10 of 16 FMA lanes busy instead of 10 of 32. */
+static inline __attribute__((always_inline)) void
+thin_n(int N, size_t kc, const float *a, const float *b, size_t ldb, float *c,
+       size_t ldc, size_t mr, int accumulate)
+{
+    const __mmask16 lanes = (1u << MR) - 1;
+    __m512 acc[DE_GEMM_THIN_N];
+    float t[DE_GEMM_THIN_N * 16] __attribute__((aligned(64)));
+    for (int j = 0; j < N; j++)
+        acc[j] = _mm512_setzero_ps();
+    for (size_t p = 0; p < kc; p++) {
+        __m512 av = _mm512_maskz_loadu_ps(lanes, a + p * MR);
+        for (int j = 0; j < N; j++)
+            acc[j] = _mm512_fmadd_ps(av, _mm512_set1_ps(b[p * ldb + j]), acc[j]);
+    }
+    for (int j = 0; j < N; j++)
+        _mm512_store_ps(t + j * 16, acc[j]);
+    /* Only t's first N rows are read, all of them stored just above
+     * (gcc cannot see that through the unrolled loops). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+    for (size_t r = 0; r < mr; r++)
+        for (int j = 0; j < N; j++)
+            c[r * ldc + j] = accumulate ? c[r * ldc + j] + t[j * 16 + r]
+                                        : t[j * 16 + r];
+#pragma GCC diagnostic pop
+}
+
+static void thin(size_t kc, size_t n, const float *a, const float *b,
+                 size_t ldb, float *c, size_t ldc, size_t mr, int accumulate)
+{
+    switch (n) {   /* N constant in each case: the accumulators are registers */
+#define THIN_CASE(N) case N: thin_n(N, kc, a, b, ldb, c, ldc, mr, accumulate); break;
+    THIN_CASE(1) THIN_CASE(2) THIN_CASE(3) THIN_CASE(4) THIN_CASE(5)
+    THIN_CASE(6) THIN_CASE(7) THIN_CASE(8) THIN_CASE(9) THIN_CASE(10)
+    THIN_CASE(11) THIN_CASE(12) THIN_CASE(13) THIN_CASE(14) THIN_CASE(15)
+    default: thin_n(16, kc, a, b, ldb, c, ldc, mr, accumulate);
+#undef THIN_CASE
+    }
+}
+
 /* 16 source rows (each contiguous, sr apart) x kc into columns [0, 16) of
  * the R-wide panel rows at dst: 16 x 16 blocks transposed in registers
  * (unpack pairs of rows, then 4-float groups, then 128-bit lanes twice),
@@ -156,4 +201,4 @@ pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst)
 #include "gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
-                                                  small_m, small_m_bt, pack_a, pack_b};
+                                                  small_m, small_m_bt, pack_a, pack_b, thin};

@@ -85,4 +85,4 @@ static void small_m_bt(size_t m, size_t w, size_t k, const float *a,
 #include "gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_generic = {MR, NR, KC, MC, NC, ukernel,
-                                                   small_m, small_m_bt, pack_a, pack_b};
+                                                   small_m, small_m_bt, pack_a, pack_b, NULL};

@@ -102,51 +102,52 @@ static double reg_row(int absolute, size_t k, const float *p, const float *t,
 }
 
 double de_loss_rows(int loss, size_t m, size_t k, const float *p,
-                    const float *t, float *g, int fused, float gscale)
+                    const float *t, const float *sw, float *g, int fused,
+                    float gscale)
 {
     double total = 0.0;
     size_t tk = loss == DE_LOSS_SCCE ? 1 : k;
     for (size_t i = 0; i < m; i++) {
         const float *pi = p + i * k, *ti = t + i * tk;
         float *gi = g ? g + i * k : NULL;
+        /* A weight of 1 leaves gs == gscale exactly: unweighted results
+         * are unchanged bit for bit. */
+        float gs = sw ? gscale * sw[i] : gscale;
+        double r;
         switch (loss) {
-        case DE_LOSS_MSE: total += reg_row(0, k, pi, ti, gi, gscale); break;
-        case DE_LOSS_MAE: total += reg_row(1, k, pi, ti, gi, gscale); break;
-        case DE_LOSS_BCE: total += bce_row(k, pi, ti, gi, fused, gscale); break;
-        case DE_LOSS_CCE:
-            total += cce_row(k, pi, ti, -1, gi, fused, gscale);
-            break;
-        default:
-            total += cce_row(k, pi, NULL, (long)ti[0], gi, fused, gscale);
+        case DE_LOSS_MSE: r = reg_row(0, k, pi, ti, gi, gs); break;
+        case DE_LOSS_MAE: r = reg_row(1, k, pi, ti, gi, gs); break;
+        case DE_LOSS_BCE: r = bce_row(k, pi, ti, gi, fused, gs); break;
+        case DE_LOSS_CCE: r = cce_row(k, pi, ti, -1, gi, fused, gs); break;
+        default: r = cce_row(k, pi, NULL, (long)ti[0], gi, fused, gs);
         }
+        total += sw ? r * (double)sw[i] : r;
     }
     return total;
 }
 
 double de_metric_rows(int metric, size_t m, size_t k, const float *p,
-                      const float *t)
+                      const float *t, const float *sw)
 {
     double total = 0.0;
     size_t tk = metric == DE_METRIC_SPARSE_CAT_ACC ? 1 : k;
     for (size_t i = 0; i < m; i++) {
         const float *pi = p + i * k, *ti = t + i * tk;
+        double v;
         switch (metric) {
         case DE_METRIC_BINARY_ACC: {
             size_t hit = 0;
             for (size_t j = 0; j < k; j++)
                 hit += (float)(pi[j] > 0.5f) == ti[j];
-            total += (double)hit / (double)k;
+            v = (double)hit / (double)k;
             break;
         }
-        case DE_METRIC_CAT_ACC:
-            total += argmax(k, pi) == argmax(k, ti);
-            break;
-        case DE_METRIC_SPARSE_CAT_ACC:
-            total += (float)argmax(k, pi) == ti[0];
-            break;
-        case DE_METRIC_MSE: total += reg_row(0, k, pi, ti, NULL, 1.f); break;
-        default: total += reg_row(1, k, pi, ti, NULL, 1.f);
+        case DE_METRIC_CAT_ACC: v = argmax(k, pi) == argmax(k, ti); break;
+        case DE_METRIC_SPARSE_CAT_ACC: v = (float)argmax(k, pi) == ti[0]; break;
+        case DE_METRIC_MSE: v = reg_row(0, k, pi, ti, NULL, 1.f); break;
+        default: v = reg_row(1, k, pi, ti, NULL, 1.f);
         }
+        total += sw ? v * (double)sw[i] : v;
     }
     return total;
 }

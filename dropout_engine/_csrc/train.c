@@ -34,9 +34,9 @@ struct de_net {
     /* training state, set by de_net_train_setup */
     char *arena;
     size_t batch, t_cols, n_params, n_metrics;
-    int loss, fused, metrics[MAX_METRICS];
+    int loss, fused, weighted, metrics[MAX_METRICS];
     de_param_t *params;
-    float *xb, *tb, *gbuf[2];
+    float *xb, *tb, *wb, *gbuf[2];      /* wb: sample weights, or NULL */
     uint64_t *in_mask;
     float **out, **pre, **grad;      /* per layer / per param */
     float **act, **mul;              /* per noise layer: pre-noise output,
@@ -179,8 +179,9 @@ int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
 }
 
 int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
-                    const float *t, size_t t_cols, int loss, size_t n_metrics,
-                    const int *metrics, size_t chunk, double *sums)
+                    const float *t, const float *sw, size_t t_cols, int loss,
+                    size_t n_metrics, const int *metrics, size_t chunk,
+                    double *sums)
 {
     size_t rows = chunk < m ? chunk : m;
     size_t n_out = net->layers[net->n_layers - 1].n_out;
@@ -194,9 +195,10 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
         size_t mr = m - r < rows ? m - r : rows;
         const float *tr = t + r * t_cols;
         rc = infer_rows(net, mr, x + r * net->n_in, p, s, s + rows * net->width);
-        sums[0] += de_loss_rows(loss, mr, n_out, p, tr, NULL, 0, 1.f);
+        sums[0] += de_loss_rows(loss, mr, n_out, p, tr, sw ? sw + r : NULL,
+                                NULL, 0, 1.f);
         for (size_t i = 0; i < n_metrics; i++)
-            sums[1 + i] += de_metric_rows(metrics[i], mr, n_out, p, tr);
+            sums[1 + i] += de_metric_rows(metrics[i], mr, n_out, p, tr, NULL);
     }
     free(s);
     return rc;
@@ -342,6 +344,7 @@ static size_t layout(de_net_t *net, char *base)
     size_t at = 0, B = net->batch;
     net->xb = carve(base, &at, B * net->n_in * sizeof(float));
     net->tb = carve(base, &at, B * net->t_cols * sizeof(float));
+    net->wb = net->weighted ? carve(base, &at, B * sizeof(float)) : NULL;
     net->in_mask = carve(base, &at, mask_words(B, net->n_in) * 8);
     net->gbuf[0] = carve(base, &at, B * net->width * sizeof(float));
     net->gbuf[1] = carve(base, &at, B * net->width * sizeof(float));
@@ -365,7 +368,7 @@ static size_t layout(de_net_t *net, char *base)
 
 int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
                        int fused, size_t n_metrics, const int *metrics,
-                       const de_param_t *params)
+                       int weighted, const de_param_t *params)
 {
     free_train(net);
     if (n_metrics > MAX_METRICS || quantized(net)) return DE_EINVAL;
@@ -375,6 +378,7 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
     net->t_cols = t_cols;
     net->loss = loss;
     net->fused = fused;
+    net->weighted = weighted;
     net->n_metrics = n_metrics;
     memcpy(net->metrics, metrics, n_metrics * sizeof *metrics);
     net->n_params = np;
@@ -471,7 +475,8 @@ static int backward(de_net_t *net, size_t m)
 }
 
 long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
-                  const float *t, const int64_t *index, size_t n_index,
+                  const float *t, const float *sw, const int64_t *index,
+                  size_t n_index,
                   size_t first, size_t count, int64_t *iterations,
                   float *stats)
 {
@@ -479,6 +484,7 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
     size_t k = net->layers[net->n_layers - 1].n_out;
     const float *out = net->out[net->n_layers - 1];
     long done = 0;
+    if (!sw != !net->weighted) return DE_EINVAL;
     for (size_t j = first; j < first + count; j++) {
         size_t r0 = j * B, m = n_index - r0 < B ? n_index - r0 : B;
         for (size_t i = 0; i < m; i++) {
@@ -486,19 +492,21 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
             memcpy(net->xb + i * net->n_in, x + r * net->n_in,
                    net->n_in * sizeof(float));
             memcpy(net->tb + i * tc, t + r * tc, tc * sizeof(float));
+            if (sw) net->wb[i] = sw[r];
         }
         int64_t step = *iterations;
         int rc = forward_train(net, m, (uint64_t)step);
         if (rc) return rc;
-        double loss = de_loss_rows(net->loss, m, k, out, net->tb, net->gbuf[0],
-                                   net->fused, 1.f / (float)m) / (double)m;
+        double loss = de_loss_rows(net->loss, m, k, out, net->tb, net->wb,
+                                   net->gbuf[0], net->fused, 1.f / (float)m)
+                      / (double)m;
         for (size_t i = 0; i < net->n_params; i++)
             loss += de_param_penalty(&net->params[i]);
         float *st = stats + (j - first) * (1 + nm);
         st[0] = (float)loss;
         for (size_t i = 0; i < nm; i++)
             st[1 + i] = (float)(de_metric_rows(net->metrics[i], m, k, out,
-                                               net->tb) / (double)m);
+                                               net->tb, NULL) / (double)m);
         if (!isfinite(st[0])) break;
         rc = backward(net, m);
         if (rc) return rc;
