@@ -343,6 +343,29 @@ def test_save_and_load_model_keep_the_int8_model(tmp_path):
     assert np.array_equal(other.predict(x), model.predict(x))
 
 
+def test_a_file_whose_config_and_tensors_disagree_on_int8_is_refused(tmp_path):
+    """A float model's tensors under a config claiming int8 (and the
+    reverse): a clear ModelFileError, never int8 values read as floats."""
+    import json
+    from dropout_engine.safetensors import ModelFileError, load_tensors, save_tensors
+    model = _net(np.random.default_rng(0), (6, 5), ("relu",))
+    path = str(tmp_path / "f.safetensors")
+    model.save(path)
+    tensors, meta = load_tensors(path)
+    cfg = json.loads(meta["model"])
+    cfg["layers"][1]["config"]["dtype"] = "int8_from_float32"
+    save_tensors(path, tensors, dict(meta, model=json.dumps(cfg)))
+    with pytest.raises(ModelFileError, match="do not match|must be int8"):
+        de.saving.load_model(path)
+    model.quantize("int8")
+    model.save(path)
+    tensors, meta = load_tensors(path)
+    tensors["weights/0/kernel"] = tensors["weights/0/kernel"].astype(np.float32)
+    save_tensors(path, tensors, meta)
+    with pytest.raises(ModelFileError, match="must be int8"):
+        de.saving.load_model(path)
+
+
 def test_the_c_loader_refuses_a_quantized_model_file(tmp_path):
     import ctypes
     from dropout_engine import config
