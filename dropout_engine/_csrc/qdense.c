@@ -6,13 +6,14 @@
  *      (float32 throughout, as keras.quantizers.abs_max_quantize);
  *   2. acc = q @ W_int8, exact in int32;
  *   3. y = act((float)acc / (kernel_scale * s) + bias).
- * The kernels (dispatch.h, de_qk) do 2 and the division for one 64-column
- * panel and up to DE_Q_ROWS rows; the tile then gets the float path's own
- * epilogue (bias + activation), softmax a row pass at the end.
+ * The per-ISA kernels (dispatch.h, de_qk) do 1 for a block of rows, and 2
+ * with the division for one 64-column panel and up to DE_Q_ROWS rows; the
+ * tile then gets the float path's own epilogue (bias + activation),
+ * softmax a row pass at the end.
  *
- * Invariants: the weights are packed once, by Python, at quantize time
- * (layout in dispatch.h) and never change; corr and scale are padded to
- * whole panels.  Threads take whole panels (or, when there are fewer panels
+ * Invariants: the weights are packed by Python (layout in dispatch.h) at
+ * quantize time, and again in place by set_weights; corr and scale are
+ * padded to whole panels.  Threads take whole panels (or, when there are fewer panels
  * than threads, whole row groups), each output element is computed by the
  * same operations whichever thread owns it, so the result is bit-identical
  * for any thread count and any ISA.  A row holding NaN or Inf gives NaN
