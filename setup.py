@@ -19,14 +19,14 @@ CSRC = os.path.join("dropout_engine", "_csrc")
 # Sources compiled with the baseline flags (any x86-64 or aarch64).
 BASE_SOURCES = [
     "cpu.c", "rng.c", "gemm.c", "dense.c", "loss.c", "optim.c", "train.c",
-    "noise.c", "buildinfo.c",
-    "gemm_kernels_generic.c", "elementwise_generic.c",
+    "noise.c", "buildinfo.c", "qdense.c",
+    "gemm_kernels_generic.c", "elementwise_generic.c", "qgemm_kernels_generic.c",
 ]
 
 # Per-ISA sources and the flags each is compiled with, plus a probe that
 # the compiler must accept for the target to be built at all.
 ISA_TARGETS = {
-    "AVX2": (["gemm_kernels_avx2.c", "elementwise_avx2.c"],
+    "AVX2": (["gemm_kernels_avx2.c", "elementwise_avx2.c", "qgemm_kernels_avx2.c"],
              ["-mavx2", "-mfma"],
              "#include <immintrin.h>\nint f(void){__m256 a=_mm256_set1_ps(1);"
              "a=_mm256_fmadd_ps(a,a,a);return (int)_mm256_cvtss_f32(a);}\n"),
@@ -36,6 +36,12 @@ ISA_TARGETS = {
                "#include <immintrin.h>\nint f(void){__m512 a=_mm512_set1_ps(1);"
                "__mmask16 m=_mm512_cmp_ps_mask(a,a,_CMP_EQ_OQ);"
                "return (int)m;}\n"),
+    # The int8 kernel (cpu.c runs it only where the CPU reports AVX512_VNNI).
+    "VNNI": (["qgemm_kernels_vnni.c"],
+             ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
+             "#include <immintrin.h>\nint f(void){__m512i a=_mm512_set1_epi32(1);"
+             "a=_mm512_dpbusd_epi32(a,a,a);"
+             "return _mm512_reduce_add_epi32(a);}\n"),
 }
 
 BASE_FLAGS = ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math",

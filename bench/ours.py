@@ -40,8 +40,11 @@ def train_samples_per_s(net, x, y, threads, epochs):
     return len(x) / best
 
 
-def predictor(net, threads):
+def predictor(net, threads, quantize=None):
+    """model.predict of the net, after model.quantize(quantize) if given."""
     import dropout_engine as de
     de.set_num_threads(threads)
     model = _model(net)
+    if quantize:
+        model.quantize(quantize)
     return model.predict

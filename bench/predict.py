@@ -1,6 +1,8 @@
 """Predict latency, batch 1 and 64, for W1 and W2 against PyTorch
 (inference_mode, eval), a jitted JAX forward, and onnxruntime when our
-ONNX export is available."""
+ONNX export is available.  Then the same nets after model.quantize("int8")
+against the same float32 peers and against our own float32 predict (the
+peers stay float32: the rows say what int8 buys a user of each)."""
 import numpy as np
 
 from . import jax_peer, onnx_peer, ours, torch_peer
@@ -21,21 +23,31 @@ def run(threads, quick):
             continue
         torch_f = torch_peer.predictor(net, threads)
         ort_f = onnx_peer.predictor(net, threads)
+        mine_q = ours.predictor(net, threads, quantize="int8")
         for batch in (1, 64):
             xb = np.ascontiguousarray(net.data()[0][:batch])
+
+            def timed(f):
+                return (lambda: measure(lambda: f(xb), repeats=reps).best) if f \
+                    else (lambda: None)
             mine = measure(lambda: mine_f(xb), repeats=reps).best
-            peers = {"torch": (lambda: measure(lambda: torch_f(xb), repeats=reps).best)
-                     if torch_f else (lambda: None),
+            peers = {"torch": timed(torch_f),
                      "jax-jit": lambda: jax_peer.run_in_child(
                          key, threads, quick, f"predict{batch}"),
-                     "onnxruntime": (lambda: measure(lambda: ort_f(xb), repeats=reps).best)
-                     if ort_f else (lambda: None)}
-            for name, fn in peers.items():
-                theirs = fn()
-                rows.append(dict(bench=f"predict {net.name}", case=f"batch {batch}",
-                                 threads=threads, ours=mine * 1e6,
-                                 peer=(theirs or float("nan")) * 1e6, unit="us",
-                                 peer_name=name if theirs else f"{name} (absent)",
-                                 spread=0.0,
-                                 ratio=(theirs / mine) if theirs else float("nan")))
+                     "onnxruntime": timed(ort_f)}
+            times = {name: fn() for name, fn in peers.items()}
+            rows += _rows(f"predict {net.name}", batch, threads, mine, times)
+            times = {"dropout_engine float32": mine, "torch": times["torch"],
+                     "onnxruntime": times["onnxruntime"]}
+            rows += _rows(f"predict int8 {net.name}", batch, threads,
+                          measure(lambda: mine_q(xb), repeats=reps).best, times)
     return rows
+
+
+def _rows(bench, batch, threads, mine, times):
+    """One row per peer: ratio = their time / ours (> 1: we are faster)."""
+    return [dict(bench=bench, case=f"batch {batch}", threads=threads, ours=mine * 1e6,
+                 peer=(theirs or float("nan")) * 1e6, unit="us",
+                 peer_name=name if theirs else f"{name} (absent)", spread=0.0,
+                 ratio=(theirs / mine) if theirs else float("nan"))
+            for name, theirs in times.items()]

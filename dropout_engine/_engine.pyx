@@ -174,7 +174,7 @@ def dense_backward(const float[:, ::1] dy, const float[:, ::1] x,
 # ============================================================== training
 # The model's C side (loss.c, optim.c, train.c).  model.py validates and
 # plans; these only move pointers.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int8_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
 cdef extern from "engine.h" nogil:
@@ -205,6 +205,9 @@ cdef extern from "engine.h" nogil:
         int inverted
         uint64_t seed
         int noise
+        const int8_t *qw
+        const int32_t *qcorr
+        const float *qscale
     ctypedef struct de_net_t:
         pass
 
@@ -257,6 +260,13 @@ cdef float *_fptr(a):
         return NULL
     v = a.reshape(-1)
     return &v[0]
+
+
+cdef const void *_ptr(cnp.ndarray a):
+    """Data pointer of a C-contiguous array (Python checked dtype and size)."""
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise ValueError("array must be C-contiguous")
+    return cnp.PyArray_DATA(a)
 
 
 cdef void _fill_optim(de_optim_t *o, dict c):
@@ -364,23 +374,27 @@ cdef class Net:
         try:
             for i in range(n):
                 c = layers[i]
-                ls[i].n_in = c["w"].shape[0]
-                ls[i].n_out = c["w"].shape[1]
+                ls[i].n_in = c["n_in"]
+                ls[i].n_out = c["n_out"]
                 ls[i].act = c["act"]
                 ls[i].w = _fptr(c["w"])
+                q = c.get("int8")
+                ls[i].qw = <const int8_t *>_ptr(q.packed) if q else NULL
+                ls[i].qcorr = <const int32_t *>_ptr(q.corr) if q else NULL
+                ls[i].qscale = <const float *>_ptr(q.scale) if q else NULL
                 ls[i].b = _fptr(c["b"])
                 ls[i].rate = c["rate"]
                 ls[i].inverted = c["inverted"]
                 ls[i].seed = c["seed"]
                 ls[i].noise = c.get("noise", 0)
-                self._keep += [c["w"], c["b"]]
+                self._keep += [c["w"], c["b"], q]
             self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
         finally:
             free(ls)
         if self.net == NULL:
             raise MemoryError()
         self.n_in = n_in
-        self.n_out = layers[n - 1]["w"].shape[1]
+        self.n_out = layers[n - 1]["n_out"]
 
     def __dealloc__(self):
         de_net_free(self.net)
@@ -482,3 +496,33 @@ cdef class Net:
         if done < 0:
             _check(<int>done)
         return done
+
+
+# ================================================================ int8
+# qdense.c: the quantized Dense (quantization.py packs and validates).
+cdef extern from "engine.h" nogil:
+    int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
+                          const int8_t *qw, const int32_t *corr,
+                          const float *scale, const float *b, int act,
+                          float *y)
+    const char *de_qdense_kernel()
+
+
+def qdense_kernel():
+    """The int8 kernel the selected ISA runs."""
+    return de_qdense_kernel().decode()
+
+
+def qdense_forward(const float[:, ::1] x, q, const float[::1] b, int act,
+                   float[:, ::1] y):
+    """y = act(int8 x @ int8 kernel, dequantized, + b); q: a packed kernel
+    (quantization.Int8Kernel) whose n_in/n_out match x and y."""
+    cdef const int8_t *pw = <const int8_t *>_ptr(q.packed)
+    cdef const int32_t *pc = <const int32_t *>_ptr(q.corr)
+    cdef const float *ps = <const float *>_ptr(q.scale)
+    cdef const float *pb = &b[0] if b is not None else NULL
+    cdef int rc
+    with nogil:
+        rc = de_qdense_forward(x.shape[0], y.shape[1], x.shape[1], &x[0, 0],
+                               pw, pc, ps, pb, act, &y[0, 0])
+    _check(rc)

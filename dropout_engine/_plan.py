@@ -99,16 +99,26 @@ class Plan:
         """The C network over the layers' (built) weights."""
         d = self.input_drop
         return _engine.Net(n_in, d.rate, d.inverted, d.seed, [
-            {"w": dense.kernel, "b": dense.bias, "act": act, "rate": drop.rate,
+            {"w": None if dense._int8 else dense.kernel, "int8": dense._int8,
+             "n_in": dense.input_dim, "n_out": dense.units,
+             "b": dense.bias, "act": act, "rate": drop.rate,
              "inverted": drop.inverted, "seed": drop.seed, "noise": drop.noise}
             for dense, act, drop in self.stages])
 
+    @property
+    def quantized(self):
+        return any(dense._int8 is not None for dense, _, _ in self.stages)
+
     def params(self, slots):
         """The C param descriptions: kernel then bias of each Dense, with the
-        optimizer's state arrays ``slots`` (one list per weight)."""
+        optimizer's state arrays ``slots`` (one list per weight; only
+        consulted for training, which a quantized model refuses)."""
         out = []
         for dense, _, _ in self.stages:
-            pairs = [(dense.kernel, dense.kernel_regularizer, dense.kernel_constraint)]
+            # A quantized kernel is not a float param (Keras's int8 kernel
+            # has no regularizer either); such a net is never trained.
+            pairs = [] if dense._int8 else [
+                (dense.kernel, dense.kernel_regularizer, dense.kernel_constraint)]
             if dense.use_bias:
                 pairs.append((dense.bias, dense.bias_regularizer, dense.bias_constraint))
             for w, reg, con in pairs:

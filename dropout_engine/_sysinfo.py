@@ -42,7 +42,8 @@ def config_dict():
                            "path": os.path.dirname(os.path.abspath(__file__))},
         "build": {"compiler": compiler, "openmp": _openmp()},
         "cpu": {"machine": platform.machine(), "isa": _runtime.isa(),
-                "available_isas": _runtime.available_isas()},
+                "available_isas": _runtime.available_isas(),
+                "int8_kernel": _engine.qdense_kernel()},
         "threads": {"num_threads": _runtime.get_num_threads(),
                     "cpu_count": os.cpu_count(),
                     "openmp_pools": _threadpools()},
@@ -70,7 +71,8 @@ def _lines(d, indent=0):
 
 def show_config(mode="stdout"):
     """Print (mode="stdout") or return (mode="dicts") the version, build
-    (compiler, OpenMP), CPU path (the ISA that runs, those available),
+    (compiler, OpenMP), CPU path (the ISA that runs, those available, the
+    kernel of quantized models),
     thread count and OpenMP pools, relevant environment variables, Python
     and numpy versions."""
     if mode not in ("stdout", "dicts"):

@@ -19,6 +19,7 @@ import numpy as np
 from ._checks import is_int
 from . import constraints, initializers, regularizers, seeding
 
+INT8_POLICY = "int8_from_float32"   # Keras's dtype policy after quantize("int8")
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "tanh": 2, "sigmoid": 3,
                "elu": 4, "selu": 5, "gelu": 6, "softmax": 7}
 _counters = {}
@@ -143,6 +144,11 @@ class Dense(Layer):
                  kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
+        # Keras's dtype policy of a quantized Dense (what a saved quantized
+        # model's config holds): built float, then quantized at once.
+        self._int8_on_build = kwargs.get("dtype") == INT8_POLICY
+        if self._int8_on_build:
+            del kwargs["dtype"]
         super().__init__(**kwargs)
         where = f"Layer '{self.name}'"
         if not is_int(units):
@@ -161,6 +167,7 @@ class Dense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
+        self._int8 = None
 
     def build(self, input_dim):
         super().build(input_dim)
@@ -169,15 +176,63 @@ class Dense(Layer):
         if self.use_bias:
             self.bias = np.ascontiguousarray(
                 self.bias_initializer((self.units,)), np.float32)
+        if self._int8_on_build:
+            self.quantize("int8")
 
     def output_dim(self, input_dim):
         return self.units
 
     @property
     def weights(self):
+        """[kernel, bias]; once quantized, Keras's [bias, kernel (int8),
+        kernel_scale] (without bias when use_bias=False)."""
         if self.kernel is None:
             return []
-        return [self.kernel] + ([self.bias] if self.use_bias else [])
+        bias = [self.bias] if self.use_bias else []
+        if self._int8 is not None:
+            return bias + [self.kernel, self.kernel_scale]
+        return [self.kernel] + bias
+
+    @property
+    def weight_names(self):
+        """Names of ``weights``, in order (the model file's tensor names)."""
+        bias = ["bias"] if self.use_bias else []
+        return bias + ["kernel", "kernel_scale"] if self._int8 is not None \
+            else ["kernel"] + bias
+
+    @property
+    def quantization_mode(self):
+        """None, or "int8" after ``quantize("int8")`` (Keras's attribute)."""
+        return None if self._int8 is None else "int8"
+
+    @property
+    def kernel_scale(self):
+        return None if self._int8 is None else self._int8.kernel_scale
+
+    def quantize(self, mode=None):
+        """Quantize the kernel to int8 in place, as Keras's
+        ``Dense.quantize``: per output column abs-max scales, inputs
+        quantized per row at every call (see ``quantization``).  The float
+        kernel is dropped; the layer is then inference-only."""
+        from . import quantization
+        self._check_quantize(mode)
+        self._int8 = quantization.Int8Kernel.from_float(self.kernel)
+        self.kernel = self._int8.kernel
+
+    def _check_quantize(self, mode):
+        """Raise (as Keras) unless quantize(mode) can run; changes nothing."""
+        from . import quantization
+        if not self.built:
+            raise ValueError("Cannot quantize a layer that isn't yet built. "
+                             f"Layer '{self.name}' (of type 'Dense') is not built yet.")
+        if self._int8 is not None:
+            raise ValueError(f"Layer '{self.name}' is already quantized with "
+                             f"dtype_policy='int8_from_float32'. Received: mode={mode}")
+        quantization.check_mode(mode)
+        if self.input_dim > quantization.MAX_INPUTS:
+            raise ValueError(f"Layer '{self.name}': int8 quantization supports at most "
+                             f"{quantization.MAX_INPUTS} inputs, the layer has "
+                             f"{self.input_dim}")
 
     def get_config(self):
         return dict(
@@ -188,7 +243,8 @@ class Dense(Layer):
             kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
             bias_regularizer=regularizers.serialize(self.bias_regularizer),
             kernel_constraint=constraints.serialize(self.kernel_constraint),
-            bias_constraint=constraints.serialize(self.bias_constraint))
+            bias_constraint=constraints.serialize(self.bias_constraint),
+            **({"dtype": INT8_POLICY} if self._int8 is not None else {}))
 
 
 class Dropout(Layer):

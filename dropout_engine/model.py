@@ -141,9 +141,17 @@ class Sequential:
             v = _data._numeric(v, f"weights[{i}]")
             if v.shape != w.shape:
                 raise ValueError(f"weights[{i}] must have shape {w.shape}, got {v.shape}")
+            if w.dtype == np.int8 and not (
+                    np.array_equal(v, np.round(v)) and v.min(initial=0) >= -128
+                    and v.max(initial=0) <= 127):
+                raise ValueError(f"weights[{i}] is an int8 kernel: its values must be "
+                                 "integers in [-128, 127]")
             new.append(v)
         for w, v in zip(own, new):
             np.copyto(w, v, casting="unsafe")
+        for layer in self._layers:    # the engine's packed copy of int8 kernels
+            if getattr(layer, "_int8", None) is not None:
+                layer._int8.repack()
 
     def summary(self, print_fn=None):
         """Print a Keras-style table of layers, output shapes and parameters."""
@@ -153,7 +161,10 @@ class Sequential:
         for layer in self._layers:
             dim = layer.output_dim(dim) if dim is not None else None
             shape = f"(None, {dim})" if dim is not None else "?"
-            rows.append((f"{layer.name} ({type(layer).__name__})", shape,
+            kind = type(layer).__name__
+            if getattr(layer, "quantization_mode", None):
+                kind += f", {layer.quantization_mode}"
+            rows.append((f"{layer.name} ({kind})", shape,
                          f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"))
         widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
         line = "-" * sum(widths)
@@ -163,9 +174,70 @@ class Sequential:
             print_fn("".join(c.ljust(w) for c, w in zip(r, widths)))
             print_fn("=" * len(line) if i == 0 else line)
         n = self.count_params()
-        print_fn(f" Total params: {n:,} ({n * 4 / 1024:.2f} KB)")
-        print_fn(f" Trainable params: {n:,}")
-        print_fn(" Non-trainable params: 0")
+        fixed = [w for layer in self._layers if getattr(layer, "_int8", None)
+                 for w in (layer.kernel, layer.kernel_scale)]
+        frozen = sum(w.size for w in fixed)
+        size = sum(w.nbytes for w in self.weights)
+        print_fn(f" Total params: {n:,} ({size / 1024:.2f} KB)")
+        print_fn(f" Trainable params: {n - frozen:,}")
+        print_fn(f" Non-trainable params: {frozen:,}")
+
+    # ---------------------------------------------------------- quantize
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """Quantize every Dense layer's kernel to int8 (Keras 3's
+        ``model.quantize("int8")``), for faster inference.
+
+        Kernels get per-output-column abs-max scales; inputs are quantized
+        per row at every call; the int8 products are summed exactly in
+        int32 and dequantized in float32 as Keras does (see
+        ``dropout_engine.quantization``), so predictions match a Keras
+        model quantized the same way.  Only "int8" is implemented.
+
+        Differences from Keras (ours): a quantized model is inference-only
+        here: ``predict`` and ``evaluate`` work, ``fit`` and
+        ``predict(mc_samples=...)`` raise (Keras can fine-tune a quantized
+        model; we cannot).  ``save`` stores the int8 kernels (safetensors
+        "I8") and scales with the layers' dtype "int8_from_float32", and
+        ``load_model`` rebuilds the quantized model; the C embedding loader
+        refuses such files.  ``config`` and ``filters`` are not supported.
+
+        Raises:
+            ValueError: the model is not built, is already quantized, or
+                ``mode`` is not "int8".
+
+        Example:
+            >>> model.quantize("int8")
+            >>> probs = model.predict(x)
+        """
+        kwargs.pop("type_check", None)     # Keras's; only Dense is quantized here
+        if kwargs:
+            raise ValueError(f"Unrecognized keyword arguments passed to "
+                             f"{type(self).__name__}: {kwargs}")
+        if config is not None or filters is not None:
+            raise NotImplementedError("quantize: config and filters are not supported; "
+                                      "call quantize('int8')")
+        if not self.built:
+            raise ValueError("Cannot quantize a layer that isn't yet built. "
+                             f"Layer '{self.name}' (of type 'Sequential') is not "
+                             "built yet.")
+        dense = [l for l in self._layers if isinstance(l, layers_mod.Dense)]
+        for layer in dense:       # every check before any layer changes
+            layer._check_quantize(mode)
+        for layer in dense:
+            layer.quantize(mode)
+        self._net, self._train_token = self._plan.net(self._n_in), None
+
+    @property
+    def quantized(self):
+        """True once ``quantize("int8")`` ran (ours)."""
+        return self._plan is not None and self._plan.quantized
+
+    def _refuse_quantized(self, what):
+        if self.quantized:
+            raise NotImplementedError(
+                f"Model '{self.name}' is quantized (int8): quantized models are "
+                f"inference-only in dropout_engine, {what} is not supported "
+                "(predict and evaluate are)")
 
     # -------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
@@ -269,6 +341,7 @@ class Sequential:
 
     def _predict_mc(self, x, batch_size, samples):
         from . import seeding
+        self._refuse_quantized("predict(mc_samples=...)")
         if not is_int(samples) or not 1 <= samples <= _MAX_MC_SAMPLES:
             raise ValueError(f"mc_samples must be an int in [1, {_MAX_MC_SAMPLES}], "
                              f"got {samples!r}")
@@ -348,6 +421,7 @@ class Sequential:
             FloatingPointError when the loss becomes NaN/Inf and no callback
             stops training (the weights are those of the last good batch).
         """
+        self._refuse_quantized("fit")
         from . import _fit
         return _fit.fit(self, x, y, batch_size, epochs, verbose, callbacks,
                         validation_split, validation_data, shuffle, class_weight,

@@ -89,6 +89,10 @@ def to_onnx(model):
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built: give it an input "
                          "shape (Input(shape)) or call fit/predict first")
+    if model.quantized:
+        raise NotImplementedError(f"Model '{model.name}' is quantized (int8): ONNX "
+                                  "export of quantized models is not supported; "
+                                  "export the float model")
     plan, g = model._plan, _Graph(helper, numpy_helper)
     x = _dropout(g, plan.input_drop, "x")
     for dense, act, drop in plan.stages:

@@ -4,6 +4,8 @@ The container (``safetensors.py``) writes atomically with numpy alone and
 reads with full validation.  This module maps a model onto it:
 
   tensors   "weights/<layer index>/<kernel|bias>"  the weights, Keras order
+            (a quantized Dense: bias, kernel as int8 "I8", kernel_scale;
+            its config has dtype "int8_from_float32"; no optimizer state)
             "optimizer/<i>/<slot>"                 the optimizer state of
                                                    weight i
   metadata  format = "dropout_engine.model" (or ".weights"), version = "1",
@@ -34,11 +36,8 @@ VERSION = "1"
 
 
 def _weight_names(model):
-    names = []
-    for li, layer in enumerate(model.layers):
-        for wi, _ in enumerate(layer.weights):
-            names.append(f"weights/{li}/{('kernel', 'bias')[wi]}")
-    return names
+    return [f"weights/{li}/{name}" for li, layer in enumerate(model.layers)
+            for name in getattr(layer, "weight_names", ())]
 
 
 def _weights(model):
@@ -67,7 +66,8 @@ def save_model(model, filepath, overwrite=True):
     """Write architecture, weights, compile config and optimizer state."""
     _check_overwrite(filepath, overwrite)
     tensors = _weights(model)
-    if model.compiled and model.optimizer._slots is not None:
+    # A quantized model is inference-only: no optimizer state to keep.
+    if model.compiled and model.optimizer._slots is not None and not model.quantized:
         for wi, slots in enumerate(model.optimizer._slots):
             for si, s in enumerate(slots):
                 tensors[f"optimizer/{wi}/{si}"] = s
@@ -111,8 +111,9 @@ def _assign(model, tensors, fail, extra_prefix=None):
     values = []
     for name, w in zip(names, model.weights):
         t = tensors[name]
-        if t.dtype != np.float32 or t.shape != w.shape:
-            raise fail(f"tensor {name!r} must be float32 {w.shape}, got {t.dtype} {t.shape}")
+        if t.dtype != w.dtype or t.shape != w.shape:
+            raise fail(f"tensor {name!r} must be {w.dtype} {w.shape}, got {t.dtype} "
+                       f"{t.shape}")
         values.append(t)
     model.set_weights(values)
 
@@ -153,6 +154,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     if iterations < 0:
         raise fail(f"iterations must be >= 0, got {iterations}")
     opt = model.optimizer
+    opt.iterations = iterations
+    if model.quantized:       # saved without optimizer state
+        return model
     for wi, slots in enumerate(opt._slots):
         for si, s in enumerate(slots):
             name = f"optimizer/{wi}/{si}"
@@ -165,7 +169,6 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     if n_state != sum(len(s) for s in opt._slots):
         raise fail(f"the file holds {n_state} optimizer state tensors, "
                    f"{type(opt).__name__} has {sum(len(s) for s in opt._slots)}")
-    opt.iterations = iterations
     return model
 
 

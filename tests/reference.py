@@ -295,3 +295,52 @@ def max_norm(w, max_value, axis=0):
     w = np.asarray(w, np.float64)
     n = np.sqrt((w * w).sum(axis=axis, keepdims=True))
     return w * (np.clip(n, 0, max_value) / (1e-7 + n))
+
+
+# --------------------------------------------------- int8 (Keras quantize)
+# Keras 3's model.quantize("int8") (keras/src/layers/core/dense.py
+# _int8_call, keras.quantizers.abs_max_quantize), written out in numpy with
+# every float operation in float32 and in Keras's order, so that the
+# engine's int8 path can be compared bit for bit.
+Q_EPS = np.float32(1e-7)   # keras.backend.epsilon()
+
+
+def abs_max_quantize(x, axis):
+    """(int8 values, float32 scale with `axis` kept): scale = 127 / (max|x| +
+    eps), values = clip(round-half-even(x * scale), -127, 127)."""
+    x = np.asarray(x, np.float32)
+    amax = np.max(np.abs(x), axis=axis, keepdims=True)
+    scale = np.float32(127) / (amax + Q_EPS)
+    q = np.clip(np.round(x * scale), -127, 127)
+    return q.astype(np.int8), scale.astype(np.float32)
+
+
+def qdense_pre(x, kernel, kernel_scale, b):
+    """The pre-activation of a quantized Dense: rows of x quantized, int8
+    products summed exactly (int64 here), then float32
+    acc / (kernel_scale * row_scale) + b, the operations Keras does."""
+    q, s = abs_max_quantize(x, axis=-1)
+    acc = q.astype(np.int64) @ np.asarray(kernel, np.int64)
+    assert np.abs(acc).max(initial=0) < 2 ** 31   # Keras's int32 is exact
+    y = acc.astype(np.float32) / (np.asarray(kernel_scale, np.float32) * s)
+    if b is not None:
+        y = y + np.asarray(b, np.float32)
+    return y.astype(np.float32)
+
+
+def qnet_forward(x, layers, in_keep=None, activate=None):
+    """Inference of a quantized net.  layers: (kernel int8, kernel_scale,
+    bias or None, activation name, keep or None); keep (1 - rate, for
+    "weight"-scaled dropout) multiplies the layer's float32 output, in_keep
+    the input.  activate(name, z) -> float32 applies an activation (default:
+    `activation` in float64 rounded to float32; pass the engine's own to
+    compare the int8 arithmetic bit for bit through non-linear layers)."""
+    activate = activate or (lambda n, z: activation(n, z).astype(np.float32))
+    h = np.asarray(x, np.float32)
+    if in_keep is not None:
+        h = h * np.float32(in_keep)
+    for kernel, kscale, b, act, keep in layers:
+        h = activate(act, qdense_pre(h, kernel, kscale, b))
+        if keep is not None:
+            h = h * np.float32(keep)
+    return h

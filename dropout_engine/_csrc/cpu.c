@@ -29,6 +29,7 @@ static const de_kernel_table_t tables[DE_N_ISA] = {
 };
 
 const de_kernel_table_t *de_kt = &tables[DE_ISA_GENERIC];
+const de_qgemm_kernels_t *de_qk = &de_qgemm_generic;
 
 static const char *const isa_names[DE_N_ISA] = {"generic", "avx2", "avx512"};
 
@@ -53,6 +54,31 @@ static int cpu_has(int isa)
 #endif
 }
 
+#ifdef DE_HAVE_VNNI
+/* Only consulted for the AVX-512 path, whose check already covered the OS
+ * saving zmm state. */
+static int cpu_has_vnni(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni");
+}
+#endif
+
+/* The int8 kernels that go with an (available) ISA. */
+static const de_qgemm_kernels_t *qkernels_for(int isa)
+{
+#ifdef DE_HAVE_VNNI
+    if (isa == DE_ISA_AVX512 && cpu_has_vnni())
+        return &de_qgemm_vnni;
+#endif
+#ifdef DE_HAVE_AVX2
+    if (isa >= DE_ISA_AVX2)
+        return &de_qgemm_avx2;
+#endif
+    (void)isa;   /* unused when no SIMD target was built */
+    return &de_qgemm_generic;
+}
+
 int de_isa_available(int isa)
 {
     if (isa < 0 || isa >= DE_N_ISA || tables[isa].gemm == NULL)
@@ -73,10 +99,13 @@ int de_isa_set(int isa)
     if (!de_isa_available(isa))
         return DE_EINVAL;
     de_kt = &tables[isa];
+    de_qk = qkernels_for(isa);
     return DE_OK;
 }
 
 int de_isa_get(void) { return de_kt->isa; }
+
+const char *de_qdense_kernel(void) { return de_qk->name; }
 
 const char *de_isa_name(int isa)
 {

@@ -112,6 +112,47 @@ extern const de_gemm_kernels_t de_gemm_kernels_avx512;
 extern const de_elementwise_t de_elementwise_avx512;
 #endif
 
+/* ------------------------------------------------------------ int8 Dense
+ * The int8 panel kernels (qgemm_kernels_<isa>.c) behind qdense.c.  Weights
+ * come packed in panels of DE_Q_PANEL output columns: panel p, k-quad q,
+ * column j, byte t at ((p * kq + q) * DE_Q_PANEL + j) * 4 + t holds kernel
+ * element (4q + t, 64p + j), zero-padded past k and n.  Inputs arrive
+ * quantized and offset to unsigned (int8 + 128), rows of 4 * kq bytes.
+ */
+#define DE_Q_PANEL 64
+#define DE_Q_ROWS 4      /* rows of a batch that share each weight load */
+
+typedef struct {
+    const char *name;
+    /* Rows [r0, r1) of x [m x k] quantised as Keras's abs_max_quantize:
+     * sx[i] = 127 / (max|x[i]| + 1e-7), xu[i * ldx + p] = 128 +
+     * clip(round_half_even(x[i][p] * sx[i]), +-127), padding up to ldx set
+     * to 128 (zero).  A row with Inf or NaN gets sx = NaN, values 128. */
+    void (*quantize)(size_t r0, size_t r1, size_t k, size_t ldx,
+                     const float *x, uint8_t *xu, float *sx);
+    /* For rows r < rows (1..DE_Q_ROWS) and columns j < cols (1..64) of one
+     * panel w:  acc = sum_p xu[r * ldx + p] * w[p / 4][j][p % 4] - corr[j]
+     * in wrapping 32-bit arithmetic (exact while the true sum fits), then
+     *   y[r * ldy + j] = (float)acc / (scale[j] * sx[r])
+     * as three IEEE float32 operations in that order (Keras's).  corr and
+     * scale hold 64 entries (the frame pads them); y's other columns are
+     * not written. */
+    void (*panel)(size_t rows, size_t cols, size_t kq, const uint8_t *xu,
+                  size_t ldx, const int8_t *w, const int32_t *corr,
+                  const float *scale, const float *sx, float *y, size_t ldy);
+} de_qgemm_kernels_t;
+
+extern const de_qgemm_kernels_t de_qgemm_generic;
+#ifdef DE_HAVE_AVX2
+extern const de_qgemm_kernels_t de_qgemm_avx2;
+#endif
+#ifdef DE_HAVE_VNNI
+extern const de_qgemm_kernels_t de_qgemm_vnni;
+#endif
+/* The int8 kernels for the selected ISA (set with it by de_isa_set): the
+ * AVX-512 path uses VNNI only where the CPU reports AVX512_VNNI. */
+extern const de_qgemm_kernels_t *de_qk;
+
 /* Threads the engine may use now (>= 1). */
 int de_threads(void);
 

@@ -143,6 +143,21 @@ int de_dense_backward(size_t m, size_t n, size_t k, const float *x,
                       const float *dy, float *scratch, float *dx, float *dw,
                       float *db);
 
+/* --------------------------------------------------------------- qdense.c */
+/* int8 inference (model.quantize("int8")), Keras 3's arithmetic: each row of
+ * x is quantised abs-max to int8 on the fly, the products are summed exactly
+ * in int32, then y = act((float)acc / (scale[j] * row_scale) + b[j]).
+ * qw: the int8 kernel packed in 64-column panels (layout in dispatch.h;
+ * Python packs it once); corr[j] = 128 * sum_k kernel[k][j] and scale (the
+ * kernel_scale) hold ceil(n/64)*64 entries (scale padded with 1).
+ * Bit-identical for every ISA and thread count.  Exact while the int32 sums
+ * cannot overflow: Python keeps k <= 65536. */
+int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
+                      const int8_t *qw, const int32_t *corr,
+                      const float *scale, const float *b, int act, float *y);
+/* The int8 kernel the selected ISA runs ("avx512-vnni", "avx2", "generic"). */
+const char *de_qdense_kernel(void);
+
 /* ============================================================ training
  * The Keras-shaped model's C side: loss.c (losses, metrics), optim.c
  * (optimizers, regularizers, constraints) and train.c (the network: fused
@@ -242,6 +257,12 @@ typedef struct {
                               inference */
     uint64_t seed;         /* this dropout site's seed */
     int noise;             /* DE_NOISE_*: what `rate` means in training */
+    /* int8 weights (de_qdense_forward's qw, corr, scale), or all NULL for
+     * a float32 layer.  A net with an int8 layer runs inference only
+     * (predict, evaluate): w may then be NULL. */
+    const int8_t *qw;
+    const int32_t *qcorr;
+    const float *qscale;
 } de_layer_t;
 
 typedef struct de_net de_net_t;   /* opaque */

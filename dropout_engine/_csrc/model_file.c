@@ -195,6 +195,14 @@ static int add_dense(plan_t *p, size_t cfg, size_t layer)
         && c->nodes[ub].type != DE_JSON_FALSE)
         return PFAIL(p, "Dense use_bias must be true or false");
     s->use_bias = ub == DE_JSON_NONE || c->nodes[ub].type == DE_JSON_TRUE;
+    /* model.quantize("int8") files hold int8 kernels this loader does not
+     * run: refuse them by name rather than by a tensor dtype mismatch. */
+    size_t dt = de_json_get(c, cfg, "dtype");
+    if (dt != DE_JSON_NONE && de_json_streq(c, dt, "int8_from_float32"))
+        return PFAIL(p, "a quantized Dense (dtype 'int8_from_float32') is not "
+                     "supported by the C loader; save the float model");
+    if (dt != DE_JSON_NONE && !de_json_streq(c, dt, "float32"))
+        return PFAIL(p, "Dense dtype must be 'float32'");
     p->n_stages++;
     return 0;
 }

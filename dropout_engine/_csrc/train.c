@@ -64,6 +64,15 @@ static int has_noise(const de_layer_t *l)
     return l->rate > 0.0 && l->noise;
 }
 
+/* A net with an int8 layer has no float kernel to train or to run MC
+ * dropout with (Python refuses first; this keeps C safe regardless). */
+static int quantized(const de_net_t *net)
+{
+    for (size_t l = 0; l < net->n_layers; l++)
+        if (net->layers[l].qw) return 1;
+    return 0;
+}
+
 de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
                         uint64_t in_seed, size_t n_layers,
                         const de_layer_t *layers)
@@ -135,8 +144,11 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
         float *o = l + 1 == net->n_layers ? y : (in == a ? b : a);
-        int rc = de_dense_forward(m, L->n_out, L->n_in, in, L->w, L->b,
-                                  L->act, &none, o, NULL);
+        int rc = L->qw
+            ? de_qdense_forward(m, L->n_out, L->n_in, in, L->qw, L->qcorr,
+                                L->qscale, L->b, L->act, o)
+            : de_dense_forward(m, L->n_out, L->n_in, in, L->w, L->b,
+                               L->act, &none, o, NULL);
         if (rc) return rc;
         if (has_mask(L) && !L->inverted)
             scale(m * L->n_out, (float)(1.0 - L->rate), o, o);
@@ -278,6 +290,7 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
      * on a single sample runs at batch-G efficiency.  At most `chunk` rows
      * are stacked, so memory is bounded whatever `samples` is; more samples
      * than that run in groups of G merged into running statistics. */
+    if (quantized(net)) return DE_EINVAL;
     size_t S = samples, G = S < chunk ? S : chunk;
     size_t rows = chunk / G, n_groups = (S + G - 1) / G;
     if (rows > m) rows = m;
@@ -358,7 +371,7 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
                        int weighted, const de_param_t *params)
 {
     free_train(net);
-    if (n_metrics > MAX_METRICS) return DE_EINVAL;
+    if (n_metrics > MAX_METRICS || quantized(net)) return DE_EINVAL;
     size_t L = net->n_layers, np = 0;
     for (size_t l = 0; l < L; l++) np += net->layers[l].b ? 2 : 1;
     net->batch = batch;
