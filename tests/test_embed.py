@@ -307,3 +307,26 @@ def test_config_prints_flags_and_include_matches(tmp_path):
                          cwd=str(tmp_path), env=env).stdout
     assert "-I" + dropout_engine.get_include() in out and "-ldropout_engine" in out
     assert os.path.exists(os.path.join(dropout_engine.get_include(), "dropout_engine.h"))
+
+
+@pytest.mark.parametrize("rows", [1, 3, 40, 300])
+def test_predict_from_the_applications_own_openmp_threads(build, rows):
+    """An application may call us from inside its own `omp parallel`: our
+    kernels must not take its thread numbers for ours (inline, one-thread
+    work once skipped rows when the caller was thread 3 of 4)."""
+    tmp, _ = build
+    exe = str(tmp / "omp_caller")
+    try:
+        subprocess.run(["cc", "-O2", "-fopenmp", "-o", exe,
+                        os.path.join(ROOT, "tests", "c", "omp_caller.c"),
+                        *config.cflags(), *config.libs()],
+                       check=True, capture_output=True, text=True)
+    except subprocess.CalledProcessError as e:
+        pytest.fail(f"cannot build with -fopenmp: {e.stderr}")
+    _, path = _save(tmp, "w2omp", lambda: [Input((100,)), Dense(64, activation="relu"),
+                                           Dropout(0.5), Dense(64, activation="relu"),
+                                           Dense(10, activation="softmax")])
+    r = subprocess.run([exe, path, str(rows)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"

@@ -29,14 +29,9 @@ static int threads_for(size_t rows, size_t elems)
     return t < 1 ? 1 : (int)t;
 }
 
-/* This thread's block of [0, count). */
-static void my_block(size_t count, size_t *lo, size_t *hi)
+/* Member t of a team of nt's block of [0, count). */
+static void my_block(size_t count, size_t t, size_t nt, size_t *lo, size_t *hi)
 {
-#ifdef _OPENMP
-    size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-#else
-    size_t t = 0, nt = 1;
-#endif
     *lo = count * t / nt;
     *hi = count * (t + 1) / nt;
 }
@@ -53,7 +48,7 @@ void de_bias_act(size_t m, size_t n, const float *bias, int act, float *y)
     int nt = threads_for(m, m * n * (act > DE_RELU ? 16 : 1));
     DE_PARALLEL({
         size_t r0, r1;
-        my_block(m, &r0, &r1);
+        my_block(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &r0, &r1);
         ew->bias_act_rows(r0, r1, n, bias, act, y);
     });
 }
@@ -64,7 +59,7 @@ void de_softmax_rows(size_t m, size_t n, float *y)
     int nt = threads_for(m, m * n * 16);
     DE_PARALLEL({
         size_t r0, r1;
-        my_block(m, &r0, &r1);
+        my_block(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &r0, &r1);
         ew->softmax_rows(r0, r1, n, y);
     });
 }
@@ -76,7 +71,7 @@ void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask,
     int nt = threads_for(m, m * n);
     DE_PARALLEL({
         size_t r0, r1;
-        my_block(m, &r0, &r1);
+        my_block(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &r0, &r1);
         ew->dropout_rows(r0, r1, n, x, y, mask, d);
     });
 }
@@ -89,7 +84,7 @@ static void softmax_dropout(size_t m, size_t n, float *y, uint64_t *mask,
     int nt = threads_for(m, m * n * 16);
     DE_PARALLEL({
         size_t r0, r1;
-        my_block(m, &r0, &r1);
+        my_block(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &r0, &r1);
         for (size_t i = r0; i < r1; i++) {
             ew->softmax_rows(i, i + 1, n, y);
             ew->dropout_rows(i, i + 1, n, y, y, mask, d);
@@ -120,7 +115,7 @@ void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop,
     int nt = threads_for(m, m * n * (act > DE_RELU ? 8 : 1));
     DE_PARALLEL({
         size_t r0, r1;
-        my_block(m, &r0, &r1);
+        my_block(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &r0, &r1);
         ew->backward_act_rows(r0, r1, n, act, drop, mask, y, z, dy, dz);
     });
 }
@@ -136,7 +131,7 @@ void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
     DE_PARALLEL({
         size_t b0, b1;
         double acc[SUM_BLOCK];
-        my_block(nblk, &b0, &b1);
+        my_block(nblk, DE_TEAM_ID(), DE_TEAM_SIZE(), &b0, &b1);
         for (size_t blk = b0; blk < b1; blk++) {
             size_t j0 = blk * SUM_BLOCK;
             size_t w = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;

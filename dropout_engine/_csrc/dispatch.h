@@ -160,25 +160,37 @@ int de_threads(void);
  * scope), or inline when nt <= 1.  Why not just `if (nt > 1)` on the pragma:
  * libgomp still builds (mallocs) a one-thread team for a parallel region
  * whose if-clause is false, which cost a third of a batch-1 W2 predict.
- * Inline, omp_get_thread_num() is 0 of 1, so it sees the whole range. */
-/* This thread's index and the team size (0 of 1 outside a team).  A team
- * may be smaller than asked for, so work is dealt with a stride, never by
- * assuming one item per requested thread. */
+ * Inside, DE_TEAM_ID() / DE_TEAM_SIZE() are this member's index and the
+ * team's size: 0 of 1 inline, whatever OpenMP says of the calling thread
+ * (an embedding application may call us from its own parallel region, where
+ * omp_get_thread_num() is its thread's number: taken for ours, that skipped
+ * work).  A team may be smaller than asked for, so work is dealt with a
+ * stride, never by assuming one item per requested thread. */
 #ifdef _OPENMP
 #include <omp.h>
-#define DE_TEAM_ID() omp_get_thread_num()
-#define DE_TEAM_SIZE() omp_get_num_threads()
+#define DE_TEAM_ID_NOW_ omp_get_thread_num()
+#define DE_TEAM_SIZE_NOW_ omp_get_num_threads()
 #else
-#define DE_TEAM_ID() 0
-#define DE_TEAM_SIZE() 1
+#define DE_TEAM_ID_NOW_ 0
+#define DE_TEAM_SIZE_NOW_ 1
 #endif
+#define DE_TEAM_ID() de_team_id_
+#define DE_TEAM_SIZE() de_team_size_
 
 #define DE_PARALLEL(...)                                                     \
     do {                                                                     \
         if (nt <= 1) {                                                       \
+            const int de_team_id_ __attribute__((unused)) = 0;              \
+            const int de_team_size_ __attribute__((unused)) = 1;            \
             __VA_ARGS__;                                                     \
         } else {                                                             \
-            _Pragma("omp parallel num_threads(nt)") { __VA_ARGS__; }         \
+            _Pragma("omp parallel num_threads(nt)") {                       \
+                const int de_team_id_ __attribute__((unused)) =             \
+                    DE_TEAM_ID_NOW_;                                         \
+                const int de_team_size_ __attribute__((unused)) =           \
+                    DE_TEAM_SIZE_NOW_;                                       \
+                __VA_ARGS__;                                                 \
+            }                                                                \
         }                                                                    \
     } while (0)
 
