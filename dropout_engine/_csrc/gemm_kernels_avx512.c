@@ -138,20 +138,25 @@ thin_n(int N, size_t kc, const float *a, const float *b, size_t ldb, float *c,
 }
 
 
-/* 16 source rows (each contiguous, sr apart) x kc into columns [0, 16) of
- * the R-wide panel rows at dst: 16 x 16 blocks transposed in registers
- * (unpack pairs of rows, then 4-float groups, then 128-bit lanes twice),
- * 3 shuffles per element-vector instead of the SSE2 path's 4 x 4 blocks;
- * a kc tail below 16 is copied element by element. */
+/* rows (<= 16) source rows (each contiguous, sr apart) x kc into columns
+ * [0, rows) of the R-wide panel rows at dst: 16 x 16 blocks transposed in
+ * registers (unpack pairs of rows, then 4-float groups, then 128-bit lanes
+ * twice), 3 shuffles per element-vector instead of the SSE2 path's 4 x 4
+ * blocks; missing rows are zeros that masked stores leave out (the A
+ * panels' 12 rows); a kc tail below 16 is copied element by element. */
 static inline __attribute__((always_inline)) void
-pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst)
+pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst,
+         size_t rows)
 {
+    const __mmask16 keep = (__mmask16)((1u << rows) - 1);
     size_t p = 0;
     for (; p + 16 <= kc; p += 16) {
         __m512 t[16], u[16];
-        for (int i = 0; i < 16; i += 2) {
-            __m512 r0 = _mm512_loadu_ps(s + i * sr + p);
-            __m512 r1 = _mm512_loadu_ps(s + (i + 1) * sr + p);
+        for (size_t i = 0; i < 16; i += 2) {
+            __m512 r0 = i < rows ? _mm512_loadu_ps(s + i * sr + p)
+                                 : _mm512_setzero_ps();
+            __m512 r1 = i + 1 < rows ? _mm512_loadu_ps(s + (i + 1) * sr + p)
+                                     : _mm512_setzero_ps();
             t[i] = _mm512_unpacklo_ps(r0, r1);       /* a0 b0 a1 b1 per lane */
             t[i + 1] = _mm512_unpackhi_ps(r0, r1);   /* a2 b2 a3 b3 */
         }
@@ -167,14 +172,18 @@ pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst)
             __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
             __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
             __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-            _mm512_storeu_ps(dst + (p + j) * R, _mm512_shuffle_f32x4(v0, v2, 0x88));
-            _mm512_storeu_ps(dst + (p + 4 + j) * R, _mm512_shuffle_f32x4(v1, v3, 0x88));
-            _mm512_storeu_ps(dst + (p + 8 + j) * R, _mm512_shuffle_f32x4(v0, v2, 0xDD));
-            _mm512_storeu_ps(dst + (p + 12 + j) * R, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+            _mm512_mask_storeu_ps(dst + (p + j) * R, keep,
+                                  _mm512_shuffle_f32x4(v0, v2, 0x88));
+            _mm512_mask_storeu_ps(dst + (p + 4 + j) * R, keep,
+                                  _mm512_shuffle_f32x4(v1, v3, 0x88));
+            _mm512_mask_storeu_ps(dst + (p + 8 + j) * R, keep,
+                                  _mm512_shuffle_f32x4(v0, v2, 0xDD));
+            _mm512_mask_storeu_ps(dst + (p + 12 + j) * R, keep,
+                                  _mm512_shuffle_f32x4(v1, v3, 0xDD));
         }
     }
     for (; p < kc; p++)
-        for (size_t r = 0; r < 16; r++)
+        for (size_t r = 0; r < rows; r++)
             dst[p * R + r] = s[r * sr + p];
 }
 #define PACK_T16 pack_t16
