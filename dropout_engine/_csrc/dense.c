@@ -85,9 +85,13 @@ static void softmax_dropout(size_t m, size_t n, float *y, uint64_t *mask,
     DE_PARALLEL({
         size_t r0, r1;
         my_block(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &r0, &r1);
-        for (size_t i = r0; i < r1; i++) {
-            ew->softmax_rows(i, i + 1, n, y);
-            ew->dropout_rows(i, i + 1, n, y, y, mask, d);
+        if (!d->drop_below) {        /* inference: whole blocks of rows */
+            ew->softmax_rows(r0, r1, n, y);
+        } else {
+            for (size_t i = r0; i < r1; i++) {
+                ew->softmax_rows(i, i + 1, n, y);
+                ew->dropout_rows(i, i + 1, n, y, y, mask, d);
+            }
         }
     });
 }
