@@ -248,7 +248,11 @@ def _compile_cases():
                 m.compile(**kw)
             out.append((f"compile({arg}={v!r})", call, False))
     fit_bad = {"epochs": [-1, 1.5, "2", None], "validation_split": [1.0, -0.1, float("nan"), 0.99],
-               "initial_epoch": [-2, 0.5], "validation_data": [(1,), "xy", 3, (None, None)]}
+               "initial_epoch": [-2, 0.5], "validation_data": [(1,), "xy", 3, (None, None)],
+               "sample_weight": [np.ones(N - 1), "w", np.full(N, np.nan), -np.ones(N),
+                                 np.ones((N, 2)), [None] * N, np.full(N, np.inf)],
+               "class_weight": [[1.0], {"a": 1.0}, {0: -1.0}, {0: float("nan")},
+                                {0: "2"}, {1.5: 1.0}]}
     for arg, values in fit_bad.items():
         for v in values:
             out.append((f"fit({arg}={v!r})", lambda c, arg=arg, v=v: c.model.fit(
