@@ -313,8 +313,9 @@ def test_config_prints_flags_and_include_matches(tmp_path):
     assert os.path.exists(os.path.join(dropout_engine.get_include(), "dropout_engine.h"))
 
 
+@pytest.mark.parametrize("quantize", [False, True], ids=["float32", "int8"])
 @pytest.mark.parametrize("rows", [1, 3, 40, 300])
-def test_predict_from_the_applications_own_openmp_threads(build, rows):
+def test_predict_from_the_applications_own_openmp_threads(build, rows, quantize):
     """An application may call us from inside its own `omp parallel`: our
     kernels must not take its thread numbers for ours (inline, one-thread
     work once skipped rows when the caller was thread 3 of 4)."""
@@ -329,7 +330,8 @@ def test_predict_from_the_applications_own_openmp_threads(build, rows):
         pytest.fail(f"cannot build with -fopenmp: {e.stderr}")
     _, path = _save(tmp, "w2omp", lambda: [Input((100,)), Dense(64, activation="relu"),
                                            Dropout(0.5), Dense(64, activation="relu"),
-                                           Dense(10, activation="softmax")])
+                                           Dense(10, activation="softmax")],
+                    quantize=quantize)
     r = subprocess.run([exe, path, str(rows)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
