@@ -1,6 +1,7 @@
 """Batch-1 predict latency from C (the embedding library, bench/c_predict.c)
 for W1 and W2, against Python's model.predict on the same model and row
 measured in the same run.  The issue's goals: <= 40 us (W1), <= 2 us (W2).
+Then the same model after model.quantize("int8"), against C float32.
 
 Each row also carries floor_us: the time one thread takes to read the
 weights once (measured by c_predict in the same run).  A batch-1 forward
@@ -43,7 +44,17 @@ def _compile(tmp):
     return exe
 
 
+def _c_predict(exe, path, threads, reps, nbytes):
+    """(best_us, spread, floor_us) of c_predict on the model file `path`."""
+    out = subprocess.run([exe, path, str(threads), str(reps), str(nbytes)],
+                         check=True, capture_output=True, text=True).stdout.split()
+    best_us, median_us, floor_us = map(float, out[:3])
+    return best_us, (median_us - best_us) / median_us if median_us else 0.0, floor_us
+
+
 def run(threads, quick):
+    """Per workload: C float32 against Python's predict, then the same model
+    after model.quantize("int8") in C against C float32."""
     import dropout_engine as de
     rows = []
     reps = 5 if quick else 15
@@ -54,19 +65,27 @@ def run(threads, quick):
             model = _model(net)
             path = os.path.join(tmp, f"{key}.safetensors")
             model.save(path)
-            nbytes = 4 * model.count_params()
-            out = subprocess.run([exe, path, str(threads), str(reps), str(nbytes)],
-                                 check=True, capture_output=True, text=True).stdout.split()
-            best_us, median_us, floor_us = map(float, out[:3])
+            best_us, spread, floor_us = _c_predict(exe, path, threads, reps,
+                                                   4 * model.count_params())
             de.set_num_threads(threads)
             x = np.sin(np.arange(net.sizes[0], dtype=np.float64)).astype(np.float32)[None]
             py = measure(lambda: model.predict(x), repeats=reps)
             rows.append(dict(bench=f"C predict {net.name}", case="batch 1",
                              threads=threads, ours=best_us, peer=py.best * 1e6,
                              unit="us", peer_name="Python model.predict",
-                             spread=(median_us - best_us) / median_us if median_us else 0.0,
-                             ratio=py.best * 1e6 / best_us, goal_us=GOAL_US[key], floor_us=floor_us,
+                             spread=spread, ratio=py.best * 1e6 / best_us,
+                             goal_us=GOAL_US[key], floor_us=floor_us,
                              meets_goal=best_us <= GOAL_US[key]))
+            model.quantize("int8")
+            qpath = os.path.join(tmp, f"{key}_int8.safetensors")
+            model.save(qpath)
+            q_us, q_spread, q_floor = _c_predict(exe, qpath, threads, reps,
+                                                 sum(w.nbytes for w in model.weights))
+            rows.append(dict(bench=f"C predict int8 {net.name}", case="batch 1",
+                             threads=threads, ours=q_us, peer=best_us, unit="us",
+                             peer_name="C predict float32", spread=q_spread,
+                             ratio=best_us / q_us, goal_us=GOAL_US[key],
+                             floor_us=q_floor, meets_goal=q_us <= GOAL_US[key]))
     return rows
 
 

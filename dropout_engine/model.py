@@ -198,8 +198,9 @@ class Sequential:
         ``predict(mc_samples=...)`` raise (Keras can fine-tune a quantized
         model; we cannot).  ``save`` stores the int8 kernels (safetensors
         "I8") and scales with the layers' dtype "int8_from_float32", and
-        ``load_model`` rebuilds the quantized model; the C embedding loader
-        refuses such files.  ``config`` and ``filters`` are not supported.
+        ``load_model`` rebuilds the quantized model, as does the C embedding
+        loader (``de_model_load``).  ``config`` and ``filters`` are not
+        supported.
 
         Raises:
             ValueError: the model is not built, is already quantized, or

@@ -3,7 +3,7 @@
 The example program is compiled with the system cc against the built
 library (python -m dropout_engine.config flags) and must print what
 Python's model.predict returns, to 1e-6, for every activation and layer
-kind a model file can hold.  Damaged files go through tests/c/embed_fuzz.c
+kind a model file can hold; for int8 files (model.quantize) the same bits.  Damaged files go through tests/c/embed_fuzz.c
 (every truncation, every header bit flip): no crash, a non-zero code and a
 message.  The same fuzzer under AddressSanitizer + UBSan:
 ``sh tests/c/asan_fuzz.sh MODEL`` (slow; not run here).
@@ -70,8 +70,10 @@ MODELS = {
 }
 
 
-def _save(tmp, name, layers, seed=0):
+def _save(tmp, name, layers, seed=0, quantize=False):
     m = _randomize(Sequential(layers()), seed)
+    if quantize:
+        m.quantize("int8")
     path = os.path.join(str(tmp), f"{name}.safetensors")
     m.save(path)
     return m, path
@@ -121,11 +123,13 @@ def test_static_library_links(build):
                                rtol=1e-6, atol=1e-6)
 
 
-def test_damaged_files_fail_cleanly(build):
+@pytest.mark.parametrize("quantize", [False, True], ids=["float32", "int8"])
+def test_damaged_files_fail_cleanly(build, quantize):
     tmp, _ = build
     fuzz = _cc(tmp / "embed_fuzz", os.path.join(ROOT, "tests", "c", "embed_fuzz.c"))
     _, path = _save(tmp, "fuzz", lambda: [Input((3,)), Dropout(0.1), Dense(2, activation="elu"),
-                                          Dropout(0.5, scaling="weight"), Dense(2)])
+                                          Dropout(0.5, scaling="weight"), Dense(2)],
+                    quantize=quantize)
     r = subprocess.run([fuzz, path, os.path.join(str(tmp), "damaged")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
@@ -309,8 +313,9 @@ def test_config_prints_flags_and_include_matches(tmp_path):
     assert os.path.exists(os.path.join(dropout_engine.get_include(), "dropout_engine.h"))
 
 
+@pytest.mark.parametrize("quantize", [False, True], ids=["float32", "int8"])
 @pytest.mark.parametrize("rows", [1, 3, 40, 300])
-def test_predict_from_the_applications_own_openmp_threads(build, rows):
+def test_predict_from_the_applications_own_openmp_threads(build, rows, quantize):
     """An application may call us from inside its own `omp parallel`: our
     kernels must not take its thread numbers for ours (inline, one-thread
     work once skipped rows when the caller was thread 3 of 4)."""
@@ -325,8 +330,166 @@ def test_predict_from_the_applications_own_openmp_threads(build, rows):
         pytest.fail(f"cannot build with -fopenmp: {e.stderr}")
     _, path = _save(tmp, "w2omp", lambda: [Input((100,)), Dense(64, activation="relu"),
                                            Dropout(0.5), Dense(64, activation="relu"),
-                                           Dense(10, activation="softmax")])
+                                           Dense(10, activation="softmax")],
+                    quantize=quantize)
     r = subprocess.run([exe, path, str(rows)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+# --------------------------------------------- int8 files (model.quantize)
+# The C loader packs the int8 kernels itself and runs the engine code Python
+# runs, so its predictions must be the same bits: predict prints 9
+# significant digits, which give back the exact float32.
+
+QMODELS = {   # name: (input features, layers)
+    "relu_sigmoid_ragged": (7, lambda: [
+        Input((7,)), Dropout(0.2), Dense(65, activation="relu"), Dropout(0.3),
+        Dense(10, activation="sigmoid"), Dense(1)]),
+    "softmax_no_bias_weight_scaling": (7, lambda: [
+        Input((7,)), Dropout(0.2, scaling="weight"),
+        Dense(65, activation="relu", use_bias=False), Dropout(0.5, scaling="weight"),
+        Dense(10, activation="softmax", use_bias=False)]),
+    "linear_one_unit": (13, lambda: [Dense(1, input_shape=(13,))]),
+    "wide_gelu_tanh": (300, lambda: [
+        Input((300,)), Dense(129, activation="gelu"), Dropout(0.1),
+        Dense(64, activation="tanh"), Activation("linear"), Dense(3, activation="softmax")]),
+}
+
+
+def _exact(printed, want):
+    """predict's output, back to float32, equals `want` bit for bit."""
+    got = printed.astype(np.float32)
+    assert got.shape == want.shape and np.array_equal(got, want), \
+        np.abs(got - want).max()
+
+
+def _isa_predict(model, x, isa):
+    """model.predict with the engine's kernels forced to `isa` (an index)."""
+    from dropout_engine import _engine
+    before = _engine.isa_get()
+    try:
+        assert _engine.isa_set(isa)
+        return model.predict(x, verbose=0)
+    finally:
+        _engine.isa_set(before)
+
+
+@pytest.mark.parametrize("name", sorted(QMODELS))
+def test_int8_c_predictions_are_python_bits(build, name):
+    from dropout_engine.saving import load_model
+    tmp, exe = build
+    n_in, layers = QMODELS[name]
+    m, path = _save(tmp, name, layers, seed=len(name), quantize=True)
+    loaded = load_model(path)
+    rng = np.random.default_rng(6)
+    for rows in (1, 70):
+        x = rng.normal(0, 1.5, (rows, n_in)).astype(np.float32)
+        want = loaded.predict(x, verbose=0)
+        assert np.array_equal(want, m.predict(x, verbose=0))
+        _exact(_run_predict(exe, path, x, tmp), want)
+
+
+def test_int8_two_threads_and_every_isa_are_python_bits(build):
+    tmp, exe = build
+    from dropout_engine import _engine
+    m, path = _save(tmp, "qisa", QMODELS["wide_gelu_tanh"][1], quantize=True)
+    x = np.random.default_rng(7).normal(size=(300, 300)).astype(np.float32)
+    _exact(_run_predict(exe, path, x, tmp, "-t", "2"), m.predict(x, verbose=0))
+    for isa, name in enumerate(["generic", "avx2", "avx512"]):
+        if _engine.isa_available(isa):
+            y = _run_predict(exe, path, x[:9], tmp,
+                             env=dict(os.environ, DROPOUT_ENGINE_ISA=name))
+            _exact(y, _isa_predict(m, x[:9], isa))
+
+
+def test_mixed_float_and_int8_layers(build):
+    """A Dense built with dtype "int8_from_float32" next to float ones (what
+    load_model makes of such a config); the int8 kernel uses -128 too."""
+    from dropout_engine.saving import load_model
+    tmp, exe = build
+    m = Sequential([Input((9,)), Dense(20, activation="relu"), Dropout(0.4),
+                    Dense(70, activation="elu", dtype="int8_from_float32"),
+                    Dense(4, activation="softmax")])
+    rng = np.random.default_rng(8)
+    m.set_weights([rng.integers(-128, 128, w.shape) if w.dtype == np.int8
+                   else rng.uniform(0.005, 0.02, w.shape) if w.shape == (70,)
+                   and i == 3 else rng.normal(0, 0.6, w.shape)
+                   for i, w in enumerate(m.get_weights())])
+    path = os.path.join(str(tmp), "mixed.safetensors")
+    m.save(path)
+    x = rng.normal(size=(33, 9)).astype(np.float32)
+    want = load_model(path).predict(x, verbose=0)
+    assert np.array_equal(want, m.predict(x, verbose=0))
+    _exact(_run_predict(exe, path, x, tmp), want)
+
+
+def _int8_file(tmp):
+    """A quantized model's tensors and metadata (both Dense layers are int8)."""
+    from dropout_engine.safetensors import load_tensors
+    _, path = _save(tmp, "qdamage", lambda: [Input((5,)), Dense(66, activation="relu"),
+                                             Dense(3)], quantize=True)
+    return load_tensors(path)
+
+
+def _config_change(meta, change):
+    cfg = json.loads(meta["model"])
+    change(cfg["layers"])
+    return dict(meta, model=json.dumps(cfg))
+
+
+def _too_many_inputs(t, meta):
+    t = dict(t, **{"weights/0/kernel": np.zeros((65537, 66), np.int8)})
+    return t, _config_change(meta, lambda ls: ls[0]["config"].update(shape=[65537]))
+
+
+DAMAGED_INT8 = {   # name: (change(tensors, metadata), what the message names)
+    "float32 kernel": (lambda t, m: (dict(t, **{"weights/0/kernel": t[
+        "weights/0/kernel"].astype(np.float32)}), m), "'weights/0/kernel' must be int8 [5, 66]"),
+    "uint8 kernel": (lambda t, m: (dict(t, **{"weights/1/kernel": t[
+        "weights/1/kernel"].view(np.uint8)}), m), "'weights/1/kernel' must be int8 [66, 3]"),
+    "transposed kernel": (lambda t, m: (dict(t, **{"weights/0/kernel": t[
+        "weights/0/kernel"].T.copy()}), m), "'weights/0/kernel' must be int8"),
+    "kernel_scale shape": (lambda t, m: (dict(t, **{"weights/0/kernel_scale": t[
+        "weights/0/kernel_scale"][:-1]}), m), "'weights/0/kernel_scale' must be float32 [66]"),
+    "kernel_scale float64": (lambda t, m: (dict(t, **{"weights/1/kernel_scale": t[
+        "weights/1/kernel_scale"].astype(np.float64)}), m), "kernel_scale' must be float32"),
+    "missing kernel_scale": (lambda t, m: ({k: v for k, v in t.items()
+                                           if k != "weights/1/kernel_scale"}, m),
+                             "'weights/1/kernel_scale' must be float32 [3] (it is missing)"),
+    "extra tensor": (lambda t, m: (dict(t, **{"weights/1/zero_point": np.zeros(3, np.float32)}),
+                                   m), "the file holds 7 weight tensors, the model has 6"),
+    "config says float32": (lambda t, m: (t, _config_change(
+        m, lambda ls: ls[2]["config"].pop("dtype"))), "'weights/1/kernel' must be float32"),
+    "unknown dtype policy": (lambda t, m: (t, _config_change(
+        m, lambda ls: ls[2]["config"].update(dtype="int4"))), "Dense dtype must be"),
+    "too many inputs": (_too_many_inputs, "at most 65536 inputs, the layer has 65537"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_INT8))
+def test_damaged_int8_file_is_refused_as_python_refuses(build, case):
+    from dropout_engine.safetensors import save_tensors
+    from dropout_engine.saving import load_model
+    tmp, exe = build
+    change, message = DAMAGED_INT8[case]
+    tensors, meta = change(*_int8_file(tmp))
+    path = os.path.join(str(tmp), "qdamaged.safetensors")
+    save_tensors(path, tensors, meta)
+    with pytest.raises(ValueError):
+        load_model(path)
+    r = subprocess.run([exe, path, "/dev/null"], capture_output=True, text=True)
+    assert r.returncode == 1 and "not a valid model file" in r.stderr, r.stderr
+    assert message in r.stderr, r.stderr
+
+
+def test_truncated_int8_data_is_refused(build):
+    tmp, exe = build
+    _, path = _save(tmp, "qtrunc", QMODELS["relu_sigmoid_ragged"][1], quantize=True)
+    raw = open(path, "rb").read()
+    for cut in (1, 7, 300):
+        with open(path, "wb") as f:
+            f.write(raw[:-cut])
+        r = subprocess.run([exe, path, "/dev/null"], capture_output=True, text=True)
+        assert r.returncode == 1 and "not a valid model file" in r.stderr, r.stderr

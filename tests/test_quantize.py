@@ -366,24 +366,6 @@ def test_a_file_whose_config_and_tensors_disagree_on_int8_is_refused(tmp_path):
         de.saving.load_model(path)
 
 
-def test_the_c_loader_refuses_a_quantized_model_file(tmp_path):
-    import ctypes
-    from dropout_engine import config
-    so = os.path.join(config.get_lib_dir(), "libdropout_engine.so")
-    if not os.path.exists(so):
-        pytest.skip("the embedding library is not built")
-    lib = ctypes.CDLL(so)
-    lib.de_last_error.restype = ctypes.c_char_p
-    model = _net(np.random.default_rng(0), (4, 3), ("relu",))
-    model.quantize("int8")
-    path = str(tmp_path / "q.safetensors")
-    model.save(path)
-    h = ctypes.c_void_p()
-    rc = lib.de_model_load(os.fsencode(path), ctypes.byref(h))
-    assert rc != 0 and h.value is None
-    assert b"quantized Dense" in lib.de_last_error()
-
-
 def test_summary_shows_int8_and_non_trainable_params():
     model = _net(np.random.default_rng(0), (4, 3), ("relu",))
     model.quantize("int8")

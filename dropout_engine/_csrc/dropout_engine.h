@@ -15,10 +15,12 @@
  * The model file is the one `model.save(path)` writes (safetensors layout,
  * the model's config in its metadata).  Predictions equal Python's
  * `model.predict` (same kernels; dropout is the identity at inference and
- * "weight"-scaled dropout multiplies by 1 - rate).  All data is float32,
- * row-major.  The kernels (AVX-512, AVX2+FMA or portable C) are chosen by
- * CPUID at the first load, or by the environment variable
- * DROPOUT_ENGINE_ISA=generic|avx2|avx512 as in Python.
+ * "weight"-scaled dropout multiplies by 1 - rate).  A file saved after
+ * `model.quantize("int8")` loads too and runs the same int8 kernels, bit
+ * for bit.  All data (x, y) is float32, row-major.  The kernels (AVX-512,
+ * AVX2+FMA or portable C) are chosen by CPUID at the first load, or by the
+ * environment variable DROPOUT_ENGINE_ISA=generic|avx2|avx512 as in
+ * Python.
  *
  * Functions returning int return DE_OK (0) on success and a negative code
  * on failure; de_last_error() then describes it.  Nothing here aborts the

@@ -12,7 +12,13 @@
  * Dense, stacked Dropouts combine (keep probabilities multiply).
  * Weights must be exactly "weights/<layer index>/kernel|bias" (float32,
  * Keras shapes [in, units] and [units]) for every Dense and nothing else
- * outside "optimizer/": the same check Python's load_model makes.
+ * outside "optimizer/": the same check Python's load_model makes.  A Dense
+ * of dtype "int8_from_float32" (model.quantize("int8")) has instead an I8
+ * kernel [in, units] and a float32 kernel_scale [units] (plus the bias),
+ * which are packed here as quantization.Int8Kernel.repack packs them, so
+ * that de_qdense_forward runs on the same bytes as in Python.  All of a
+ * model's arrays live in one 64-byte aligned block; the int8 ones each
+ * start on a 64-byte boundary, as Python's.
  *
  * Threads: a model is read-only after loading; de_net_predict allocates
  * its scratch per call.  The ISA is chosen once (pthread_once) at the first
@@ -24,16 +30,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "engine.h"
+#include "dispatch.h"
 #include "dropout_engine.h"
 #include "safetensors.h"
 
 #define PREDICT_CHUNK 1024  /* Python's model.predict chunk */
 #define MAX_UNITS ((uint64_t)1 << 31)
+#define Q_MAX_INPUTS 65536  /* quantization.MAX_INPUTS: exact int32 sums */
 
 struct de_model {
     de_net_t *net;
-    float *weights;          /* every kernel and bias, one block */
+    void *weights;           /* every layer's arrays, one block */
     size_t n_in, n_out;
 };
 
@@ -91,6 +98,7 @@ typedef struct {
     size_t layer;            /* index among the model's layers */
     uint64_t units;
     int use_bias, act;
+    int int8;                /* dtype "int8_from_float32" */
     drop_t drop;
 } stage_t;
 
@@ -195,14 +203,11 @@ static int add_dense(plan_t *p, size_t cfg, size_t layer)
         && c->nodes[ub].type != DE_JSON_FALSE)
         return PFAIL(p, "Dense use_bias must be true or false");
     s->use_bias = ub == DE_JSON_NONE || c->nodes[ub].type == DE_JSON_TRUE;
-    /* model.quantize("int8") files hold int8 kernels this loader does not
-     * run: refuse them by name rather than by a tensor dtype mismatch. */
+    /* Keras's dtype policy of a Dense after model.quantize("int8"). */
     size_t dt = de_json_get(c, cfg, "dtype");
-    if (dt != DE_JSON_NONE && de_json_streq(c, dt, "int8_from_float32"))
-        return PFAIL(p, "a quantized Dense (dtype 'int8_from_float32') is not "
-                     "supported by the C loader; save the float model");
-    if (dt != DE_JSON_NONE && !de_json_streq(c, dt, "float32"))
-        return PFAIL(p, "Dense dtype must be 'float32'");
+    s->int8 = dt != DE_JSON_NONE && de_json_streq(c, dt, "int8_from_float32");
+    if (dt != DE_JSON_NONE && !s->int8 && !de_json_streq(c, dt, "float32"))
+        return PFAIL(p, "Dense dtype must be 'float32' or 'int8_from_float32'");
     p->n_stages++;
     return 0;
 }
@@ -260,37 +265,87 @@ static int build_plan(plan_t *p)
 
 /* --------------------------------------------------------------- loading */
 
-static int shape_is(const de_st_tensor *t, size_t ndim, uint64_t d0, uint64_t d1)
+/* Tensor "weights/<layer>/<what>" of dtype I8 (i8) or F32 and shape [d0]
+ * (d1 == 0) or [d0, d1]; NULL with the message in err when it is not. */
+static const de_st_tensor *find_weight(const de_st_file *st, size_t layer,
+                                       const char *what, int i8, uint64_t d0,
+                                       uint64_t d1, char *err, size_t errlen)
 {
-    return t->is_f32 && t->ndim == ndim && t->shape[0] == d0 && (ndim < 2 || t->shape[1] == d1);
+    char name[64], dims[48];
+    size_t ndim = d1 ? 2 : 1;
+    snprintf(name, sizeof name, "weights/%zu/%s", layer, what);
+    const de_st_tensor *t = de_st_find(st, name);
+    if (t && (i8 ? t->is_i8 : t->is_f32) && t->ndim == ndim && t->shape[0] == d0
+        && (ndim < 2 || t->shape[1] == d1))
+        return t;
+    if (d1) snprintf(dims, sizeof dims, "%llu, %llu", (unsigned long long)d0,
+                     (unsigned long long)d1);
+    else snprintf(dims, sizeof dims, "%llu", (unsigned long long)d0);
+    snprintf(err, errlen, "tensor '%s' must be %s [%s]%s", name, i8 ? "int8" : "float32",
+             dims, t ? "" : " (it is missing)");
+    return NULL;
 }
 
-/* Find stage s's kernel and bias (w[2s], w[2s + 1]) with the shapes the
- * plan implies; no other tensor may sit outside "optimizer/".  *total: the
- * floats all weights take. */
-static int match_weights(const plan_t *p, const de_st_file *st,
-                         const de_st_tensor **w, size_t *total, char *err,
-                         size_t errlen)
+/* Where stage s's arrays go in the model's block: byte offsets. */
+typedef struct {
+    size_t w, b, qw, corr, scale;
+} place_t;
+
+static size_t up64(size_t n) { return (n + 63) / 64 * 64; }
+
+/* Lay out every stage's arrays (float kernels and biases packed as they
+ * come; the int8 arrays as Int8Kernel's, 64-byte aligned, padded to whole
+ * panels and k-quads) and return the block's size in bytes.  No overflow:
+ * match_weights has checked every kernel against the file (its bytes lie
+ * in the data region) and every int8 layer's inputs (<= Q_MAX_INPUTS), so
+ * an int8 kernel grows at most 64-fold, to a panel per column. */
+static size_t place(const plan_t *p, place_t *at)
 {
-    uint64_t dim = p->n_in, floats = 0;
-    size_t n_expected = 0, n_own = 0;
-    char name[64];
+    size_t off = 0, dim = (size_t)p->n_in;
     for (size_t s = 0; s < p->n_stages; s++) {
         const stage_t *S = &p->stages[s];
-        snprintf(name, sizeof name, "weights/%zu/kernel", S->layer);
-        w[2 * s] = de_st_find(st, name);
-        if (!w[2 * s] || !shape_is(w[2 * s], 2, dim, S->units))
-            return snprintf(err, errlen, "tensor '%s' must be float32 [%llu, %llu]",
-                            name, (unsigned long long)dim,
-                            (unsigned long long)S->units), DE_EFORMAT;
-        snprintf(name, sizeof name, "weights/%zu/bias", S->layer);
-        w[2 * s + 1] = S->use_bias ? de_st_find(st, name) : NULL;
-        if (S->use_bias && (!w[2 * s + 1] || !shape_is(w[2 * s + 1], 1, S->units, 0)))
-            return snprintf(err, errlen, "tensor '%s' must be float32 [%llu]", name,
-                            (unsigned long long)S->units), DE_EFORMAT;
-        /* Both sizes are bounded by the file's data region: no overflow. */
-        floats += dim * S->units + (S->use_bias ? S->units : 0);
-        n_expected += 1 + (size_t)S->use_bias;
+        size_t units = (size_t)S->units;
+        if (S->int8) {
+            size_t cols = (units + DE_Q_PANEL - 1) / DE_Q_PANEL * DE_Q_PANEL;
+            at[s].qw = off = up64(off);
+            off += (dim + 3) / 4 * 4 * cols;
+            at[s].corr = off;
+            off += cols * sizeof(int32_t);
+            at[s].scale = off;
+            off += cols * sizeof(float);
+        } else {
+            at[s].w = off;
+            off += dim * units * sizeof(float);
+        }
+        at[s].b = off;
+        off += S->use_bias ? units * sizeof(float) : 0;
+        dim = units;
+    }
+    return off;
+}
+
+/* Find stage s's kernel, bias and (int8) kernel_scale (w[3s .. 3s + 2])
+ * with the dtypes and shapes the plan implies; no other tensor may sit
+ * outside "optimizer/". */
+static int match_weights(const plan_t *p, const de_st_file *st,
+                         const de_st_tensor **w, char *err, size_t errlen)
+{
+    uint64_t dim = p->n_in;
+    size_t n_expected = 0, n_own = 0;
+    for (size_t s = 0; s < p->n_stages; s++) {
+        const stage_t *S = &p->stages[s];
+        const de_st_tensor **t = w + 3 * s;
+        if (S->int8 && dim > Q_MAX_INPUTS)
+            return snprintf(err, errlen, "layer %zu: int8 quantization supports at most "
+                            "%d inputs, the layer has %llu", S->layer, Q_MAX_INPUTS,
+                            (unsigned long long)dim), DE_EFORMAT;
+        if (!(t[0] = find_weight(st, S->layer, "kernel", S->int8, dim, S->units, err, errlen))
+            || (S->use_bias && !(t[1] = find_weight(st, S->layer, "bias", 0, S->units, 0,
+                                                    err, errlen)))
+            || (S->int8 && !(t[2] = find_weight(st, S->layer, "kernel_scale", 0, S->units,
+                                                0, err, errlen))))
+            return DE_EFORMAT;
+        n_expected += 1 + (size_t)S->use_bias + (size_t)S->int8;
         dim = S->units;
     }
     for (size_t i = 0; i < st->n_tensors; i++) {
@@ -300,8 +355,55 @@ static int match_weights(const plan_t *p, const de_st_file *st,
     if (n_own != n_expected)
         return snprintf(err, errlen, "the file holds %zu weight tensors, the model "
                         "has %zu", n_own, n_expected), DE_EFORMAT;
-    *total = (size_t)floats;
     return 0;
+}
+
+/* Int8Kernel.repack (quantization.py): kernel [k x n] into 64-column
+ * panels with k padded to whole quads (layout in dispatch.h), and corr[j]
+ * = 128 * column sum j.  packed and corr arrive zeroed: the padding. */
+static void pack_int8(const int8_t *kernel, size_t k, size_t n, int8_t *packed,
+                      int32_t *corr)
+{
+    size_t kq = (k + 3) / 4;
+    for (size_t r = 0; r < k; r++)
+        for (size_t j = 0; j < n; j++) {
+            size_t panel = j / DE_Q_PANEL, col = j % DE_Q_PANEL;
+            packed[((panel * kq + r / 4) * DE_Q_PANEL + col) * 4 + r % 4] = kernel[r * n + j];
+            corr[j] += 128 * kernel[r * n + j];
+        }
+}
+
+/* Stage s's arrays into the block at `at`, pointed to by L. */
+static int read_stage(const de_st_file *st, const stage_t *S, const de_st_tensor **t,
+                      const place_t *at, char *block, de_layer_t *L, char *err,
+                      size_t errlen)
+{
+    int rc = DE_OK;
+    if (S->int8) {
+        size_t cols = (L->n_out + DE_Q_PANEL - 1) / DE_Q_PANEL * DE_Q_PANEL;
+        int8_t *kernel = malloc(L->n_in * L->n_out + 1);
+        float *scale = (float *)(block + at->scale);
+        if (!kernel) return snprintf(err, errlen, "out of memory"), DE_ENOMEM;
+        rc = de_st_read_i8(st, t[0], kernel, err, errlen);
+        if (!rc) rc = de_st_read_f32(st, t[2], scale, err, errlen);
+        if (!rc) {
+            pack_int8(kernel, L->n_in, L->n_out, (int8_t *)(block + at->qw),
+                      (int32_t *)(block + at->corr));
+            for (size_t j = L->n_out; j < cols; j++) scale[j] = 1.0f;
+        }
+        free(kernel);
+        L->qw = (const int8_t *)(block + at->qw);
+        L->qcorr = (const int32_t *)(block + at->corr);
+        L->qscale = scale;
+    } else {
+        L->w = (const float *)(block + at->w);
+        rc = de_st_read_f32(st, t[0], (float *)(block + at->w), err, errlen);
+    }
+    if (!rc && S->use_bias) {
+        L->b = (const float *)(block + at->b);
+        rc = de_st_read_f32(st, t[1], (float *)(block + at->b), err, errlen);
+    }
+    return rc;
 }
 
 /* The model from an opened, validated container. */
@@ -327,19 +429,22 @@ static int assemble(de_st_file *st, de_model *m, char *err, size_t errlen)
     int rc = build_plan(&p);
     const de_st_tensor **w = NULL;
     de_layer_t *layers = NULL;
-    size_t total = 0;
+    place_t *at = NULL;
     if (!rc) {
-        w = calloc(2 * p.n_stages, sizeof *w);
+        w = calloc(3 * p.n_stages, sizeof *w);
         layers = calloc(p.n_stages, sizeof *layers);
-        rc = !w || !layers ? (snprintf(err, errlen, "out of memory"), DE_ENOMEM)
-                           : match_weights(&p, st, w, &total, err, errlen);
+        at = calloc(p.n_stages, sizeof *at);
+        rc = !w || !layers || !at ? (snprintf(err, errlen, "out of memory"), DE_ENOMEM)
+                                  : match_weights(&p, st, w, err, errlen);
     }
     if (!rc) {
-        /* 64-byte aligned like the engine's own buffers. */
-        m->weights = aligned_alloc(64, (total * sizeof(float) + 64) / 64 * 64);
+        /* 64-byte aligned like the engine's own buffers; zeroed: the int8
+         * arrays' padding. */
+        size_t bytes = up64(place(&p, at) + 1);
+        m->weights = aligned_alloc(64, bytes);
         if (!m->weights) rc = (snprintf(err, errlen, "out of memory"), DE_ENOMEM);
+        else memset(m->weights, 0, bytes);
     }
-    float *at = m->weights;
     for (size_t s = 0; !rc && s < p.n_stages; s++) {
         const stage_t *S = &p.stages[s];
         de_layer_t *L = &layers[s];
@@ -348,14 +453,7 @@ static int assemble(de_st_file *st, de_model *m, char *err, size_t errlen)
         L->act = S->act;
         L->rate = S->drop.rate;
         L->inverted = S->drop.inverted;
-        L->w = at;
-        rc = de_st_read_f32(st, w[2 * s], at, err, errlen);
-        at += L->n_in * L->n_out;
-        if (!rc && S->use_bias) {
-            L->b = at;
-            rc = de_st_read_f32(st, w[2 * s + 1], at, err, errlen);
-            at += L->n_out;
-        }
+        rc = read_stage(st, S, w + 3 * s, &at[s], m->weights, L, err, errlen);
     }
     if (!rc) {
         m->n_in = (size_t)p.n_in;
@@ -366,6 +464,7 @@ static int assemble(de_st_file *st, de_model *m, char *err, size_t errlen)
     }
     free(w);
     free(layers);
+    free(at);
     free(p.stages);
     de_json_free(&c);
     return rc;

@@ -43,6 +43,7 @@ static int entry(de_st_file *st, size_t key, de_st_tensor *t, char *err,
         if (de_json_streq(h, dt, DTYPES[i].name)) {
             t->dtype_size = DTYPES[i].size;
             t->is_f32 = !strcmp(DTYPES[i].name, "F32");
+            t->is_i8 = !strcmp(DTYPES[i].name, "I8");
         }
     if (!t->dtype_size)
         return FAIL(DE_EFORMAT, "unknown dtype (expected BOOL, U8..U64, I8..I64, F16, F32, F64)");
@@ -204,21 +205,36 @@ const de_st_tensor *de_st_find(const de_st_file *st, const char *name)
     return NULL;
 }
 
+/* Tensor t's bytes, at an offset entry() checked lies in the data region. */
+static int read_bytes(const de_st_file *st, const de_st_tensor *t, void *dst,
+                      char *err, size_t errlen)
+{
+    size_t n = (size_t)(t->end - t->begin);
+    if (n && (fseeko(st->f, (off_t)(st->data_start + t->begin), SEEK_SET)
+              || fread(dst, 1, n, st->f) != n))
+        return FAIL(DE_EIO, "the file ended inside a tensor (did it change while being read?)");
+    return DE_OK;
+}
+
 int de_st_read_f32(const de_st_file *st, const de_st_tensor *t, float *dst,
                    char *err, size_t errlen)
 {
-    size_t n = (size_t)(t->end - t->begin);
-    if (!n) return DE_OK;
-    if (fseeko(st->f, (off_t)(st->data_start + t->begin), SEEK_SET)
-        || fread(dst, 1, n, st->f) != n)
-        return FAIL(DE_EIO, "the file ended inside a tensor (did it change while being read?)");
+    if (!t->is_f32) return FAIL(DE_EFORMAT, "the tensor is not F32");
+    int rc = read_bytes(st, t, dst, err, errlen);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    for (size_t i = 0; i < n / 4; i++) {
+    for (size_t i = 0; !rc && i < (size_t)(t->end - t->begin) / 4; i++) {
         uint32_t u;
         memcpy(&u, &dst[i], 4);
         u = __builtin_bswap32(u);
         memcpy(&dst[i], &u, 4);
     }
 #endif
-    return DE_OK;
+    return rc;
+}
+
+int de_st_read_i8(const de_st_file *st, const de_st_tensor *t, int8_t *dst,
+                  char *err, size_t errlen)
+{
+    if (!t->is_i8) return FAIL(DE_EFORMAT, "the tensor is not I8");
+    return read_bytes(st, t, dst, err, errlen);
 }

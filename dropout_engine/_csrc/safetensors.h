@@ -15,7 +15,7 @@
 typedef struct {
     size_t name;                      /* the key node in header */
     int dtype_size;                   /* bytes per element */
-    int is_f32;
+    int is_f32, is_i8;
     size_t ndim;
     uint64_t shape[DE_ST_MAX_NDIM];
     uint64_t begin, end;              /* in the data region */
@@ -43,5 +43,8 @@ const de_st_tensor *de_st_find(const de_st_file *st, const char *name);
  * converting little-endian floats to the host's order. */
 int de_st_read_f32(const de_st_file *st, const de_st_tensor *t, float *dst,
                    char *err, size_t errlen);
+/* The same for an I8 tensor (bytes need no reordering). */
+int de_st_read_i8(const de_st_file *st, const de_st_tensor *t, int8_t *dst,
+                  char *err, size_t errlen);
 
 #endif
