@@ -11,9 +11,10 @@
  * tile then gets the float path's own epilogue (bias + activation),
  * softmax a row pass at the end.
  *
- * Invariants: the weights are packed by Python (layout in dispatch.h) at
- * quantize time, and again in place by set_weights; corr and scale are
- * padded to whole panels.  Threads take whole panels (or, when there are fewer panels
+ * Invariants: the weights are packed (layout in dispatch.h) by Python at
+ * quantize time, again in place by set_weights, and by the C loader
+ * (model_file.c) from a saved file; corr and scale are padded to whole
+ * panels.  Threads take whole panels (or, when there are fewer panels
  * than threads, whole row groups), each output element is computed by the
  * same operations whichever thread owns it, so the result is bit-identical
  * for any thread count and any ISA.  A row holding NaN or Inf gives NaN
