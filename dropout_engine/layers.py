@@ -14,6 +14,8 @@ leaves training unscaled and multiplies activations by (1 - rate) at
 inference, so the expected value matches.
 """
 
+import weakref
+
 import numpy as np
 
 from ._checks import is_int
@@ -73,6 +75,7 @@ class Layer:
         self._input_dim = (None if input_shape is None
                            else _shape_dim(input_shape, f"Layer '{self.name}'"))
         self.input_dim = None   # set by build
+        self._owners = weakref.WeakSet()   # the models holding this layer
 
     def build(self, input_dim):
         self.input_dim = input_dim
@@ -218,6 +221,10 @@ class Dense(Layer):
         self._check_quantize(mode)
         self._int8 = quantization.Int8Kernel.from_float(self.kernel)
         self.kernel = self._int8.kernel
+        # Keras lets a layer of a built model be quantized on its own: the
+        # models holding it rebuild their C nets to run it in int8.
+        for model in list(self._owners):
+            model._layer_changed()
 
     def _check_quantize(self, mode):
         """Raise (as Keras) unless quantize(mode) can run; changes nothing."""

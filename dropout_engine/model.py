@@ -69,6 +69,7 @@ class Sequential:
         if not self._layers and layer._input_dim is not None and self._n_in is None:
             self._n_in = layer._input_dim
         self._layers.append(layer)
+        layer._owners.add(self)
         if self._n_in is None or not any(isinstance(l, layers_mod.Dense)
                                          for l in self._layers):
             return
@@ -80,6 +81,7 @@ class Sequential:
             self.build()
         except BaseException:
             self._layers.pop()
+            layer._owners.discard(self)
             self._plan, self._net, self._train_token = old
             raise
 
@@ -105,9 +107,18 @@ class Sequential:
                 raise ValueError(f"Layer '{layer.name}' expected input shape "
                                  f"(None, {layer.input_dim}), got (None, {dim})")
             dim = layer.output_dim(dim)
-        self._plan, self._net = plan, plan.net(self._n_in)
+        self._plan = plan
+        self._make_net()
         if self.optimizer is not None:
             self.optimizer.build(self.weights)
+
+    def _make_net(self):
+        self._net, self._train_token = self._plan.net(self._n_in), None
+
+    def _layer_changed(self):
+        """One of our layers was quantized on its own (Dense.quantize)."""
+        if self._net is not None:
+            self._make_net()
 
     @property
     def built(self):
@@ -226,7 +237,7 @@ class Sequential:
             layer._check_quantize(mode)
         for layer in dense:
             layer.quantize(mode)
-        self._net, self._train_token = self._plan.net(self._n_in), None
+        self._make_net()
 
     @property
     def quantized(self):
@@ -348,7 +359,8 @@ class Sequential:
                              f"got {samples!r}")
         chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
         x = self._x(x, check_finite=False)
-        return self._net.predict_mc(x, int(samples), seeding.next_seed(), chunk)
+        return self._net.predict_mc(x, int(samples), seeding.next_seed(),
+                                              chunk)
 
     def __call__(self, x, training=False):
         if training:
@@ -374,7 +386,8 @@ class Sequential:
 
     def _evaluate(self, x, t, sw, batch_size):
         ms = self._metrics_for(self._n_out)
-        sums = self._net.evaluate(x, t, self._loss_obj.kind, [m.kind for m in ms],
+        sums = self._net.evaluate(x, t, self._loss_obj.kind,
+                                            [m.kind for m in ms],
                                   max(batch_size, 256), sw)
         n = x.shape[0]
         logs = {"loss": sums[0] / n + self._penalty()}

@@ -457,3 +457,22 @@ def test_concurrent_predicts_on_one_quantized_model_agree():
     for t in threads:
         t.join()
     assert not bad
+
+
+def test_quantizing_one_layer_of_a_built_model_switches_its_predict():
+    # Keras allows layer.quantize("int8") on a built model's layer: the
+    # model's predict must then run that layer in int8, as the layer says.
+    rng = np.random.default_rng(21)
+    model = _net(rng, (12, 9, 5), ("relu", "softmax"))
+    x = rng.normal(size=(7, 12)).astype(np.float32)
+    before = model.predict(x)
+    first, last = model.layers
+    last.quantize("int8")
+    h, _ = de.ops.dense_forward(x, first.kernel, first.bias, activation="relu")
+    want = engine_act("softmax", ref.qdense_pre(h, last.kernel, last.kernel_scale,
+                                                last.bias))
+    got = model.predict(x)
+    assert np.array_equal(got, want) and not np.array_equal(got, before)
+    assert model.quantized
+    with pytest.raises(NotImplementedError, match="quantized"):
+        model.fit(x, np.zeros(7, np.int64), verbose=0)
