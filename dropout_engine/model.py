@@ -463,6 +463,16 @@ class Sequential:
         from . import saving
         saving.save_model(self, filepath, overwrite=overwrite)
 
+    def __reduce__(self):
+        """pickle / copy.deepcopy / joblib, as Keras 3's: through the model
+        file's bytes (weights, compile config, optimizer state), so a copy
+        predicts the same and trains on the same; an unbuilt model through
+        its config."""
+        from . import saving
+        if not self.built:
+            return (type(self).from_config, (self.get_config(),))
+        return (saving.model_from_bytes, (saving.model_to_bytes(self),))
+
     def save_weights(self, filepath, overwrite=True):
         from . import saving
         saving.save_weights(self, filepath, overwrite=overwrite)

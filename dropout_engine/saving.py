@@ -22,6 +22,7 @@ unpickled or evaluated.
 """
 import json
 import os
+import tempfile
 
 import numpy as np
 
@@ -80,6 +81,24 @@ def save_model(model, filepath, overwrite=True):
             "compile": json.dumps(_compile_config(model)),
             "iterations": str(model.optimizer.iterations if model.compiled else 0)}
     save_tensors(filepath, tensors, meta)
+
+
+def model_to_bytes(model):
+    """The bytes of model.save's file (what pickling a model stores)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.safetensors")
+        save_model(model, path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def model_from_bytes(data):
+    """load_model on the bytes model_to_bytes gave (unpickling)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.safetensors")
+        with open(path, "wb") as f:
+            f.write(data)
+        return load_model(path)
 
 
 def save_weights(model, filepath, overwrite=True):
