@@ -37,6 +37,9 @@ def test_demo_trains_reports_and_saves(tmp_path, capsys):
     assert 0.5 < acc <= 1.0            # two epochs already learn digits
     assert re.search(r"training speed:\s+[\d,]+ samples/s", out)
     assert f"saved model:    {out_file}" in out
+    q = re.search(r"int8 \(model.quantize\): test accuracy ([\d.]+), batch-1 predict "
+                  r"([\d.]+) us \(float32: ([\d.]+) us\)", out)
+    assert q and abs(float(q.group(1)) - acc) < 0.05   # int8 keeps the accuracy
     load_tensors(out_file)            # a valid model file
     from dropout_engine.saving import load_model
     assert load_model(out_file).count_params() == (
