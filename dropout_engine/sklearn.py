@@ -33,7 +33,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
+                                      validate_data)
 
 from . import callbacks, constraints, optimizers, regularizers, seeding
 from .layers import Dense, Dropout, Input
@@ -167,21 +168,28 @@ class _DropoutMLP(_FittedModel, BaseEstimator):
             learning_rate=self.learning_rate), loss=self._loss)
         return model
 
-    def _fit(self, x, t, n_out, out_act, stratify):
+    def _fit(self, x, t, n_out, out_act, stratify, sample_weight):
+        sw = (None if sample_weight is None
+              else _check_sample_weight(sample_weight, x, dtype=np.float32,
+                                        ensure_non_negative=True))
         with _seeded(self.random_state) as seed:
             self.model_ = self._build(x.shape[1], n_out, out_act, x.shape[0])
             cbs, val = [], None
             if self.early_stopping:
-                x, xv, t, tv = train_test_split(
-                    x, t, test_size=self.validation_fraction, random_state=seed,
+                parts = train_test_split(
+                    x, t, *([] if sw is None else [sw]),
+                    test_size=self.validation_fraction, random_state=seed,
                     stratify=t if stratify else None)
-                val = (xv, tv)
+                x, xv, t, tv = parts[:4]
+                sw, swv = parts[4:] if sw is not None else (None, None)
+                val = (xv, tv, swv)
                 cbs.append(callbacks.EarlyStopping(
                     monitor="val_loss", patience=self.n_iter_no_change,
                     restore_best_weights=True))
             hist = self.model_.fit(x, t, batch_size=self.batch_size,
                                    epochs=self.epochs, verbose=self.verbose,
-                                   validation_data=val, callbacks=cbs)
+                                   validation_data=val, callbacks=cbs,
+                                   sample_weight=sw)
         self.loss_curve_ = list(hist.history.get("loss", []))
         self.n_iter_ = len(self.loss_curve_)
         if self.early_stopping:
@@ -221,10 +229,14 @@ class DropoutMLPClassifier(ClassifierMixin, _DropoutMLP):
     """
     _loss = "sparse_categorical_crossentropy"
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
+        """Train on X, y; ``sample_weight`` [n] (>= 0) weighs each sample's
+        loss as Keras's fit does (mini-batch SGD: a weight of 2 is not the
+        same as a duplicated sample)."""
         X, y = validate_data(self, X, y, dtype=np.float32)
         codes = _encode_labels(self, y)
-        return self._fit(X, codes, len(self.classes_), "softmax", stratify=True)
+        return self._fit(X, codes, len(self.classes_), "softmax", stratify=True,
+                         sample_weight=sample_weight)
 
     def predict_proba(self, X):
         return _proba(self._raw_predict(X))
@@ -242,12 +254,13 @@ class DropoutMLPRegressor(RegressorMixin, _DropoutMLP):
     """
     _loss = "mse"
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=True,
                              multi_output=True)
         self._y_1d = y.ndim == 1
         t = y.reshape(len(y), -1)
-        return self._fit(X, t, t.shape[1], "linear", stratify=False)
+        return self._fit(X, t, t.shape[1], "linear", stratify=False,
+                         sample_weight=sample_weight)
 
     predict = _predict_values
 
