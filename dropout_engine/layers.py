@@ -217,13 +217,21 @@ class Dense(Layer):
         ``Dense.quantize``: per output column abs-max scales, inputs
         quantized per row at every call (see ``quantization``).  The float
         kernel is dropped; the layer is then inference-only."""
-        from . import quantization
         self._check_quantize(mode)
-        self._int8 = quantization.Int8Kernel.from_float(self.kernel)
-        self.kernel = self._int8.kernel
+        self._quantize()
         # Keras lets a layer of a built model be quantized on its own: the
         # models holding it rebuild their C nets to run it in int8.
-        for model in list(self._owners):
+        self._tell_owners([self])
+
+    def _quantize(self):
+        """quantize("int8") once _check_quantize passed."""
+        from . import quantization
+        self._int8 = quantization.Int8Kernel.from_float(self.kernel)
+        self.kernel = self._int8.kernel
+
+    @staticmethod
+    def _tell_owners(layers):
+        for model in {m for layer in layers for m in layer._owners}:
             model._layer_changed()
 
     def _check_quantize(self, mode):

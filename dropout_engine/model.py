@@ -236,8 +236,10 @@ class Sequential:
         for layer in dense:       # every check before any layer changes
             layer._check_quantize(mode)
         for layer in dense:
-            layer.quantize(mode)
-        self._make_net()
+            layer._quantize()
+        # One rebuild per model holding these layers (this one included),
+        # not one per layer as layer.quantize would do.
+        layers_mod.Dense._tell_owners(dense)
 
     @property
     def quantized(self):
@@ -359,8 +361,7 @@ class Sequential:
                              f"got {samples!r}")
         chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
         x = self._x(x, check_finite=False)
-        return self._net.predict_mc(x, int(samples), seeding.next_seed(),
-                                              chunk)
+        return self._net.predict_mc(x, int(samples), seeding.next_seed(), chunk)
 
     def __call__(self, x, training=False):
         if training:
@@ -386,8 +387,7 @@ class Sequential:
 
     def _evaluate(self, x, t, sw, batch_size):
         ms = self._metrics_for(self._n_out)
-        sums = self._net.evaluate(x, t, self._loss_obj.kind,
-                                            [m.kind for m in ms],
+        sums = self._net.evaluate(x, t, self._loss_obj.kind, [m.kind for m in ms],
                                   max(batch_size, 256), sw)
         n = x.shape[0]
         logs = {"loss": sums[0] / n + self._penalty()}
