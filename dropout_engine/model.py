@@ -457,11 +457,12 @@ class Sequential:
         return cls([layers_mod.deserialize(c, f"layers[{i}]")
                     for i, c in enumerate(config["layers"])], name=config.get("name"))
 
-    def save(self, filepath, overwrite=True):
+    def save(self, filepath, overwrite=True, *, metadata=None):
         """Save architecture, weights, compile config and optimizer state to
-        one file (see ``saving``)."""
+        one file (see ``saving``).  Ours, keyword-only: ``metadata``, a dict
+        of str -> str stored in the same file (``saving.load_metadata``)."""
         from . import saving
-        saving.save_model(self, filepath, overwrite=overwrite)
+        saving.save_model(self, filepath, overwrite=overwrite, metadata=metadata)
 
     def __reduce__(self):
         """pickle / copy.deepcopy / joblib, as Keras 3's: through the model

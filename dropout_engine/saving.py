@@ -12,7 +12,8 @@ reads with full validation.  This module maps a model onto it:
             model = the Sequential config (JSON; each Dropout's seed is the
             one actually in use, so a loaded model draws the masks the
             original would have), compile = optimizer/loss/metrics (JSON or
-            "null"), iterations = the optimizer's step count.
+            "null"), iterations = the optimizer's step count; plus any
+            ``model.save(path, metadata={...})`` keys (``load_metadata``).
 
 Loading checks everything against everything: the config must build a
 model whose weight names, shapes and dtypes are exactly the file's, and the
@@ -34,6 +35,8 @@ from .safetensors import ModelFileError, load_tensors, save_tensors
 FORMAT = "dropout_engine.model"
 WEIGHTS_FORMAT = "dropout_engine.weights"
 VERSION = "1"
+# The metadata keys save_model writes itself; user metadata may not use them.
+RESERVED_METADATA = frozenset({"format", "version", "model", "compile", "iterations"})
 
 
 def _weight_names(model):
@@ -63,8 +66,25 @@ def _compile_config(model):
                         for m in model._metric_ids]}
 
 
-def save_model(model, filepath, overwrite=True):
-    """Write architecture, weights, compile config and optimizer state."""
+def _user_metadata(metadata):
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError(f"metadata must be a dict of str -> str, got {metadata!r:.200}")
+    taken = sorted(RESERVED_METADATA.intersection(metadata))
+    if taken:
+        raise ValueError(f"metadata keys {taken} are the model file's own; "
+                         f"the reserved keys are {sorted(RESERVED_METADATA)}")
+    return metadata
+
+
+def save_model(model, filepath, overwrite=True, *, metadata=None):
+    """Write architecture, weights, compile config and optimizer state.
+
+    Ours, keyword-only: ``metadata`` (a dict of str -> str) is stored beside
+    them in the same atomic write; ``load_metadata`` gives it back.
+    """
     _check_overwrite(filepath, overwrite)
     tensors = _weights(model)
     # A quantized model is inference-only: no optimizer state to keep.
@@ -80,6 +100,7 @@ def save_model(model, filepath, overwrite=True):
     meta = {"format": FORMAT, "version": VERSION, "model": json.dumps(config),
             "compile": json.dumps(_compile_config(model)),
             "iterations": str(model.optimizer.iterations if model.compiled else 0)}
+    meta.update(_user_metadata(metadata))
     save_tensors(filepath, tensors, meta)
 
 
@@ -144,6 +165,13 @@ def _json(meta, key, fail):
         raise fail(f"metadata {key!r} is missing") from None
     except ValueError as e:
         raise fail(f"metadata {key!r} is not valid JSON ({e})") from None
+
+
+def load_metadata(filepath):
+    """The ``metadata=`` a model file was saved with (``{}`` when none): the
+    file's ``__metadata__`` without the reserved keys."""
+    _, meta, _ = _read(filepath, FORMAT)
+    return {k: v for k, v in meta.items() if k not in RESERVED_METADATA}
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):

@@ -162,3 +162,31 @@ def test_pickle_and_deepcopy_go_through_the_model_file():
     model.quantize("int8")
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(x),
                                   model.predict(x))
+
+
+def test_user_metadata_is_saved_in_the_same_file_and_read_back(tmp_path):
+    from dropout_engine.saving import load_metadata
+    m = _trained()
+    path = tmp_path / "m.safetensors"
+    m.save(path, metadata={"app.scaler": '{"mean": [0.5]}', "note": "é"})
+    assert load_metadata(path) == {"app.scaler": '{"mean": [0.5]}', "note": "é"}
+    _, meta = load_tensors(path)
+    assert meta["note"] == "é" and meta["format"] == "dropout_engine.model"
+    x, _ = _data()
+    np.testing.assert_array_equal(load_model(path).predict(x), m.predict(x))
+    m.save(path)
+    assert load_metadata(path) == {}
+
+
+@pytest.mark.parametrize("metadata, err", [
+    ({"model": "x"}, ValueError), ({"format": "x"}, ValueError),
+    ({"k": 1}, TypeError), (["k"], TypeError)])
+def test_user_metadata_may_not_take_the_reserved_keys_or_be_no_str_map(tmp_path,
+                                                                       metadata, err):
+    m = _trained()
+    path = tmp_path / "m.safetensors"
+    m.save(path)
+    before = path.read_bytes()
+    with pytest.raises(err, match="metadata"):
+        m.save(path, metadata=metadata)
+    assert path.read_bytes() == before      # nothing written
