@@ -220,34 +220,67 @@ def test_auto_task_integers_with_many_values_are_regression(tmp_path):
 
 # ------------------------------------------------- two parsers, same results
 
-TRICKY = ('\ufeff a ,"b, quoted",label\r\n'
-          '1.5,"2",x\r\n'
+TRICKY = ('\ufeff a ,"b, quoted",label,odd\r\n'
+          '1.5,"2",x,1\r\n'
           '\r\n'
-          ' 3 ,4e-1,"y ""z"""\r\n'
-          '5,6,x\r\n'
-          '-7,8.25,x\n'
-          '9,1_0,"y ""z"""\n')
+          ' 3 ,4e-1,"y ""z""",-0.0\r\n'
+          '5,6,x,nan\r\n'
+          '-7,8.25,x,NA\n'
+          '9,1_0,"y ""z""",\n'
+          '11,12,01\n')
 
 
-def test_both_parsers_read_the_same_cells(tmp_path):
-    pytest.importorskip("pandas")
+def _both_engines(path, **kw):
     from dropout_engine.cli import csvio
-    path = tmp_path / "tricky.csv"
-    path.write_bytes(TRICKY.encode("utf-8"))
     tables = {}
     for engine in ("builtin", "pandas"):
         os.environ["DROPOUT_ENGINE_CSV"] = engine
         try:
             assert csvio.csv_engine() == engine
-            tables[engine] = csvio.read_table(path)
+            tables[engine] = csvio.read_table(path, **kw)
         finally:
             del os.environ["DROPOUT_ENGINE_CSV"]
-    a, b = tables["builtin"], tables["pandas"]
-    assert a.names == b.names == ["a", "b, quoted", "label"]
-    assert a.rows == b.rows == 5
-    for name in a.names:
-        assert list(a.column(name)) == list(b.column(name))
-    assert list(a.column("label")) == ["x", 'y "z"', "x", "x", 'y "z"']
+    return tables["builtin"], tables["pandas"]
+
+
+def _same_numbers(a, b, name):
+    from dropout_engine.cli.columns import parse_numbers
+    (va, bad_a), (vb, bad_b) = parse_numbers(a.column(name)), parse_numbers(b.column(name))
+    assert bad_a == bad_b
+    if va is not None:
+        np.testing.assert_array_equal(va, vb)      # NaN where NaN, same bits else
+        assert np.array_equal(np.signbit(va), np.signbit(vb))
+    return va
+
+
+def test_both_parsers_read_the_same_table(tmp_path):
+    pytest.importorskip("pandas")
+    path = tmp_path / "tricky.csv"
+    path.write_bytes(TRICKY.encode("utf-8"))
+    a, b = _both_engines(path, text={"label"})
+    assert a.names == b.names == ["a", "b, quoted", "label", "odd"]
+    assert a.rows == b.rows == 6
+    assert list(a.column("label")) == list(b.column("label")) == \
+        ["x", 'y "z"', "x", "x", 'y "z"', "01"]
+    np.testing.assert_array_equal(_same_numbers(a, b, "a"), [1.5, 3, 5, -7, 9, 11])
+    np.testing.assert_array_equal(_same_numbers(a, b, "b, quoted"), [2, .4, 6, 8.25, 10, 12])
+    np.testing.assert_array_equal(_same_numbers(a, b, "odd"),
+                                  [1, -0.0, np.nan, np.nan, np.nan, np.nan])
+
+
+def test_both_parsers_give_the_same_doubles_for_hard_decimals(tmp_path):
+    pytest.importorskip("pandas")
+    rng = np.random.default_rng(8)
+    v = rng.normal(size=3000) * 10.0 ** rng.integers(-40, 40, 3000)
+    digits = rng.integers(0, 10, (3000, 24))
+    cols = {"repr": [repr(x) for x in v.tolist()], "g25": ["%.25g" % x for x in v],
+            "long": ["0." + "".join(map(str, d)) for d in digits],
+            "int": [str(int(x)) for x in rng.integers(-2 ** 62, 2 ** 62, 3000)]}
+    path = _write(tmp_path / "hard.csv", list(cols), list(zip(*cols.values())))
+    a, b = _both_engines(path)
+    for name, cells in cols.items():
+        np.testing.assert_array_equal(_same_numbers(a, b, name),
+                                      [float(c) for c in cells])
 
 
 def test_pandas_and_csv_module_train_and_predict_the_same_bytes(tmp_path, no_pandas):

@@ -46,7 +46,7 @@ when all are integers with at most 20 distinct values; else regression.
 Cells: numbers as Python's float() reads them; empty, NA, N/A, NaN, null,
 None are missing (an error in features and target).  Rows in messages are
 counted from 1, the first row after the header.  CSV is read with pandas
-when it is installed, else with the csv module (the same cells either way;
+when it is installed, else with the csv module (the same table either way;
 DROPOUT_ENGINE_CSV=builtin forces the csv module); .parquet/.pq files need
 pyarrow (pip install "dropout_engine[parquet]").
 """

@@ -1,9 +1,9 @@
 """The tables the command line reads (CSV, Parquet) and the CSV it writes.
 
 ``read_table(path)`` gives a ``Table``: the column names from the header
-row and one 1-D array per column.  CSV cells come as text (an object array
-of str), so turning them into numbers or class labels happens once,
-downstream (``columns.py``), whichever parser read them.
+row and one 1-D array per column, either numbers or the cells' text (an
+object array of str); turning text into numbers or class labels happens
+once, downstream (``columns.py``), whichever parser read it.
 
 CSV, as read here:
   - UTF-8 (a leading byte-order mark is skipped), comma-separated, quoting as
@@ -16,10 +16,16 @@ CSV, as read here:
   - rows are numbered from 1, the first row after the header (blank lines
     not counted): "row 3" in a message is the third data row.
 
-Two parsers give the same cells: pandas' C tokenizer when pandas is
-importable (fast), else the csv module, streaming the rows in chunks.  The
-environment variable ``DROPOUT_ENGINE_CSV`` chooses: ``builtin`` forces the
-csv module, ``pandas`` requires pandas, ``auto`` (or unset) prefers pandas.
+Two parsers give the same table: pandas' C parser when pandas is
+importable (fast: it parses number columns itself), else the csv module,
+streaming the rows in chunks (every column as text).  pandas keeps a column
+as numbers only when every cell is a plain number it parses exactly as
+Python's float() does (checked in the tests); any other column (a label, an
+empty cell, "NA", " 5 ", "True") is read again as text, and the columns
+named in ``text=`` (the target, whose spelling is its class label) are
+text from the start.  The environment variable ``DROPOUT_ENGINE_CSV``
+chooses: ``builtin`` forces the csv module, ``pandas`` requires pandas,
+``auto`` (or unset) prefers pandas.
 
 Parquet (``.parquet``, ``.pq``) is read with pyarrow, the ``parquet`` extra
 (``pip install "dropout_engine[parquet]"``); its columns keep their types.
@@ -52,8 +58,9 @@ class Table:
         return self._columns[name]
 
 
-def read_table(path):
-    """The table in `path`: Parquet by its suffix, otherwise CSV."""
+def read_table(path, *, text=()):
+    """The table in `path`: Parquet by its suffix, otherwise CSV, whose
+    columns named in `text` are kept as text whichever parser reads them."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file")
@@ -62,7 +69,7 @@ def read_table(path):
     if path.lower().endswith(PARQUET_SUFFIXES):
         names, columns = _read_parquet(path)
     else:
-        names, columns = _CSV_READERS[csv_engine()](path)
+        names, columns = _CSV_READERS[csv_engine()](path, text)
     names = _check_names(path, names)
     if not columns or len(columns[0]) == 0:
         raise CLIError(f"{path}: has a header but no data rows")
@@ -104,13 +111,23 @@ def _too_many(path, line, got, want):
     return CLIError(f"{path}: line {line} has {got} fields, the header has {want}")
 
 
-def _read_builtin(path):
+def _header(path, reader):
+    """The first non-blank row of `reader`, or an error for an empty file."""
+    header = next((row for row in reader if row), None)
+    if header is None:
+        raise CLIError(f"{path}: is empty (no header row)")
+    return header
+
+
+def _not_utf8(path, e):
+    return CLIError(f"{path}: is not UTF-8 text ({e.reason} at byte {e.start})")
+
+
+def _read_builtin(path, text=()):
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
-            header = next((row for row in reader if row), None)
-            if header is None:
-                raise CLIError(f"{path}: is empty (no header row)")
+            header = _header(path, reader)
             k = len(header)
             columns, chunk = [[] for _ in header], []
 
@@ -131,32 +148,52 @@ def _read_builtin(path):
                     flush()
             flush()
     except UnicodeDecodeError as e:
-        raise CLIError(f"{path}: is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise _not_utf8(path, e) from None
     except csv.Error as e:
         raise CLIError(f"{path}: line {reader.line_num}: {e}") from None
     return header, [np.array(col, dtype=object) for col in columns]
 
 
-def _read_pandas(path):
+def _read_pandas(path, text=()):
     import pandas as pd
+    # The header by the csv module: pandas would rename duplicate names.
     try:
-        # header=None: the header row is read as cells, raw, so duplicate
-        # names are seen (pandas would rename them) and stripped like ours.
-        frame = pd.read_csv(path, header=None, dtype=str, na_filter=False,
-                            keep_default_na=False, skip_blank_lines=True,
-                            encoding="utf-8-sig", engine="c")
-    except pd.errors.EmptyDataError:
-        raise CLIError(f"{path}: is empty (no header row)") from None
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = _header(path, reader)
+            skip = reader.line_num
     except UnicodeDecodeError as e:
-        raise CLIError(f"{path}: is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except pd.errors.ParserError as e:
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
-        if m:
-            raise _too_many(path, m.group(2), m.group(3), m.group(1)) from None
-        raise CLIError(f"{path}: {str(e).strip().splitlines()[-1]}") from None
-    cells = frame.to_numpy(dtype=object)
-    return list(cells[0]), [np.ascontiguousarray(cells[1:, j])
-                            for j in range(cells.shape[1])]
+        raise _not_utf8(path, e) from None
+    k = len(header)
+    as_text = {j for j, h in enumerate(header) if h.strip() in text}
+    options = dict(header=None, skiprows=skip, names=list(range(k)), na_filter=False,
+                   keep_default_na=False, skip_blank_lines=True, encoding="utf-8-sig",
+                   engine="c", low_memory=False)
+    if int(pd.__version__.split(".")[0]) < 3:
+        # pandas 1-2's default float parser may miss the nearest double in
+        # the last bit; "round_trip" is Python's (pandas 3's default is exact).
+        options["float_precision"] = "round_trip"
+
+    def read(**kw):
+        try:
+            return pd.read_csv(path, **options, **kw)
+        except pd.errors.EmptyDataError:    # nothing after the header
+            return pd.DataFrame({j: np.array([], object) for j in kw.get("usecols", range(k))})
+        except UnicodeDecodeError as e:
+            raise _not_utf8(path, e) from None
+        except pd.errors.ParserError as e:
+            m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+            if m:
+                raise _too_many(path, m.group(2), m.group(3), m.group(1)) from None
+            raise CLIError(f"{path}: {str(e).strip().splitlines()[-1]}") from None
+    frame = read(dtype={j: str for j in as_text})
+    columns = {j: frame[j].to_numpy() for j in range(k)
+               if j not in as_text and frame[j].dtype.kind in "iuf"}
+    rest = [j for j in range(k) if j not in columns]
+    if rest:
+        cells = read(usecols=rest, dtype=str)
+        columns.update({j: cells[j].to_numpy(dtype=object) for j in rest})
+    return header, [columns[j] for j in range(k)]
 
 
 _CSV_READERS = {"builtin": _read_builtin, "pandas": _read_pandas}

@@ -82,7 +82,8 @@ def run(args):
     csvio.check_out_dir(args.out)    # before training, not after
     if args.seed is not None:
         seeding.set_random_seed(args.seed)
-    table = csvio.read_table(args.data)
+    # The target stays text: its spelling is the class label.
+    table = csvio.read_table(args.data, text={args.target})
     if args.target not in table.names:
         raise CLIError(f"{table.path}: no column {args.target!r} (the --target); "
                        f"the columns are {', '.join(map(repr, table.names))}")
