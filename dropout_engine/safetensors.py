@@ -159,20 +159,30 @@ def save_tensors(path, tensors, metadata=None):
         >>> save_tensors("w.safetensors", {"w": np.ones((2, 3), np.float32)},
         ...              {"format": "np"})
     """
-    path = os.fsdecode(path)
     header, arrays = _prepare(tensors, metadata)
+
+    def write(f):
+        f.write(len(header).to_bytes(8, "little"))
+        f.write(header)
+        for a in arrays:
+            f.write(a.reshape(-1).view(np.uint8))
+    write_atomically(path, write)
+
+
+def write_atomically(path, write, **open_kwargs):
+    """Call ``write(f)`` on a new temporary file next to `path` (opened with
+    ``os.fdopen(fd, "wb", **open_kwargs)`` unless `open_kwargs` give another
+    mode), then flush, fsync and rename it over `path`.  On any failure,
+    Ctrl-C included, the temporary file is removed and `path` untouched."""
+    path = os.fsdecode(path)
     fd, tmp = _open_temp(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(len(header).to_bytes(8, "little"))
-            f.write(header)
-            for a in arrays:
-                f.write(a.reshape(-1).view(np.uint8))
+        with os.fdopen(fd, **{"mode": "wb", **open_kwargs}) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        # Any failure, Ctrl-C included: drop the partial file, keep the old.
         try:
             os.unlink(tmp)
         except FileNotFoundError:

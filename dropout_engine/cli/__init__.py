@@ -80,25 +80,22 @@ def _seed(text):
     return v
 
 
-def _fraction(text):
-    """A float in [0, 1) (dropout rates, the validation split)."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return v
+def _number(ok, expected):
+    """An argparse type: a float for which ok(v) holds."""
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            v = float("nan")
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return v
+    return parse
 
 
-def _learning_rate(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0 < v < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
+# Dropout rates and the validation split.
+_fraction = _number(lambda v: 0 <= v < 1, "a number in [0, 1)")
+_learning_rate = _number(lambda v: 0 < v < float("inf"), "a positive number")
 
 
 def _hidden(text):

@@ -39,7 +39,7 @@ import sys
 
 import numpy as np
 
-from ..safetensors import _fsync_dir, _open_temp
+from ..safetensors import write_atomically
 from .errors import CLIError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -236,21 +236,8 @@ def write_csv(path, header, columns):
         _write_rows(sys.stdout, header, columns)
         sys.stdout.flush()
         return
-    path = check_out_dir(path)
-    fd, tmp = _open_temp(path)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            _write_rows(f, header, columns)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(os.path.dirname(path) or os.curdir)
+    write_atomically(check_out_dir(path), lambda f: _write_rows(f, header, columns),
+                     mode="w", newline="", encoding="utf-8")
 
 
 def _write_rows(f, header, columns):
