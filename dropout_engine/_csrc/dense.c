@@ -3,7 +3,8 @@
  * unfused passes and the dense layer forward/backward.
  *
  * Rows are split into one contiguous block per thread (fewer threads for
- * small work).  Every element and every mask bit is computed by the same
+ * small work); standalone dropout splits RNG segments instead, so that a
+ * single long row (a 1-D array) uses every thread.  Every element and every mask bit is computed by the same
  * code whatever block it falls in, and the only reduction (de_sum_rows)
  * adds rows in the fixed order 0..m-1, so results do not depend on the
  * thread count.  Masks: callers zero them; blocks share at most the mask
