@@ -66,6 +66,16 @@ def dropout_bandwidth(threads, quick):
             ours=ours.rate(moved) / 1e9, peer=copy.rate(moved) / 1e9,
             unit="GB/s", peer_name="np.copyto", spread=ours.spread,
             ratio=ours.rate(moved) / copy.rate(moved)))
+        # As a user calls it: a fresh output (and mask) every call, whose
+        # pages the kernel faults in; the peer copies into a fresh array.
+        cold = measure(lambda: ops.dropout(x, 0.5), repeats=reps)
+        cold_copy = measure(lambda: np.copyto(np.empty_like(x), x), repeats=reps)
+        rows.append(dict(
+            bench="dropout(x, 0.5), fresh output", case=f"{mb} MB",
+            threads=threads, ours=cold.rate(moved) / 1e9,
+            peer=cold_copy.rate(moved) / 1e9, unit="GB/s",
+            peer_name="np.copyto into np.empty_like", spread=cold.spread,
+            ratio=cold.rate(moved) / cold_copy.rate(moved)))
         if torch is not None:
             tx = torch.from_numpy(x)
             tdrop = measure(lambda: torch.nn.functional.dropout(tx, 0.5, True),

@@ -95,7 +95,7 @@ def test_rows_and_segments_draw_independent_bits():
     assert 0.45 < (k[:, 1:] == k[:, :-1]).mean() < 0.55
 
 
-@pytest.mark.parametrize("shape", [(1001, 333), (4, 70001)])
+@pytest.mark.parametrize("shape", [(1001, 333), (4, 70001), (1, 300001)])
 def test_one_and_two_threads_are_bit_identical(shape):
     x = RNG.standard_normal(shape).astype(np.float32)
     before = ops.get_num_threads()
@@ -108,6 +108,21 @@ def test_one_and_two_threads_are_bit_identical(shape):
         ops.set_num_threads(before)
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(m1, m2)
+
+
+def test_a_long_1d_array_split_over_threads_is_the_documented_stream():
+    # One row of many RNG segments: the threads split it by segment.
+    x = RNG.standard_normal(100_003).astype(np.float32)
+    before = ops.get_num_threads()
+    try:
+        ops.set_num_threads(2)
+        y, mask = ops.dropout(x, 0.3, seed=5, step=1)
+    finally:
+        ops.set_num_threads(before)
+    want = ref.keep_mask(ref.rng_key(5, 0, 1), 1, x.size, 0.3)[0]
+    np.testing.assert_array_equal(keep_flags(mask, (1, x.size))[0], want)
+    _, scale = ref.dropout_params(0.3)
+    np.testing.assert_array_equal(y, np.where(want, x * np.float32(scale), 0))
 
 
 # The same computations on every ISA, in a subprocess each; all outputs must

@@ -3,7 +3,8 @@
  * unfused passes and the dense layer forward/backward.
  *
  * Rows are split into one contiguous block per thread (fewer threads for
- * small work).  Every element and every mask bit is computed by the same
+ * small work); standalone dropout splits RNG segments instead, so that a
+ * single long row (a 1-D array) uses every thread.  Every element and every mask bit is computed by the same
  * code whatever block it falls in, and the only reduction (de_sum_rows)
  * adds rows in the fixed order 0..m-1, so results do not depend on the
  * thread count.  Masks: callers zero them; blocks share at most the mask
@@ -68,11 +69,12 @@ void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask,
                 const de_dropout_t *d)
 {
     const de_elementwise_t *ew = de_kt->ew;
-    int nt = threads_for(m, m * n);
+    const size_t segs = m * ((n + DE_RNG_SEGMENT - 1) / DE_RNG_SEGMENT);
+    int nt = threads_for(segs, m * n);
     DE_PARALLEL({
-        size_t r0, r1;
-        my_block(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &r0, &r1);
-        ew->dropout_rows(r0, r1, n, x, y, mask, d);
+        size_t s0, s1;
+        my_block(segs, DE_TEAM_ID(), DE_TEAM_SIZE(), &s0, &s1);
+        ew->dropout_segments(s0, s1, n, x, y, mask, d);
     });
 }
 
@@ -81,6 +83,7 @@ static void softmax_dropout(size_t m, size_t n, float *y, uint64_t *mask,
                             const de_dropout_t *d)
 {
     const de_elementwise_t *ew = de_kt->ew;
+    const size_t spr = (n + DE_RNG_SEGMENT - 1) / DE_RNG_SEGMENT;
     int nt = threads_for(m, m * n * 16);
     DE_PARALLEL({
         size_t r0, r1;
@@ -90,7 +93,7 @@ static void softmax_dropout(size_t m, size_t n, float *y, uint64_t *mask,
         } else {
             for (size_t i = r0; i < r1; i++) {
                 ew->softmax_rows(i, i + 1, n, y);
-                ew->dropout_rows(i, i + 1, n, y, y, mask, d);
+                ew->dropout_segments(i * spr, (i + 1) * spr, n, y, y, mask, d);
             }
         }
     });
