@@ -241,8 +241,8 @@ class TensorBoard(Callback):
             train["learning_rate"] = float(opt.learning_rate)
         if self.write_steps_per_second:
             elapsed = time.perf_counter() - self._epoch_start_time
-            train["steps_per_second"] = ((self._iterations() - self._epoch_start_iterations)
-                                         / max(elapsed, 1e-9))
+            steps = self._iterations() - self._epoch_start_iterations
+            train["steps_per_second"] = steps / max(elapsed, 1e-9)
         if train:
             w = self._writer("train")
             for name, value in train.items():

@@ -161,7 +161,8 @@ def test_each_fit_writes_new_event_files(tmp_path):
     model, tb = _model(), TensorBoard(tmp_path / "logs")
     model.fit(x, y, epochs=1, verbose=0, callbacks=[tb])
     model.fit(x, y, epochs=3, initial_epoch=1, verbose=0, callbacks=[tb])
-    assert len(glob.glob(str(tmp_path / "logs" / "train" / "events.out.tfevents.*"))) == 2
+    files = glob.glob(str(tmp_path / "logs" / "train" / "events.out.tfevents.*"))
+    assert len(files) == 2
     assert [s for s, _ in _scalars(_read(tmp_path, "train"), "epoch_loss")] == [0, 1, 2]
 
 
