@@ -35,6 +35,7 @@ from .progbar import Progbar
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger",
            "TerminateOnNaN", "CSVLogger", "LambdaCallback", "EarlyStopping",
            "ModelCheckpoint", "ReduceLROnPlateau"]
+from .tensorboard import TensorBoard; __all__.append("TensorBoard")  # noqa: E402,E702
 
 
 def _pythonify(logs):

@@ -1,4 +1,5 @@
-"""scikit-learn estimators over the engine (scikit-learn is imported here only).
+"""scikit-learn estimators over the engine (scikit-learn is imported by this
+module and the ones it imports only).
 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -10,8 +11,9 @@
 
 ``DropoutMLPClassifier`` / ``DropoutMLPRegressor`` mirror scikit-learn's
 MLPClassifier / MLPRegressor, with dropout after every hidden layer (and
-optionally on the input).  ``KerasClassifier`` / ``KerasRegressor`` wrap a
-function that builds a ``Sequential``, as scikeras does.
+optionally on the input).  ``KerasClassifier`` / ``KerasRegressor`` are
+scikeras's wrappers (in ``_sklearn_keras``, with scikeras's arguments,
+defaults and parameter routing): scikeras code runs with the import changed.
 
 Decisions worth knowing:
   - ``alpha`` is scikit-learn's L2 term: ``0.5 * alpha * ||W||^2 /
@@ -24,19 +26,17 @@ Decisions worth knowing:
     thread count.
   - Fitted estimators pickle their architecture and weights, not the C net.
 """
-import contextlib
-import inspect
 import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
-                                      validate_data)
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from . import callbacks, constraints, optimizers, regularizers, seeding
+from . import callbacks, constraints, optimizers, regularizers
+from ._sklearn_common import _FittedModel, _proba, _seeded
+from ._sklearn_keras import KerasClassifier, KerasRegressor
 from .layers import Dense, Dropout, Input
 from .model import Sequential
 
@@ -47,45 +47,6 @@ _OPTIMIZERS = {"adam": optimizers.Adam, "sgd": optimizers.SGD,
                "rmsprop": optimizers.RMSprop}
 
 
-@contextlib.contextmanager
-def _seeded(random_state):
-    """Run with the package's seed stream set from ``random_state``."""
-    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
-    saved = dict(seeding._state)
-    seeding._state.update(seed=seed, counter=0)
-    try:
-        yield seed
-    finally:
-        seeding._state.update(saved)
-
-
-class _FittedModel:
-    """An estimator's fitted ``model_``: predictions, and pickling (the
-    config and the weights travel, the C net is rebuilt on load)."""
-
-    def _raw_predict(self, X):
-        check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=np.float32)
-        return self.model_.predict(X)
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        model = state.get("model_")
-        if isinstance(model, Sequential):
-            state = dict(state, model_=(model.get_config(), model.get_weights()))
-        return state
-
-    def __setstate__(self, state):
-        model = state.get("model_")
-        if isinstance(model, tuple):
-            config, weights = model
-            rebuilt = Sequential.from_config(config)
-            rebuilt.build()
-            rebuilt.set_weights(weights)
-            state = dict(state, model_=rebuilt)
-        super().__setstate__(state)
-
-
 def _encode_labels(est, y):
     check_classification_targets(y)
     est.classes_, codes = np.unique(y, return_inverse=True)
@@ -93,14 +54,6 @@ def _encode_labels(est, y):
         raise ValueError(f"{type(est).__name__} needs samples of at least 2 "
                          f"classes in y; got 1 class ({est.classes_[0]!r})")
     return codes.reshape(-1)
-
-
-def _proba(p):
-    """float64 class probabilities from the model's float32 outputs."""
-    p = np.asarray(p, np.float64)
-    if p.shape[1] == 1:
-        p = np.hstack([1.0 - p, p])
-    return p / p.sum(axis=1, keepdims=True)
 
 
 def _predict_values(self, X):
@@ -268,137 +221,3 @@ class DropoutMLPRegressor(RegressorMixin, _DropoutMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-
-# ------------------------------------------------------------------ scikeras
-_ROUTES = ("model__", "fit__", "compile__", "optimizer__")
-
-
-class _KerasWrapper(_FittedModel, BaseEstimator):
-    """Base of the scikeras-style wrappers; extra keyword arguments are
-    parameters (visible to get_params, GridSearchCV and clone) passed to
-    ``model`` when its signature names them, bare or as ``model__name``."""
-
-    def __init__(self, model=None, *, optimizer="adam", loss=None,
-                 batch_size=32, epochs=1, verbose=0, validation_split=0.0,
-                 callbacks=None, random_state=None, **kwargs):
-        self.model = model
-        self.optimizer = optimizer
-        self.loss = loss
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.verbose = verbose
-        self.validation_split = validation_split
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self._extra = sorted(kwargs)
-        vars(self).update(kwargs)
-
-    def get_params(self, deep=True):
-        params = super().get_params(deep=False)
-        params.update({k: getattr(self, k) for k in self._extra})
-        return params
-
-    def set_params(self, **params):
-        for k, v in params.items():
-            if k not in self.get_params() and not k.startswith(_ROUTES):
-                raise ValueError(f"Invalid parameter {k!r} for {type(self).__name__}")
-            if k not in self._extra and k not in super().get_params(deep=False):
-                self._extra = sorted(self._extra + [k])
-            setattr(self, k, v)
-        return self
-
-    def _routed(self, prefix, fn=None):
-        """The extra params for ``prefix`` (``model__x`` -> x; bare names
-        only when ``fn``'s signature names them)."""
-        names = set(inspect.signature(fn).parameters) if fn else set()
-        out = {k: getattr(self, k) for k in self._extra if k in names}
-        out.update({k[len(prefix):]: getattr(self, k) for k in self._extra
-                    if k.startswith(prefix)})
-        return out
-
-    def _build_model(self):
-        if not callable(self.model):
-            raise TypeError("model must be a function returning a Sequential, "
-                            f"got {type(self.model).__name__}")
-        model = self.model(**self._routed("model__", self.model))
-        if not isinstance(model, Sequential):
-            raise TypeError(f"model() must return a Sequential, got "
-                            f"{type(model).__name__}")
-        if not model.compiled or self.loss is not None:
-            opt = optimizers.get(self.optimizer)
-            for k, v in self._routed("optimizer__").items():
-                setattr(opt, k, v)
-            model.compile(optimizer=opt, loss=self.loss or self._default_loss,
-                          **self._routed("compile__"))
-        return model
-
-    def _fit_model(self, X, t):
-        with _seeded(self.random_state):
-            self.model_ = self._build_model()
-            t = self._targets(t)
-            hist = self.model_.fit(X, t, batch_size=self.batch_size,
-                                   epochs=self.epochs, verbose=self.verbose,
-                                   validation_split=self.validation_split,
-                                   callbacks=self.callbacks,
-                                   **self._routed("fit__"))
-        self.history_ = dict(hist.history)
-        return self
-
-
-class KerasClassifier(ClassifierMixin, _KerasWrapper):
-    """scikeras's KerasClassifier over our ``Sequential``.
-
-    ``model`` is a function returning a ``Sequential`` (compiled or not);
-    labels of any type are encoded to 0..k-1 and given to the model as class
-    indices (sparse categorical cross-entropy, the default loss), one-hot
-    (categorical) or 0/1 (binary cross-entropy, a 1-unit sigmoid output).
-
-    Example:
-        >>> def build(dropout_rate=0.2):
-        ...     return Sequential([Input((60,)), Dense(60, activation="relu"),
-        ...                        Dropout(dropout_rate),
-        ...                        Dense(1, activation="sigmoid")])
-        >>> clf = KerasClassifier(build, loss="binary_crossentropy",
-        ...                       epochs=100, batch_size=16, dropout_rate=0.2)
-        >>> GridSearchCV(clf, {"dropout_rate": [0.0, 0.2]}, cv=3).fit(x, y)
-    """
-    _default_loss = "sparse_categorical_crossentropy"
-
-    def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=np.float32)
-        return self._fit_model(X, _encode_labels(self, y))
-
-    def _targets(self, codes):
-        kind, k = self.model_._loss_obj.kind, len(self.classes_)
-        if kind == 2:       # binary cross-entropy
-            if k != 2:
-                raise ValueError(f"binary_crossentropy needs 2 classes, y has {k}")
-            return codes.astype(np.float32)
-        if kind == 3:       # categorical cross-entropy: one-hot
-            return np.eye(k, dtype=np.float32)[codes]
-        return codes
-
-    def predict_proba(self, X):
-        return _proba(self._raw_predict(X))
-
-    def predict(self, X):
-        p = self.predict_proba(X)
-        return self.classes_[np.argmax(p, axis=1)]
-
-
-class KerasRegressor(RegressorMixin, _KerasWrapper):
-    """scikeras's KerasRegressor over our ``Sequential`` (default loss mse)."""
-    _default_loss = "mse"
-
-    def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=True,
-                             multi_output=True)
-        self._y_1d = y.ndim == 1
-        return self._fit_model(X, y.reshape(len(y), -1))
-
-    def _targets(self, t):
-        return t
-
-    predict = _predict_values
-

@@ -6,3 +6,4 @@ from ..callbacks import (Callback, CallbackList, CSVLogger, EarlyStopping,
 __all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
            "LambdaCallback", "ModelCheckpoint", "ProgbarLogger",
            "ReduceLROnPlateau", "TerminateOnNaN"]
+from ..tensorboard import TensorBoard; __all__.append("TensorBoard")  # noqa: E402,E702
