@@ -14,7 +14,7 @@
  * A's rows.
  */
 #include <immintrin.h>
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #define MR 12
 #define NR 32
@@ -110,8 +110,8 @@ dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
             c[i * ldc + j] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-#include "gemm_small_m.inc"
-#include "gemm_thin.inc"
+#include "frame/gemm_small_m.inc"
+#include "frame/gemm_thin.inc"
 
 /* Thin outputs (n <= 16): the 12 rows of a packed A tile are the lanes of
  * one zmm (masked), one accumulator per output column, B's k-th row
@@ -188,7 +188,7 @@ pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst,
 }
 #define PACK_T16 pack_t16
 
-#include "gemm_pack.inc"
+#include "frame/gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
                                                   small_m, small_m_bt, pack_a, pack_b, thin};

@@ -10,7 +10,7 @@
  * small_m: for m <= 4 rows, B streamed unpacked, 4 rows of B per pass;
  * small_m_bt: the same with B transposed, as dot products.
  */
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #define MR 6
 #define NR 8
@@ -82,7 +82,7 @@ static void small_m_bt(size_t m, size_t w, size_t k, const float *a,
         }
 }
 
-#include "gemm_pack.inc"
+#include "frame/gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_generic = {MR, NR, KC, MC, NC, ukernel,
                                                    small_m, small_m_bt, pack_a, pack_b, NULL};

@@ -12,7 +12,7 @@
  * transposed, dot products of 4 rows of B at a time against A's rows.
  */
 #include <immintrin.h>
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #define MR 6
 #define NR 16
@@ -122,8 +122,8 @@ dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
             c[i * ldc + j] = hsum(acc[i][j]);
 }
 
-#include "gemm_small_m.inc"
-#include "gemm_thin.inc"
+#include "frame/gemm_small_m.inc"
+#include "frame/gemm_thin.inc"
 
 /* Thin outputs (n <= 16): the 6 rows of a packed A tile are the lanes of a
  * ymm (masked to 6), one accumulator per output column; the microkernel's
@@ -149,7 +149,7 @@ thin_n(int N, size_t kc, const float *a, const float *b, size_t ldb, float *c,
 }
 
 
-#include "gemm_pack.inc"
+#include "frame/gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_avx2 = {MR, NR, KC, MC, NC, ukernel,
                                                 small_m, small_m_bt, pack_a, pack_b, thin};
