@@ -17,9 +17,6 @@
 #define KC 256
 #define MC 96
 #define NC 2048
-_Static_assert(MR <= DE_GEMM_MAX_MR && NR <= DE_GEMM_MAX_NR &&
-               DE_RNG_SEGMENT % NR == 0 && NC % DE_RNG_SEGMENT == 0,
-               "microtile outside the frame's contract");
 
 static void ukernel(size_t kc, const float *restrict a,
                     const float *restrict b, float *restrict c, size_t ldc,
