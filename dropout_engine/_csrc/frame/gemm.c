@@ -1,7 +1,9 @@
 /*
  * gemm.c -- the GEMM frame (BLIS-style): packing, blocking, threads, epilogue.
  * Portable C shared by every ISA; the per-ISA microkernels and their blocking
- * constants come only through de_kt->gemm (kernels/<isa>/gemm_kernels_<isa>.c).
+ * constants come only through de_kt->gemm (kernels/<isa>/gemm_kernels_<isa>.c,
+ * which also compile the frame's packing, small-m and thin loops, the
+ * gemm_*.inc beside this file, with their ISA's flags and tile).
  *
  * Packed path.  The output is cut into one rectangular region per thread
  * (rows at MR multiples, columns at multiples of col_unit, grid chosen by

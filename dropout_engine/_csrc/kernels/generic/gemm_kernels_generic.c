@@ -8,7 +8,9 @@
  * C is added once at the end (the frame's determinism rule).
  *
  * small_m: for m <= 4 rows, B streamed unpacked, 4 rows of B per pass;
- * small_m_bt: the same with B transposed, as dot products.
+ * small_m_bt: the same with B transposed, as dot products.  Both are this
+ * file's own scalar loops rather than frame/gemm_small_m.inc, whose masked
+ * vector loads the baseline ISAs do not have; gcc vectorises these instead.
  */
 #include "frame/dispatch.h"
 
