@@ -16,29 +16,46 @@ from setuptools.command.build_ext import build_ext
 
 CSRC = os.path.join("dropout_engine", "_csrc")
 
-# Sources compiled with the baseline flags (any x86-64 or aarch64).
+# The C tree (paths relative to CSRC, the one include directory: every
+# #include names its file from there, "frame/dispatch.h").  frame/ and nn/
+# are compiled with the baseline flags (any x86-64 or aarch64), as are the
+# portable kernels in kernels/generic/.
 BASE_SOURCES = [
-    "cpu.c", "rng.c", "gemm.c", "dense.c", "loss.c", "optim.c", "train.c",
-    "noise.c", "buildinfo.c", "qdense.c",
-    "gemm_kernels_generic.c", "elementwise_generic.c", "qgemm_kernels_generic.c",
+    "frame/cpu.c", "frame/gemm.c", "frame/buildinfo.c",
+    "nn/rng.c", "nn/dense.c", "nn/loss.c", "nn/optim.c", "nn/train.c",
+    "nn/noise.c", "nn/qdense.c",
 ]
 
-# Per-ISA sources and the flags each is compiled with, plus a probe that
-# the compiler must accept for the target to be built at all.
+
+def _kernel_sources(isa):
+    """Every .c in kernels/<isa>/: an ISA's folder is compiled as a whole."""
+    folder = os.path.join("kernels", isa)
+    return sorted(os.path.join(folder, f)
+                  for f in os.listdir(os.path.join(CSRC, folder)) if f.endswith(".c"))
+
+
+def _tree(*suffixes):
+    """The files below CSRC ending in `suffixes`: what a source may include."""
+    return sorted(os.path.join(root, f) for root, _, files in os.walk(CSRC)
+                  for f in files if f.endswith(suffixes))
+
+
+# The SIMD targets: kernels/<name lowercased>/ is compiled with these flags,
+# and only if the compiler accepts the probe with them (a target it cannot
+# emit is left out; the portable kernels always build).  A new ISA is a new
+# folder of kernels plus an entry here (and its tables in frame/dispatch.h
+# and frame/cpu.c).
 ISA_TARGETS = {
-    "AVX2": (["gemm_kernels_avx2.c", "elementwise_avx2.c", "qgemm_kernels_avx2.c"],
-             ["-mavx2", "-mfma"],
+    "AVX2": (["-mavx2", "-mfma"],
              "#include <immintrin.h>\nint f(void){__m256 a=_mm256_set1_ps(1);"
              "a=_mm256_fmadd_ps(a,a,a);return (int)_mm256_cvtss_f32(a);}\n"),
-    "AVX512": (["gemm_kernels_avx512.c", "elementwise_avx512.c"],
-               ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl",
+    "AVX512": (["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl",
                 "-mavx2", "-mfma"],
                "#include <immintrin.h>\nint f(void){__m512 a=_mm512_set1_ps(1);"
                "__mmask16 m=_mm512_cmp_ps_mask(a,a,_CMP_EQ_OQ);"
                "return (int)m;}\n"),
     # The int8 kernel (cpu.c runs it only where the CPU reports AVX512_VNNI).
-    "VNNI": (["qgemm_kernels_vnni.c"],
-             ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
+    "VNNI": (["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
              "#include <immintrin.h>\nint f(void){__m512i a=_mm512_set1_epi32(1);"
              "a=_mm512_dpbusd_epi32(a,a,a);"
              "return _mm512_reduce_add_epi32(a);}\n"),
@@ -50,7 +67,7 @@ BASE_FLAGS = ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math",
 # dropout_engine/lib/, built from the extension's own objects (each ISA file
 # with its flags) plus these sources, which only the library needs.  The
 # .so exports only the API of _csrc/dropout_engine.h.
-EMBED_SOURCES = ["json.c", "safetensors.c", "model_file.c"]
+EMBED_SOURCES = ["io/json.c", "io/safetensors.c", "embed/de_model.c"]
 EMBED_EXPORTS = ["de_model_load", "de_model_predict", "de_model_input_dim",
                  "de_model_output_dim", "de_model_free", "de_last_error",
                  "de_set_num_threads", "de_version"]
@@ -97,18 +114,17 @@ class BuildExt(build_ext):
         macros = []
         extra_objects = []
         x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
-        for name, (sources, isa_flags, probe) in ISA_TARGETS.items():
+        for name, (isa_flags, probe) in ISA_TARGETS.items():
             if not x86 or not self._try(probe, isa_flags):
                 print(f"dropout_engine: compiler cannot target {name}, "
                       "leaving it out", file=sys.stderr)
                 continue
             macros.append((f"DE_HAVE_{name}", "1"))
             extra_objects += self.compiler.compile(
-                [os.path.join(CSRC, s) for s in sources],
+                [os.path.join(CSRC, s) for s in _kernel_sources(name.lower())],
                 output_dir=self.build_temp, macros=macros[-1:],
                 include_dirs=[CSRC], extra_postargs=flags + isa_flags,
-                depends=[os.path.join(CSRC, h) for h in os.listdir(CSRC)
-                         if h.endswith((".h", ".inc"))])
+                depends=_tree(".h", ".inc"))
         ext.define_macros += macros
         ext.extra_compile_args = flags
         ext.extra_link_args = link
@@ -124,9 +140,7 @@ class BuildExt(build_ext):
         embed = self.compiler.compile(
             [os.path.join(CSRC, s) for s in EMBED_SOURCES],
             output_dir=self.build_temp, macros=macros, include_dirs=[CSRC],
-            extra_postargs=flags,
-            depends=[os.path.join(CSRC, h) for h in os.listdir(CSRC)
-                     if h.endswith(".h")])
+            extra_postargs=flags, depends=_tree(".h", ".inc"))
         objects = base + list(isa_objects) + embed
         libdir = os.path.join(os.path.dirname(self.get_ext_fullpath(ext.name)), LIB_DIR)
         os.makedirs(libdir, exist_ok=True)
@@ -162,9 +176,9 @@ def _extensions():
     ext = Extension(
         "dropout_engine._engine",
         sources=[os.path.join("dropout_engine", "_engine.pyx")]
-        + [os.path.join(CSRC, s) for s in BASE_SOURCES],
+        + [os.path.join(CSRC, s) for s in BASE_SOURCES + _kernel_sources("generic")],
         include_dirs=[CSRC, numpy.get_include()],
-        depends=[os.path.join(CSRC, f) for f in os.listdir(CSRC)],
+        depends=_tree(".c", ".h", ".inc"),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
     return cythonize([ext], language_level=3,

@@ -8,22 +8,18 @@
  * determinism rule: c = c + sum over the KC block).
  * Packed panels are 64-byte aligned (the frame guarantees it); C is not.
  *
- * small_m: for m <= 4 rows, B streamed unpacked, 8 rows of B per pass with
- * the accumulator row kept in a register across them; small_m_bt: B
- * transposed, dot products of 8 rows of B (4 when m > 2) at a time against
- * A's rows.
+ * The small-m and thin paths are the frame's (frame/gemm_small_m.inc,
+ * frame/gemm_thin.inc), compiled here in zmm words: 16-lane vectors, masks
+ * in k registers.  pack_t16 is this ISA's own: a transpose for packing.
  */
 #include <immintrin.h>
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #define MR 12
 #define NR 32
 #define KC 256
 #define MC 132
 #define NC 2048
-_Static_assert(MR <= DE_GEMM_MAX_MR && NR <= DE_GEMM_MAX_NR &&
-               DE_RNG_SEGMENT % NR == 0 && NC % DE_RNG_SEGMENT == 0,
-               "microtile outside the frame's contract");
 
 static void ukernel(size_t kc, const float *a, const float *b, float *c,
                     size_t ldc, int accumulate)
@@ -56,87 +52,29 @@ static void ukernel(size_t kc, const float *a, const float *b, float *c,
     }
 }
 
-/* PU rows of B (p0 .. p0+PU-1) into the M rows of c, columns [0, w); 8 rows
- * per pass measured ~10% faster than 4 at 1 x 784 x 1024 on 2 threads. */
+/* The vector words the frame's small-m and thin paths are written in. */
+typedef __m512 vfloat;
+typedef __mmask16 vmask;
+#define VL 16
+/* Rows of B per small-m pass: 8 measured ~10% faster than 4 at
+ * 1 x 784 x 1024 on 2 threads. */
 #define PU 8
-static inline __attribute__((always_inline)) void
-small_pass(int M, int pu, size_t p0, size_t w, const float *a, size_t rsa,
-           size_t csa, const float *b, size_t ldb, float *c, size_t ldc)
+#define DOT_J 8             /* rows of B per dot block (B transposed) */
+#define v_zero() _mm512_setzero_ps()
+#define v_set1(x) _mm512_set1_ps(x)
+#define v_fma(a, b, acc) _mm512_fmadd_ps(a, b, acc)
+#define v_load_first(p, m) _mm512_maskz_loadu_ps(m, p)
+#define v_store_first(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define v_store(p, v) _mm512_store_ps(p, v)
+#define v_sum(v) _mm512_reduce_add_ps(v)
+
+static inline vmask v_first(size_t left)
 {
-    __m512 av[DE_GEMM_SMALL_M][PU];
-    for (int i = 0; i < M; i++)
-        for (int q = 0; q < pu; q++)
-            av[i][q] = _mm512_set1_ps(a[i * rsa + (p0 + q) * csa]);
-    for (size_t j = 0; j < w; j += 16) {
-        __mmask16 mk = w - j >= 16 ? 0xffff : (__mmask16)((1u << (w - j)) - 1);
-        __m512 bv[PU];
-        for (int q = 0; q < pu; q++)
-            bv[q] = _mm512_maskz_loadu_ps(mk, b + (p0 + q) * ldb + j);
-        for (int i = 0; i < M; i++) {
-            __m512 s = p0 ? _mm512_maskz_loadu_ps(mk, c + i * ldc + j)
-                          : _mm512_setzero_ps();
-            for (int q = 0; q < pu; q++)
-                s = _mm512_fmadd_ps(av[i][q], bv[q], s);
-            _mm512_mask_storeu_ps(c + i * ldc + j, mk, s);
-        }
-    }
+    return left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
 }
 
-
-/* Dot products for op(B) = B^T: J rows of B against the M rows of A, 16
- * k-lanes per accumulator, reduced in a fixed order at the end. */
-#define DOT_J 8
-static inline __attribute__((always_inline)) void
-dot_block(int M, int J, size_t k, const float *a, size_t lda, const float *b,
-          size_t ldb, float *c, size_t ldc)
-{
-    __m512 acc[DE_GEMM_SMALL_M][DOT_J];
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < J; j++)
-            acc[i][j] = _mm512_setzero_ps();
-    for (size_t p = 0; p < k; p += 16) {
-        __mmask16 mk = k - p >= 16 ? 0xffff : (__mmask16)((1u << (k - p)) - 1);
-        __m512 bv[DOT_J];
-        for (int j = 0; j < J; j++)
-            bv[j] = _mm512_maskz_loadu_ps(mk, b + j * ldb + p);
-        for (int i = 0; i < M; i++) {
-            __m512 av = _mm512_maskz_loadu_ps(mk, a + i * lda + p);
-            for (int j = 0; j < J; j++)
-                acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-        }
-    }
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < J; j++)
-            c[i * ldc + j] = _mm512_reduce_add_ps(acc[i][j]);
-}
-
-#include "gemm_small_m.inc"
-#include "gemm_thin.inc"
-
-/* Thin outputs (n <= 16): the 12 rows of a packed A tile are the lanes of
- * one zmm (masked), one accumulator per output column, B's k-th row
- * broadcast column by column.  fma(a, b, acc) in k order from zero, as
- * ukernel's, so each element is bit-identical to the packed path's.  At
- * n = 10 that is 10 of 16 FMA lanes busy instead of 10 of 32. */
-static inline __attribute__((always_inline)) void
-thin_n(int N, size_t kc, const float *a, const float *b, size_t ldb, float *c,
-       size_t ldc, size_t mr, int accumulate)
-{
-    const __mmask16 lanes = (1u << MR) - 1;
-    __m512 acc[DE_GEMM_THIN_N];
-    float t[DE_GEMM_THIN_N * 16] __attribute__((aligned(64)));
-    for (int j = 0; j < N; j++)
-        acc[j] = _mm512_setzero_ps();
-    for (size_t p = 0; p < kc; p++) {
-        __m512 av = _mm512_maskz_loadu_ps(lanes, a + p * MR);
-        for (int j = 0; j < N; j++)
-            acc[j] = _mm512_fmadd_ps(av, _mm512_set1_ps(b[p * ldb + j]), acc[j]);
-    }
-    for (int j = 0; j < N; j++)
-        _mm512_store_ps(t + j * 16, acc[j]);
-    thin_store(N, 16, t, c, ldc, mr, accumulate);
-}
-
+#include "frame/gemm_small_m.inc"
+#include "frame/gemm_thin.inc"
 
 /* rows (<= 16) source rows (each contiguous, sr apart) x kc into columns
  * [0, rows) of the R-wide panel rows at dst: 16 x 16 blocks transposed in
@@ -188,7 +126,7 @@ pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst,
 }
 #define PACK_T16 pack_t16
 
-#include "gemm_pack.inc"
+#include "frame/gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
                                                   small_m, small_m_bt, pack_a, pack_b, thin};

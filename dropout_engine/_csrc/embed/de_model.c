@@ -1,5 +1,5 @@
 /*
- * model_file.c -- the embedding API of dropout_engine.h: load a file that
+ * de_model.c -- the embedding API of dropout_engine.h: load a file that
  * model.save wrote, predict with the engine's kernels.
  *
  * The file's metadata holds the Sequential config (JSON inside a JSON
@@ -30,9 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "dispatch.h"
+#include "frame/dispatch.h"
 #include "dropout_engine.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 #define PREDICT_CHUNK 1024  /* Python's model.predict chunk */
 #define MAX_UNITS ((uint64_t)1 << 31)

@@ -1,13 +1,14 @@
 /*
  * dispatch.h -- internal: the per-ISA kernel tables and the one pointer that
  * selects them (BLIS's "context").  cpu.c fills `de_kt` once; the frames in
- * gemm.c and dense.c call through it, so no `if (avx512)` appears in a loop.
+ * gemm.c and nn/dense.c call through it, so no `if (avx512)` appears in a loop.
  *
- * Each ISA contributes two tables:
+ * Each ISA (a folder kernels/<isa>/) contributes two tables:
  *  - de_gemm_kernels_<isa>  (gemm_kernels_<isa>.c): register-blocked
  *    microkernel(s) and the blocking constants they were tuned for;
- *  - de_elementwise_<isa>   (elementwise_<isa>.c, one template compiled with
- *    each ISA's flags): the tile epilogue and the unfused element-wise passes.
+ *  - de_elementwise_<isa>   (elementwise_<isa>.c, kernels/elementwise.inc
+ *    compiled with each ISA's flags): the tile epilogue and the unfused
+ *    element-wise passes.
  */
 #ifndef DE_DISPATCH_H
 #define DE_DISPATCH_H
@@ -115,7 +116,7 @@ extern const de_elementwise_t de_elementwise_avx512;
 #endif
 
 /* ------------------------------------------------------------ int8 Dense
- * The int8 panel kernels (qgemm_kernels_<isa>.c) behind qdense.c.  Weights
+ * The int8 panel kernels (qgemm_kernels_<isa>.c) behind nn/qdense.c.  Weights
  * come packed in panels of DE_Q_PANEL output columns: panel p, k-quad q,
  * column j, byte t at ((p * kq + q) * DE_Q_PANEL + j) * 4 + t holds kernel
  * element (4q + t, 64p + j), zero-padded past k and n.  Inputs arrive

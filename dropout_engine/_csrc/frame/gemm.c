@@ -1,7 +1,9 @@
 /*
  * gemm.c -- the GEMM frame (BLIS-style): packing, blocking, threads, epilogue.
  * Portable C shared by every ISA; the per-ISA microkernels and their blocking
- * constants come only through de_kt->gemm (gemm_kernels_<isa>.c).
+ * constants come only through de_kt->gemm (kernels/<isa>/gemm_kernels_<isa>.c,
+ * which also compile the frame's packing, small-m and thin loops, the
+ * gemm_*.inc beside this file, with their ISA's flags and tile).
  *
  * Packed path.  The output is cut into one rectangular region per thread
  * (rows at MR multiples, columns at multiples of col_unit, grid chosen by
@@ -44,7 +46,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 /* Multiply-adds below which a second thread costs more than it saves. */
 #define MIN_MACS_PER_THREAD (1u << 17)

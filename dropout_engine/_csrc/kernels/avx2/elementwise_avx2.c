@@ -1,3 +1,3 @@
 /* The element-wise kernels compiled with this ISA's flags (see elementwise.inc). */
 #define DE_EW_NAME de_elementwise_avx2
-#include "elementwise.inc"
+#include "kernels/elementwise.inc"

@@ -13,7 +13,7 @@
  * rounding.
  */
 #include <math.h>
-#include "rng.h"
+#include "nn/rng.h"
 
 uint64_t de_rng_key(uint64_t seed, uint64_t stream, uint64_t step)
 {

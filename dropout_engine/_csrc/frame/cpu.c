@@ -8,7 +8,7 @@
  * support it: GCC's __builtin_cpu_supports checks XCR0 via xgetbv, so an OS
  * that does not save zmm state reports no AVX-512.
  */
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -10,7 +10,7 @@
  * thread count.  Masks: callers zero them; blocks share at most the mask
  * word at their boundary, which the kernels OR atomically.
  */
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -18,7 +18,7 @@
 #include <locale.h>
 #include <pthread.h>
 #endif
-#include "json.h"
+#include "io/json.h"
 
 #define MAX_DEPTH 64
 

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "dropout_engine.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 static const struct { const char *name; int size; } DTYPES[] = {
     {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"U16", 2}, {"I16", 2}, {"U32", 4},

@@ -30,7 +30,7 @@
 #ifndef DE_RNG_H
 #define DE_RNG_H
 
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #define DE_GOLDEN 0x9E3779B97F4A7C15ull
 

@@ -18,8 +18,8 @@
 #pragma GCC optimize("fp-contract=off")
 #include <immintrin.h>
 #include <string.h>
-#include "dispatch.h"
-#include "qquantize.inc"
+#include "frame/dispatch.h"
+#include "kernels/qquantize.inc"
 
 /* The first NC 8-column chunks of one row (NC = 2 for panels of at most
  * 16 columns, else 8); NC is a constant after inlining. */

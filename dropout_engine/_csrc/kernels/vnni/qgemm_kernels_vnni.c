@@ -15,8 +15,8 @@
 #pragma GCC optimize("fp-contract=off")
 #include <immintrin.h>
 #include <string.h>
-#include "dispatch.h"
-#include "qquantize.inc"
+#include "frame/dispatch.h"
+#include "kernels/qquantize.inc"
 
 static inline __m512i bcast4(const uint8_t *p)
 {

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "json.h"
+#include "io/json.h"
 
 #define DE_ST_MAX_HEADER 100000000u  /* as the reference implementation */
 #define DE_ST_MAX_NDIM 32

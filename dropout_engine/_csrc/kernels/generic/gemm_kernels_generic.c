@@ -8,18 +8,17 @@
  * C is added once at the end (the frame's determinism rule).
  *
  * small_m: for m <= 4 rows, B streamed unpacked, 4 rows of B per pass;
- * small_m_bt: the same with B transposed, as dot products.
+ * small_m_bt: the same with B transposed, as dot products.  Both are this
+ * file's own scalar loops rather than frame/gemm_small_m.inc, whose masked
+ * vector loads the baseline ISAs do not have; gcc vectorises these instead.
  */
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #define MR 6
 #define NR 8
 #define KC 256
 #define MC 96
 #define NC 2048
-_Static_assert(MR <= DE_GEMM_MAX_MR && NR <= DE_GEMM_MAX_NR &&
-               DE_RNG_SEGMENT % NR == 0 && NC % DE_RNG_SEGMENT == 0,
-               "microtile outside the frame's contract");
 
 static void ukernel(size_t kc, const float *restrict a,
                     const float *restrict b, float *restrict c, size_t ldc,
@@ -82,7 +81,7 @@ static void small_m_bt(size_t m, size_t w, size_t k, const float *a,
         }
 }
 
-#include "gemm_pack.inc"
+#include "frame/gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_generic = {MR, NR, KC, MC, NC, ukernel,
                                                    small_m, small_m_bt, pack_a, pack_b, NULL};

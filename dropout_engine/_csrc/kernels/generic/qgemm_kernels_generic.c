@@ -10,8 +10,8 @@
  */
 #pragma GCC optimize("fp-contract=off")
 #include <string.h>
-#include "dispatch.h"
-#include "qquantize.inc"
+#include "frame/dispatch.h"
+#include "kernels/qquantize.inc"
 
 static void panel(size_t rows, size_t cols, size_t kq,
                   const uint8_t *restrict xu, size_t ldx,

@@ -13,7 +13,7 @@
  *
  * Invariants: the weights are packed (layout in dispatch.h) by Python at
  * quantize time, again in place by set_weights, and by the C loader
- * (model_file.c) from a saved file; corr and scale are padded to whole
+ * (embed/de_model.c) from a saved file; corr and scale are padded to whole
  * panels.  Threads take whole panels (or, when there are fewer panels
  * than threads, whole row groups), each output element is computed by the
  * same operations whichever thread owns it, so the result is bit-identical
@@ -25,7 +25,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #define STACK_BYTES 8192
 /* A work unit is one k-quad of one panel for one row (256 MACs); below this

@@ -19,7 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 #define ALIGN 64
 #define MAX_METRICS 8

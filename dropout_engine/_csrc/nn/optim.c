@@ -17,7 +17,7 @@
  * depend on the thread count; norms are summed in a fixed order.
  */
 #include <math.h>
-#include "dispatch.h"
+#include "frame/dispatch.h"
 
 /* Below this many elements a second thread costs more than it saves. */
 #define PAR_MIN 32768
