@@ -19,7 +19,7 @@ CSRC = os.path.join("dropout_engine", "_csrc")
 # Sources compiled with the baseline flags (any x86-64 or aarch64).
 BASE_SOURCES = [
     "cpu.c", "rng.c", "gemm.c", "dense.c", "loss.c", "optim.c", "train.c",
-    "noise.c", "buildinfo.c", "qdense.c",
+    "schedule.c", "noise.c", "buildinfo.c", "qdense.c",
     "gemm_kernels_generic.c", "elementwise_generic.c", "qgemm_kernels_generic.c",
 ]
 

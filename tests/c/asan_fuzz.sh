@@ -24,8 +24,8 @@ cc $FLAGS -mavx512f -mavx512bw -mavx512vl -mavx512vnni \
 cc $FLAGS -o "$OUT/embed_fuzz" "$(dirname "$0")/embed_fuzz.c" \
    "$SRC"/json.c "$SRC"/safetensors.c "$SRC"/model_file.c "$SRC"/cpu.c \
    "$SRC"/rng.c "$SRC"/gemm.c "$SRC"/dense.c "$SRC"/loss.c "$SRC"/optim.c \
-   "$SRC"/train.c "$SRC"/noise.c "$SRC"/buildinfo.c "$SRC"/qdense.c \
-   "$SRC"/gemm_kernels_generic.c "$SRC"/elementwise_generic.c \
+   "$SRC"/train.c "$SRC"/schedule.c "$SRC"/noise.c "$SRC"/buildinfo.c \
+   "$SRC"/qdense.c "$SRC"/gemm_kernels_generic.c "$SRC"/elementwise_generic.c \
    "$SRC"/qgemm_kernels_generic.c "$OUT"/*_avx2.o "$OUT"/*_avx512.o \
    "$OUT"/qgemm_kernels_vnni.o -lm
 "$OUT/embed_fuzz" "$MODEL" "$OUT/damaged.safetensors"
