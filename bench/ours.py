@@ -4,7 +4,8 @@ import time
 import numpy as np
 
 # Learning-rate schedules the training bench runs (after the initial rate).
-SCHEDULES = {"ExponentialDecay": {"decay_steps": 1000, "decay_rate": 0.9}}
+SCHEDULES = {"ExponentialDecay": {"decay_steps": 1000, "decay_rate": 0.9},
+             "CosineDecay": {"decay_steps": 5000}}
 
 
 def _model(net, schedule=None):

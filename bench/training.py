@@ -61,7 +61,7 @@ def run(threads, quick):
                              spread=0.0, ratio=(mine / theirs) if theirs else float("nan")))
         for sched in ours.SCHEDULES if key in SCHEDULED else ():
             timed = ours.train_samples_per_s(net, x, y, threads, epochs, sched)
-            rows.append(dict(bench=f"train {net.name} {sched}", case=f"batch {net.batch}",
+            rows.append(dict(bench=f"train {key} {sched}", case=f"batch {net.batch}",
                              threads=threads, ours=timed, peer=mine, unit="samples/s",
                              peer_name="ours, constant lr", spread=0.0, ratio=timed / mine))
     return rows
