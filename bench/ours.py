@@ -3,8 +3,14 @@ import time
 
 import numpy as np
 
+# Learning-rate schedules the training bench runs (after the initial rate).
+SCHEDULES = {"ExponentialDecay": {"decay_steps": 1000, "decay_rate": 0.9},
+             "CosineDecay": {"decay_steps": 5000}}
 
-def _model(net):
+
+def _model(net, schedule=None):
+    """schedule: the name of a keras.optimizers.schedules class, built from
+    net.lr with the arguments of SCHEDULES (None: a constant rate)."""
     from dropout_engine.keras import constraints, layers, models, optimizers
     seq = [layers.Input((net.sizes[0],))]
     if net.input_drop:
@@ -18,8 +24,10 @@ def _model(net):
         if not last and net.hidden_drop:
             seq.append(layers.Dropout(net.hidden_drop))
     model = models.Sequential(seq)
-    opt = (optimizers.SGD(net.lr, momentum=net.momentum) if net.optimizer == "sgd"
-           else optimizers.Adam(net.lr))
+    lr = (net.lr if schedule is None
+          else getattr(optimizers.schedules, schedule)(net.lr, **SCHEDULES[schedule]))
+    opt = (optimizers.SGD(lr, momentum=net.momentum) if net.optimizer == "sgd"
+           else optimizers.Adam(lr))
     loss = ("sparse_categorical_crossentropy" if net.out_act == "softmax"
             else "binary_crossentropy")
     model.compile(optimizer=opt, loss=loss)
@@ -27,10 +35,10 @@ def _model(net):
     return model
 
 
-def train_samples_per_s(net, x, y, threads, epochs):
+def train_samples_per_s(net, x, y, threads, epochs, schedule=None):
     import dropout_engine as de
     de.set_num_threads(threads)
-    model = _model(net)
+    model = _model(net, schedule)
     model.fit(x, y, batch_size=net.batch, epochs=1, verbose=0)  # warm-up
     best = np.inf
     for _ in range(epochs):

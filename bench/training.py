@@ -5,6 +5,10 @@ from .peers import installed, optional, run_pinned
 from .nets import workloads
 
 PEERS = ("torch", "jax-step", "jax-scan", "keras", "sklearn")
+# A learning-rate schedule must cost no per-batch Python: these workloads
+# (W2: the least work per batch) also train with each of ours.SCHEDULES,
+# against the same net with a constant rate as the peer.
+SCHEDULED = ("W2",)
 
 
 def _sklearn(net, x, y, threads, epochs):
@@ -55,4 +59,9 @@ def run(threads, quick):
                              threads=threads, ours=mine, peer=theirs or float("nan"),
                              unit="samples/s", peer_name=name if theirs else f"{name} (absent)",
                              spread=0.0, ratio=(mine / theirs) if theirs else float("nan")))
+        for sched in ours.SCHEDULES if key in SCHEDULED else ():
+            timed = ours.train_samples_per_s(net, x, y, threads, epochs, sched)
+            rows.append(dict(bench=f"train {key} {sched}", case=f"batch {net.batch}",
+                             threads=threads, ours=timed, peer=mine, unit="samples/s",
+                             peer_name="ours, constant lr", spread=0.0, ratio=timed / mine))
     return rows

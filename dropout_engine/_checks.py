@@ -78,6 +78,17 @@ def rate(name, r):
     return r
 
 
+def real(name, v, *, low=0.0, strict=False):
+    """A finite real number >= low (> low when strict), as a float."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {describe(v)}")
+    v = float(v)
+    if not math.isfinite(v) or not (v > low if strict else v >= low):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} "
+                         f"{low:g}, got {v}")
+    return v
+
+
 def is_int(v):
     """A Python or numpy integer; bool is not (True is no count or seed)."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)

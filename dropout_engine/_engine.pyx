@@ -172,16 +172,25 @@ def dense_backward(const float[:, ::1] dy, const float[:, ::1] x,
 
 
 # ============================================================== training
-# The model's C side (loss.c, optim.c, train.c).  model.py validates and
-# plans; these only move pointers.
+# The model's C side (loss.c, optim.c, schedule.c, train.c).  model.py
+# validates and plans; these only move pointers.
 from libc.stdint cimport int8_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 
 cdef extern from "engine.h" nogil:
+    enum: DE_LR_PIECEWISE, DE_N_LR
+    ctypedef struct de_schedule_t:
+        int kind
+        double lr, steps, rate, end, power, alpha, target, warmup_steps
+        double t_mul, m_mul
+        int staircase, cycle, warmup
+        size_t n_bounds
+        const double *bounds
+        const double *values
     ctypedef struct de_optim_t:
         int kind
-        double lr, decay_steps, decay_rate
-        int staircase
+        de_schedule_t schedule
         float momentum
         int nesterov
         float beta_1, beta_2, epsilon
@@ -216,6 +225,7 @@ cdef extern from "engine.h" nogil:
                         float gscale)
     double de_metric_rows(int metric, size_t m, size_t k, const float *p,
                           const float *t, const float *sw)
+    double de_schedule_lr(const de_schedule_t *s, int64_t step)
     double de_optim_lr(const de_optim_t *o, int64_t step)
     double de_param_penalty(const de_param_t *p)
     void de_param_update(const de_optim_t *o, double lr, int64_t step,
@@ -269,12 +279,45 @@ cdef const void *_ptr(cnp.ndarray a):
     return cnp.PyArray_DATA(a)
 
 
-cdef void _fill_optim(de_optim_t *o, dict c):
+cdef int _fill_schedule(de_schedule_t *s, dict c) except -1:
+    """c: kind and the de_schedule_t fields it uses (schedules.py); bounds
+    and values float64 arrays that outlive the C call."""
+    cdef const double[::1] bounds, values
+    memset(s, 0, sizeof(s[0]))
+    s.kind = c["kind"]
+    if not 0 <= s.kind < DE_N_LR:
+        raise ValueError(f"unknown learning-rate schedule kind {s.kind}")
+    s.lr = c["lr"]
+    s.steps = c.get("steps", 1.0)
+    s.rate = c.get("rate", 0.0)
+    s.end = c.get("end", 0.0)
+    s.power = c.get("power", 1.0)
+    s.alpha = c.get("alpha", 0.0)
+    s.target = c.get("target", 0.0)
+    s.warmup_steps = c.get("warmup_steps", 0.0)
+    s.t_mul = c.get("t_mul", 1.0)
+    s.m_mul = c.get("m_mul", 1.0)
+    s.staircase = c.get("staircase", False)
+    s.cycle = c.get("cycle", False)
+    s.warmup = c.get("warmup", False)
+    if s.kind == DE_LR_PIECEWISE:
+        bounds, values = c["bounds"], c["values"]
+        if values.shape[0] != bounds.shape[0] + 1:
+            raise ValueError("a piecewise schedule needs one value more than bounds")
+        s.n_bounds = bounds.shape[0]
+        s.bounds = &bounds[0] if s.n_bounds else NULL
+        s.values = &values[0]
+    return 0
+
+
+cdef int _fill_optim(de_optim_t *o, dict c) except -1:
+    """c: kind, the hyperparameters, and either lr (a constant rate) or
+    schedule (a _fill_schedule dict)."""
     o.kind = c["kind"]
-    o.lr = c["lr"]
-    o.decay_steps = c.get("decay_steps", 0.0)
-    o.decay_rate = c.get("decay_rate", 1.0)
-    o.staircase = c.get("staircase", False)
+    if c.get("schedule") is not None:
+        _fill_schedule(&o.schedule, c["schedule"])
+    else:
+        _fill_schedule(&o.schedule, {"kind": 0, "lr": c["lr"]})
     o.momentum = c.get("momentum", 0.0)
     o.nesterov = c.get("nesterov", False)
     o.beta_1 = c.get("beta_1", 0.9)
@@ -331,6 +374,17 @@ def optim_lr(dict opt, int64_t step):
     cdef de_optim_t o
     _fill_optim(&o, opt)
     return de_optim_lr(&o, step)
+
+def schedule_lr(dict schedule, const int64_t[::1] steps, double[::1] out):
+    """out[i] = the learning rate the C loop applies at steps[i]."""
+    cdef de_schedule_t s
+    cdef Py_ssize_t i, n = steps.shape[0]
+    if out.shape[0] != n:
+        raise ValueError(f"out has {out.shape[0]} elements, steps {n}")
+    _fill_schedule(&s, schedule)
+    with nogil:
+        for i in range(n):
+            out[i] = de_schedule_lr(&s, steps[i])
 
 def param_penalty(dict param):
     cdef de_param_t p

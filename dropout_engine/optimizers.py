@@ -1,80 +1,31 @@
 """Optimizers with Keras 3's update rules and defaults, run by the C loop.
 
-SGD, Adam, AdamW and RMSprop; the formulas are in ``_csrc/optim.c``.  With
+SGD, Adam, AdamW and RMSprop; the formulas are in ``_csrc/nn/optim.c``.  With
 a constant learning rate, SGD (with or without momentum/Nesterov) and Adam
 give PyTorch's updates to float rounding (Adam with Keras's epsilon
 placement, eps added to sqrt(v) after bias correction of the step size).
 ``weight_decay`` is Keras's decoupled rule ``w -= lr * weight_decay * w``
 before each update (AdamW's default 0.004).
 
-Learning-rate schedules: ``schedules.ExponentialDecay`` runs inside the C
-loop; any other ``LearningRateSchedule`` is evaluated in Python, which makes
-fit run one batch per C call.
+Learning-rate schedules (``optimizers.schedules``, Keras 3's) run inside
+the C loop; a ``LearningRateSchedule`` of your own is evaluated in Python,
+which makes fit run one batch per C call.
 
 The optimizer owns its state arrays (float32, one list per model weight, in
 the model's weight order) and its iteration count, which also keys the
 dropout masks.
 """
-import math
-import types
-
 import numpy as np
 
-from . import _registry
+from . import _checks, _registry, schedules
+from .schedules import LearningRateSchedule
+from .schedules import ExponentialDecay  # noqa: F401 (this module's name before schedules.py)
 
 SGD_KIND, ADAM_KIND, RMSPROP_KIND = range(3)
 
 
-class LearningRateSchedule:
-    """Base class: ``schedule(step)`` returns the learning rate at ``step``."""
-
-    def __call__(self, step):
-        raise NotImplementedError
-
-    def get_config(self):
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)``,
-    the exponent floored when ``staircase``."""
-
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate,
-                 staircase=False, name="ExponentialDecay"):
-        self.initial_learning_rate = _positive("initial_learning_rate",
-                                               initial_learning_rate)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.decay_rate = _positive("decay_rate", decay_rate)
-        self.staircase = bool(staircase)
-        self.name = name
-
-    def __call__(self, step):
-        e = step / self.decay_steps
-        if self.staircase:
-            e = math.floor(e)
-        return self.initial_learning_rate * self.decay_rate ** e
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
-
-
-schedules = types.SimpleNamespace(LearningRateSchedule=LearningRateSchedule,
-                                  ExponentialDecay=ExponentialDecay)
-
-
 def _positive(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-    v = float(v)
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {v}")
-    return v
+    return _checks.real(name, v, strict=True)
 
 
 def _unit(name, v, closed=True):
@@ -140,25 +91,22 @@ class Optimizer:
 
     def _per_batch_lr(self):
         """True when the schedule runs in Python (one batch per C call)."""
-        return self._schedule is not None and not isinstance(self._schedule,
-                                                             ExponentialDecay)
+        return self._schedule is not None and self._schedule._c_config() is None
 
     def _c_config(self):
-        """The de_optim_t fields for the next C call."""
+        """The de_optim_t fields for the next C call: the schedule's
+        parameters (C evaluates it per batch), or the rate of this batch."""
         c = dict(self._hyper(), kind=self._kind,
                  weight_decay=self.weight_decay or 0.0)
-        s = self._schedule
-        if isinstance(s, ExponentialDecay):
-            c.update(lr=s.initial_learning_rate, decay_steps=s.decay_steps,
-                     decay_rate=s.decay_rate, staircase=s.staircase)
+        s = None if self._schedule is None else self._schedule._c_config()
+        if s is not None:
+            c["schedule"] = s
         else:
             c["lr"] = self.learning_rate
         return c
 
     def get_config(self):
-        lr = (self._lr if self._schedule is None else
-              {"class_name": type(self._schedule).__name__,
-               "config": self._schedule.get_config()})
+        lr = self._lr if self._schedule is None else schedules.serialize(self._schedule)
         return dict(self._hyper(), name=self.name, learning_rate=lr,
                     weight_decay=self.weight_decay)
 
@@ -167,9 +115,7 @@ class Optimizer:
         config = dict(config)
         lr = config.get("learning_rate")
         if isinstance(lr, dict):
-            if lr.get("class_name") != "ExponentialDecay":
-                raise ValueError(f"Unknown learning rate schedule {lr.get('class_name')!r}")
-            config["learning_rate"] = ExponentialDecay.from_config(lr["config"])
+            config["learning_rate"] = schedules.deserialize(lr)
         return cls(**config)
 
     def variables(self):

@@ -12,7 +12,7 @@ What a quantized Dense computes (keras/src/layers/core/dense.py,
     summed exactly in int32; round is half-to-even (numpy's).
 
 The C engine runs the int8 matmul with the kernel packed in panels of 64
-output columns (see _csrc/dispatch.h); ``Int8Kernel`` holds the Keras-shaped
+output columns (see _csrc/frame/dispatch.h); ``Int8Kernel`` holds the Keras-shaped
 arrays and that packed copy, made here once.
 """
 import numpy as np

@@ -189,18 +189,50 @@ double de_loss_rows(int loss, size_t m, size_t k, const float *p,
 double de_metric_rows(int metric, size_t m, size_t k, const float *p,
                       const float *t, const float *sw);
 
+/* ------------------------------------------------------------ schedule.c */
+/* A learning rate as a function of the step s (the optimizer's iteration
+ * count before the update), Keras 3's schedules in float64; with p = s /
+ * steps (floored when staircase):
+ *   CONSTANT         lr
+ *   EXPONENTIAL      lr * rate^p
+ *   INVERSE_TIME     lr / (1 + rate * p)
+ *   POLYNOMIAL       (lr - end) (1 - s'/d)^power + end: s' = min(s, steps),
+ *                    d = steps; cycle: s' = s, d = steps max(1, ceil(s/steps))
+ *   PIECEWISE        values[the number of bounds below s]
+ *   COSINE           lr ((1 - alpha) (1 + cos(pi s'/steps)) / 2 + alpha),
+ *                    s' = min(s, steps); warmup: first lr + (target - lr)
+ *                    s/warmup_steps, then the decay from target (not lr)
+ *                    over s' = min(s - warmup_steps, steps)
+ *   COSINE_RESTARTS  SGDR: periods of steps * t_mul^i, peaks lr * m_mul^i
+ * schedules.py evaluates the same operations in the same order. */
+enum { DE_LR_CONSTANT = 0, DE_LR_EXPONENTIAL, DE_LR_INVERSE_TIME,
+       DE_LR_POLYNOMIAL, DE_LR_PIECEWISE, DE_LR_COSINE, DE_LR_COSINE_RESTARTS,
+       DE_N_LR };
+typedef struct {
+    int kind;               /* DE_LR_* */
+    double lr;              /* the constant, or initial, learning rate */
+    double steps;           /* decay_steps (restarts: first_decay_steps) */
+    double rate;            /* decay_rate */
+    double end, power;      /* polynomial: end_learning_rate, power */
+    double alpha;           /* cosine: the floor, a fraction of the peak */
+    double target, warmup_steps;    /* cosine warmup (when warmup) */
+    double t_mul, m_mul;    /* restarts */
+    int staircase, cycle, warmup;
+    size_t n_bounds;        /* piecewise: bounds[n_bounds] ascending, */
+    const double *bounds, *values;  /* values[n_bounds + 1]; caller-owned */
+} de_schedule_t;
+
+double de_schedule_lr(const de_schedule_t *s, int64_t step);
+
 /* --------------------------------------------------------------- optim.c */
 enum { DE_OPT_SGD = 0, DE_OPT_ADAM, DE_OPT_RMSPROP, DE_N_OPT };
 enum { DE_CONSTRAINT_NONE = 0, DE_CONSTRAINT_MAXNORM, DE_CONSTRAINT_NONNEG };
 
-/* An optimizer with Keras 3's update rules.  Learning rate at step s
- * (the iteration count before the update):
- *   lr * decay_rate ^ (s / decay_steps)   (floored when staircase)
- * or lr when decay_steps == 0 (ExponentialDecay; others run per batch). */
+/* An optimizer with Keras 3's update rules; its learning rate at step s is
+ * de_schedule_lr(&schedule, s). */
 typedef struct {
     int kind;
-    double lr, decay_steps, decay_rate;
-    int staircase;
+    de_schedule_t schedule;
     float momentum;     /* SGD, RMSprop */
     int nesterov;       /* SGD */
     float beta_1, beta_2, epsilon;  /* Adam; epsilon also RMSprop */
@@ -222,6 +254,7 @@ typedef struct {
     int axis;              /* MaxNorm: 0 = norms of columns, 1 = of rows */
 } de_param_t;
 
+/* The learning rate of step `step`: the schedule's. */
 double de_optim_lr(const de_optim_t *o, int64_t step);
 
 /* The regularization penalty of p (0 when l1 == l2 == 0). */

@@ -24,10 +24,7 @@
 
 double de_optim_lr(const de_optim_t *o, int64_t step)
 {
-    if (o->decay_steps <= 0.0) return o->lr;
-    double e = (double)step / o->decay_steps;
-    if (o->staircase) e = floor(e);
-    return o->lr * pow(o->decay_rate, e);
+    return de_schedule_lr(&o->schedule, step);
 }
 
 double de_param_penalty(const de_param_t *p)

@@ -1,4 +1,9 @@
 """keras.optimizers.schedules: learning-rate schedules."""
-from ...optimizers import ExponentialDecay, LearningRateSchedule
+from ...schedules import (CosineDecay, CosineDecayRestarts, ExponentialDecay,
+                          InverseTimeDecay, LearningRateSchedule,
+                          PiecewiseConstantDecay, PolynomialDecay, deserialize,
+                          serialize)
 
-__all__ = ["ExponentialDecay", "LearningRateSchedule"]
+__all__ = ["CosineDecay", "CosineDecayRestarts", "ExponentialDecay",
+           "InverseTimeDecay", "LearningRateSchedule", "PiecewiseConstantDecay",
+           "PolynomialDecay", "deserialize", "serialize"]
