@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from ._checks import is_int
-from . import _data, callbacks as callbacks_mod, seeding
+from ._validation import is_int
+from . import _validation as _v, callbacks as callbacks_mod, seeding
 
 _CHUNK_SECONDS = 0.1
 def _validation(model, x, t, sw, validation_split, validation_data):
@@ -32,7 +32,7 @@ def _validation(model, x, t, sw, validation_split, validation_data):
             raise ValueError("validation_data must be a tuple (x_val, y_val) or "
                              "(x_val, y_val, sample_weight_val)")
         xv, tv = model._xy(validation_data[0], validation_data[1], what="x_val")
-        swv = _data.sample_weights(validation_data[2] if len(validation_data) == 3
+        swv = _v.sample_weights(validation_data[2] if len(validation_data) == 3
                                    else None, None, tv, what="validation sample_weight")
         return x, t, sw, (xv, tv, swv)
     if not 0.0 <= validation_split < 1.0:
@@ -70,13 +70,13 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
             raise NotImplementedError(f"fit: {name} is not supported")
     if validation_freq != 1:
         raise NotImplementedError("fit: validation_freq other than 1 is not supported")
-    B = _data.batch_size(batch_size)
-    vbs = _data.batch_size(validation_batch_size, "validation_batch_size", B)
+    B = _v.batch_size(batch_size)
+    vbs = _v.batch_size(validation_batch_size, "validation_batch_size", B)
     for name, v in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if not is_int(v) or v < 0:
             raise ValueError(f"fit: {name} must be an int >= 0, got {v!r}")
     x, t = model._xy(x, y)
-    sw = _data.sample_weights(sample_weight, class_weight, t)
+    sw = _v.sample_weights(sample_weight, class_weight, t)
     x, t, sw, val = _validation(model, x, t, sw, validation_split, validation_data)
     verbose = 1 if verbose == "auto" else int(verbose)
 

@@ -9,7 +9,7 @@ believes it measures AVX-512 must not be measuring generic C.
 import os
 
 from . import _engine
-from ._checks import positive_int
+from ._validation import positive_int
 
 ISA_NAMES = ("generic", "avx2", "avx512")
 

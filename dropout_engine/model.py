@@ -17,8 +17,8 @@ import threading
 
 import numpy as np
 
-from ._checks import is_int
-from . import _data, _engine, losses, metrics as metrics_mod, optimizers
+from ._validation import is_int
+from . import _engine, _validation, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
 
@@ -149,7 +149,7 @@ class Sequential:
                              f"set_weights got {len(weights)}")
         new = []
         for i, (w, v) in enumerate(zip(own, weights)):
-            v = _data._numeric(v, f"weights[{i}]")
+            v = _validation.numeric(v, f"weights[{i}]")
             if v.shape != w.shape:
                 raise ValueError(f"weights[{i}] must have shape {w.shape}, got {v.shape}")
             if w.dtype == np.int8 and not (
@@ -314,7 +314,7 @@ class Sequential:
 
     def _x(self, x, *, check_finite=True, what="x"):
         """Validated float32 x; builds the model from its width if needed."""
-        x = _data.features(x, self._n_in, self._first_name(),
+        x = _validation.features(x, self._n_in, self._first_name(),
                            check_finite=check_finite, what=what)
         if not self.built:
             self.build((x.shape[1],))
@@ -322,7 +322,7 @@ class Sequential:
 
     def _xy(self, x, y, what="x"):
         x = self._x(x, what=what)
-        t = _data.targets(y, x.shape[0], self._loss_obj.kind, self._n_out,
+        t = _validation.targets(y, x.shape[0], self._loss_obj.kind, self._n_out,
                           what="y" if what == "x" else what.replace("x", "y"))
         return x, t
 
@@ -346,7 +346,7 @@ class Sequential:
         if mc_samples is not None:
             return self._predict_mc(x, batch_size, mc_samples)
         net = self._net
-        chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
+        chunk = _PREDICT_CHUNK if batch_size is None else _validation.batch_size(batch_size)
         if net is not None:
             y = net.predict(x, chunk)     # None unless x is ready for C as is
             if y is not None:
@@ -359,7 +359,7 @@ class Sequential:
         if not is_int(samples) or not 1 <= samples <= _MAX_MC_SAMPLES:
             raise ValueError(f"mc_samples must be an int in [1, {_MAX_MC_SAMPLES}], "
                              f"got {samples!r}")
-        chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
+        chunk = _PREDICT_CHUNK if batch_size is None else _validation.batch_size(batch_size)
         x = self._x(x, check_finite=False)
         return self._net.predict_mc(x, int(samples), seeding.next_seed(), chunk)
 
@@ -377,9 +377,9 @@ class Sequential:
         weighted by ``sample_weight`` ([n], >= 0) when given (metrics are
         not)."""
         self._require_compiled("evaluate")
-        bs = _data.batch_size(batch_size)
+        bs = _validation.batch_size(batch_size)
         x, t = self._xy(x, y)
-        logs = self._evaluate(x, t, _data.sample_weights(sample_weight, None, t), bs)
+        logs = self._evaluate(x, t, _validation.sample_weights(sample_weight, None, t), bs)
         if return_dict:
             return logs
         vals = list(logs.values())
