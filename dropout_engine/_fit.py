@@ -83,17 +83,8 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
     n = x.shape[0]
     B = min(B, n)       # the arena never holds more rows than the data
     steps = -(-n // B)
-    ms = model._metrics_for(model._n_out)
-    names = ["loss"] + [m.name for m in ms]
-    net, opt = model._net, model.optimizer
-    if opt._slots is None:
-        opt.build(model.weights)
-    token = (B, t.shape[1], model._loss_obj.kind, tuple(m.kind for m in ms),
-             opt, net, sw is not None)
-    if model._train_token != token:
-        net.train_setup(B, t.shape[1], model._loss_obj.kind, model._fused(),
-                        [m.kind for m in ms], model._params(), sw is not None)
-        model._train_token = token
+    names = model._metric_names()
+    net, opt = model._train_net(B, t.shape[1], sw is not None), model.optimizer
 
     cbl = callbacks_mod.CallbackList(callbacks, add_history=True,
                                      add_progbar=verbose != 0, model=model,
@@ -116,8 +107,7 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split,
             if every_batch:
                 cbl.on_train_batch_begin(b)
             t0 = time.perf_counter()
-            done = net.train(opt._c_config(), x, t, index, b, count,
-                             opt._iterations, stats[b:], sw)
+            done = net.train(x, t, index, b, count, stats[b:], sw)
             elapsed = time.perf_counter() - t0
             # Not `@`: a BLAS call would wake numpy's OpenBLAS threads, which
             # then spin against the engine's OpenMP threads.

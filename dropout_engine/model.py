@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from ._validation import is_int
-from . import _engine, _validation, losses, metrics as metrics_mod, optimizers
+from . import _net, _validation, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
 
@@ -45,7 +45,6 @@ class Sequential:
         self.compiled = False
         self.stop_training = False
         self.history = None
-        self._train_token = None
         self._fit_lock = threading.Lock()
         for layer in layers or []:
             self.add(layer)
@@ -75,14 +74,14 @@ class Sequential:
             return
         # Build now, as Keras does once the input shape is known; a layer
         # that cannot be built or fused leaves the model as it was.
-        old = self._plan, self._net, self._train_token
+        old = self._plan, self._net
         try:
             self._net = None
             self.build()
         except BaseException:
             self._layers.pop()
             layer._owners.discard(self)
-            self._plan, self._net, self._train_token = old
+            self._plan, self._net = old
             raise
 
     def build(self, input_shape=None):
@@ -113,7 +112,7 @@ class Sequential:
             self.optimizer.build(self.weights)
 
     def _make_net(self):
-        self._net, self._train_token = self._plan.net(self._n_in), None
+        self._net = self._plan.net(self._n_in)
 
     def _layer_changed(self):
         """One of our layers was quantized on its own (Dense.quantize)."""
@@ -275,9 +274,9 @@ class Sequential:
         self.optimizer, self.loss, self._loss_obj = opt, loss, loss_obj
         self._metric_ids = list(metrics)
         self.compiled = True
-        self._train_token = None
         if self.built:
             opt.build(self.weights)
+            self._net.reset_training()
 
     def _metrics_for(self, n_out):
         return [metrics_mod.get(m, n_outputs=n_out,
@@ -305,8 +304,7 @@ class Sequential:
         return self._plan.params(self.optimizer._slots)
 
     def _penalty(self):
-        return sum(_engine.param_penalty(p) for p in self._params()
-                   if p["l1"] or p["l2"])
+        return _net.penalty(self._params())
 
     # ----------------------------------------------------------- arrays in
     def _first_name(self):
@@ -315,15 +313,16 @@ class Sequential:
     def _x(self, x, *, check_finite=True, what="x"):
         """Validated float32 x; builds the model from its width if needed."""
         x = _validation.features(x, self._n_in, self._first_name(),
-                           check_finite=check_finite, what=what)
+                                 check_finite=check_finite, what=what)
         if not self.built:
             self.build((x.shape[1],))
         return x
 
     def _xy(self, x, y, what="x"):
+        """Validated float32 (x, targets); builds the model from x's width."""
         x = self._x(x, what=what)
         t = _validation.targets(y, x.shape[0], self._loss_obj.kind, self._n_out,
-                          what="y" if what == "x" else what.replace("x", "y"))
+                                what="y" if what == "x" else what.replace("x", "y"))
         return x, t
 
     # ---------------------------------------------------------- inference
@@ -385,7 +384,32 @@ class Sequential:
         vals = list(logs.values())
         return vals[0] if len(vals) == 1 else vals
 
+    # --------------------------------------------- the Trainer's interface
+    # What training/ uses of a model, and nothing else: name, optimizer,
+    # stop_training, history (set by the History callback), _xy (above),
+    # _metric_names, _train_net and _evaluate.
+
+    def _metric_names(self):
+        """The log names of one training step: "loss", then each metric's."""
+        return ["loss"] + [m.name for m in self._metrics_for(self._n_out)]
+
+    def _train_net(self, batch_size, t_cols, weighted, allreduce=None):
+        """The ``_net.Net``, set up to train batches of ``batch_size`` rows
+        with ``t_cols`` target columns (and sample weights when
+        ``weighted``); builds the optimizer's state on first use.  Its
+        ``train`` runs chunks of batches (see ``_net.Net.train``).
+        ``allreduce``: the distribution seam (``training.distribution``)."""
+        opt = self.optimizer
+        if opt._slots is None:
+            opt.build(self.weights)
+        self._net.setup_training(
+            opt, batch_size, t_cols, self._loss_obj.kind,
+            [m.kind for m in self._metrics_for(self._n_out)], weighted,
+            fused=self._fused(), params=self._params(), allreduce=allreduce)
+        return self._net
+
     def _evaluate(self, x, t, sw, batch_size):
+        """Logs {"loss", metrics...} over validated arrays (x, t, sw)."""
         ms = self._metrics_for(self._n_out)
         sums = self._net.evaluate(x, t, self._loss_obj.kind, [m.kind for m in ms],
                                   max(batch_size, 256), sw)
