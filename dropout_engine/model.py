@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from ._validation import is_int
-from . import _net, _validation, losses, metrics as metrics_mod, optimizers
+from . import _model_file, _net, _validation, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
 
@@ -481,29 +481,48 @@ class Sequential:
         return cls([layers_mod.deserialize(c, f"layers[{i}]")
                     for i, c in enumerate(config["layers"])], name=config.get("name"))
 
+    def get_compile_config(self):
+        """The arguments of ``compile`` as JSON-able configs (None before
+        compile), as Keras's; ``compile_from_config`` takes them back."""
+        if not self.compiled:
+            return None
+        return {"optimizer": optimizers.serialize(self.optimizer),
+                "loss": losses.serialize(self._loss_obj),
+                "metrics": [m if isinstance(m, str) else
+                            {"class_name": type(m).__name__, "config": m.get_config()}
+                            for m in self._metric_ids]}
+
+    def compile_from_config(self, config):
+        """Compile with what ``get_compile_config`` returned."""
+        self.compile(optimizer=optimizers.get(config["optimizer"]),
+                     loss=losses.get(config["loss"]),
+                     metrics=[metrics_mod.get(m, n_outputs=2) if isinstance(m, dict)
+                              else m for m in config["metrics"]])
+
     def save(self, filepath, overwrite=True):
         """Save architecture, weights, compile config and optimizer state to
-        one file (see ``saving``)."""
-        from . import saving
-        saving.save_model(self, filepath, overwrite=overwrite)
+        one file (see ``_model_file``)."""
+        _model_file.save_model(self, filepath, overwrite=overwrite)
 
     def __reduce__(self):
         """pickle / copy.deepcopy / joblib, as Keras 3's: through the model
         file's bytes (weights, compile config, optimizer state), so a copy
         predicts the same and trains on the same; an unbuilt model through
         its config."""
-        from . import saving
         if not self.built:
             return (type(self).from_config, (self.get_config(),))
-        return (saving.model_from_bytes, (saving.model_to_bytes(self),))
+        return (type(self)._from_bytes, (_model_file.model_to_bytes(self),))
+
+    @classmethod
+    def _from_bytes(cls, data):
+        """Unpickling: the model whose file bytes ``__reduce__`` stored."""
+        return _model_file.model_from_bytes(data, cls)
 
     def save_weights(self, filepath, overwrite=True):
-        from . import saving
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        _model_file.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
-        from . import saving
-        saving.load_weights(self, filepath)
+        _model_file.load_weights(self, filepath)
 
 
 Model = Sequential
