@@ -8,19 +8,18 @@
     probs = model.predict(x_test)
 
 Layers fuse into C layers ``dropout(act(x @ w + b))`` (see ``_plan``).  fit
-runs chunks of batches in one C call without the GIL (``_fit``); predict is
+runs chunks of batches in one C call without the GIL (``training``); predict is
 one C call for the whole network with per-call scratch, so many Python
 threads may predict on one model at once.  Arrays are converted once to
 float32 at the API edge.
 """
-import threading
-
 import numpy as np
 
 from ._validation import is_int
 from . import _model_file, _net, _validation, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
+from .training import Trainer
 
 _PREDICT_CHUNK = 1024
 _MAX_MC_SAMPLES = 1 << 16
@@ -45,7 +44,7 @@ class Sequential:
         self.compiled = False
         self.stop_training = False
         self.history = None
-        self._fit_lock = threading.Lock()
+        self._trainer = Trainer()
         for layer in layers or []:
             self.add(layer)
 
@@ -425,7 +424,7 @@ class Sequential:
             shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1):
-        """Train the model; the batch loop runs in C (see ``_fit``).
+        """Train the model; the batch loop runs in C (see ``training``).
 
         Args:
             x: [n, features] numbers, converted once to float32.
@@ -460,11 +459,12 @@ class Sequential:
             stops training (the weights are those of the last good batch).
         """
         self._refuse_quantized("fit")
-        from . import _fit
-        return _fit.fit(self, x, y, batch_size, epochs, verbose, callbacks,
-                        validation_split, validation_data, shuffle, class_weight,
-                        sample_weight, initial_epoch, steps_per_epoch,
-                        validation_steps, validation_batch_size, validation_freq)
+        self._require_compiled("fit")
+        return self._trainer.fit(self, x, y, batch_size, epochs, verbose, callbacks,
+                                 validation_split, validation_data, shuffle,
+                                 class_weight, sample_weight, initial_epoch,
+                                 steps_per_epoch, validation_steps,
+                                 validation_batch_size, validation_freq)
 
     # -------------------------------------------------------------- config
     def get_config(self):
