@@ -26,16 +26,20 @@ class Net:
         in_rate, in_inverted, in_seed: the input dropout.
         layers: the C layers, dicts as ``_plan.Plan.net`` builds them.
 
-    ``predict(x, chunk)``, ``predict_mc(x, samples, key, chunk)`` and
-    ``evaluate(x, t, loss, metric_kinds, chunk, sw)`` are the binding's own
-    methods, bound here once so that a batch-1 predict pays no extra Python
-    call.  Their x, t and sw must be validated float32 (``_validation``).
+    ``reads(x)``, ``predict(x, chunk)``, ``predict_mc(x, samples, key,
+    chunk)`` and ``evaluate(x, t, loss, metric_kinds, chunk, sw)`` are the
+    binding's own methods, bound here once so that a batch-1 predict pays no
+    extra Python call.  ``reads(x)``: whether predict reads x as is (a
+    C-contiguous native float32 [m > 0, n_in] ndarray), the cheap check the
+    caller makes first; predict refuses anything else.  The x, t and sw of
+    the others must be validated float32 (``_validation``).
     """
 
     def __init__(self, n_in, in_rate, in_inverted, in_seed, layers):
         c = _engine.Net(n_in, in_rate, in_inverted, in_seed, layers)
         self._c = c
-        self.predict, self.predict_mc, self.evaluate = c.predict, c.predict_mc, c.evaluate
+        self.reads, self.predict = c.reads, c.predict
+        self.predict_mc, self.evaluate = c.predict_mc, c.evaluate
         self._train_token = self._optimizer = None
 
     # ---------------------------------------------------------- training
