@@ -16,7 +16,7 @@ float32 at the API edge.
 import numpy as np
 
 from ._validation import is_int
-from . import _model_file, _net, _validation, losses, metrics as metrics_mod, optimizers
+from . import _net, _validation, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
 from .training import Trainer
@@ -501,9 +501,12 @@ class Sequential:
                      metrics=[metrics_mod.get(m, n_outputs=2) if isinstance(m, dict)
                               else m for m in config["metrics"]])
 
+    # The file code (_model_file) loads on first use: with json, tempfile
+    # and the container it costs twice the rest of the model to import.
     def save(self, filepath, overwrite=True):
         """Save architecture, weights, compile config and optimizer state to
         one file (see ``_model_file``)."""
+        from . import _model_file
         _model_file.save_model(self, filepath, overwrite=overwrite)
 
     def __reduce__(self):
@@ -511,6 +514,7 @@ class Sequential:
         file's bytes (weights, compile config, optimizer state), so a copy
         predicts the same and trains on the same; an unbuilt model through
         its config."""
+        from . import _model_file
         if not self.built:
             return (type(self).from_config, (self.get_config(),))
         return (type(self)._from_bytes, (_model_file.model_to_bytes(self),))
@@ -518,12 +522,15 @@ class Sequential:
     @classmethod
     def _from_bytes(cls, data):
         """Unpickling: the model whose file bytes ``__reduce__`` stored."""
+        from . import _model_file
         return _model_file.model_from_bytes(data, cls)
 
     def save_weights(self, filepath, overwrite=True):
+        from . import _model_file
         _model_file.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
+        from . import _model_file
         _model_file.load_weights(self, filepath)
 
 

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from .. import _validation, callbacks as callbacks_mod, seeding
+from .. import _validation, seeding
 from .data_adapters import get_data
 from .distribution import Distribution
 
@@ -83,6 +83,8 @@ class Trainer:
         data = self.distribution.shard(data)
         verbose = 1 if verbose == "auto" else int(verbose)
 
+        # The callbacks load on first fit, not with the model.
+        from .. import callbacks as callbacks_mod
         B, steps = data.batch_size, data.num_batches
         names = model._metric_names()
         net = model._train_net(B, data.t_cols, data.weighted,
