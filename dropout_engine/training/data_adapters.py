@@ -24,8 +24,8 @@ class Chunk(NamedTuple):
     x: float32 C-contiguous [r, features]; t: float32 C-contiguous
     [r, t_cols]; sw: float32 [r] sample weights, or None (as the adapter's
     ``weighted`` says); index: int64 [k], rows of x in batch order.  The
-    chunk holds ceil(k / batch_size) batches; all are full but, possibly,
-    the last of an epoch.
+    chunk holds ceil(k / batch_size) batches, all full but possibly its
+    last (the loop weighs each batch's stats by its rows).
     """
     x: np.ndarray
     t: np.ndarray
@@ -47,7 +47,8 @@ class DataAdapter:
 
     @property
     def num_batches(self):
-        """Batches per epoch (the progress bar's target)."""
+        """Batches per epoch (the progress bar's target; an adapter whose
+        chunks end in short batches says how many it makes)."""
         return -(-self.num_samples // self.batch_size)
 
     def epoch(self, rng):
