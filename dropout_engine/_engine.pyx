@@ -259,8 +259,9 @@ cnp.import_array()
 
 
 cdef inline bint _is_f32c(cnp.ndarray a, size_t cols):
-    return (cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 and cnp.PyArray_NDIM(a) == 2
-            and cnp.PyArray_IS_C_CONTIGUOUS(a) and <size_t>a.shape[1] == cols)
+    return (cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 and cnp.PyArray_ISNOTSWAPPED(a)
+            and cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_IS_C_CONTIGUOUS(a)
+            and <size_t>a.shape[1] == cols)
 
 
 cdef float *_fptr(a):
@@ -453,18 +454,28 @@ cdef class Net:
     def __dealloc__(self):
         de_net_free(self.net)
 
+    cdef inline bint _reads(self, x):
+        return (cnp.PyArray_CheckExact(x) and _is_f32c(<cnp.ndarray>x, self.n_in)
+                and (<cnp.ndarray>x).shape[0] > 0)
+
+    def reads(self, x):
+        """Whether predict reads x as is: a C-contiguous native float32
+        [m > 0, n_in] ndarray (not a subclass).  The caller's cheap check
+        before its one predict call (the same test in Python would cost a
+        fifth of a batch-1 predict); it converts anything else first."""
+        return self._reads(x)
+
     def predict(self, x, size_t chunk):
-        """The network on x: a new float32 [m, n_out] array, or None when x
-        is not a C-contiguous float32 [m > 0, n_in] ndarray (the caller then
-        validates and converts).  Raw pointers rather than memoryviews: at
-        batch 1 acquiring buffers would cost as much as the network."""
+        """The network on x, a new float32 [m, n_out] array.  x must pass
+        ``reads`` (the caller checked first); anything else is refused
+        here, never read.  Raw pointers rather than memoryviews: at batch 1
+        acquiring buffers would cost as much as the network."""
         cdef cnp.ndarray a, y
         cdef cnp.npy_intp dims[2]
-        if not cnp.PyArray_CheckExact(x) or chunk == 0:
-            return None
+        if chunk == 0 or not self._reads(x):
+            raise ValueError(f"Net.predict: x must be a C-contiguous native float32 "
+                             f"[m > 0, {self.n_in}] ndarray and chunk > 0")
         a = <cnp.ndarray>x
-        if not _is_f32c(a, self.n_in) or a.shape[0] == 0:
-            return None
         dims[0] = a.shape[0]
         dims[1] = self.n_out
         y = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)

@@ -14,7 +14,7 @@ The engine runs ``[input dropout] (Dense act [dropout])*``.  Rules:
 Anything else (two non-linear activations in a row, an activation on the
 raw input, ...) is refused with a message naming the layer.
 """
-from . import _engine
+from ._net import Net
 from .layers import ACTIVATIONS, Activation, Dense, Dropout
 
 RELU, SIGMOID, SOFTMAX = ACTIVATIONS["relu"], ACTIVATIONS["sigmoid"], ACTIVATIONS["softmax"]
@@ -96,9 +96,9 @@ class Plan:
         return self.stages[-1][2].rate > 0.0
 
     def net(self, n_in):
-        """The C network over the layers' (built) weights."""
+        """The C network (a ``_net.Net``) over the layers' (built) weights."""
         d = self.input_drop
-        return _engine.Net(n_in, d.rate, d.inverted, d.seed, [
+        return Net(n_in, d.rate, d.inverted, d.seed, [
             {"w": None if dense._int8 else dense.kernel, "int8": dense._int8,
              "n_in": dense.input_dim, "n_out": dense.units,
              "b": dense.bias, "act": act, "rate": drop.rate,

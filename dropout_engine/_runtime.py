@@ -1,4 +1,5 @@
-"""Process-wide engine settings: the ISA path and the thread count.
+"""Process-wide engine settings and facts: the ISA path, the thread count,
+the build.
 
 The ISA is chosen once, at import: the best one the CPU supports, or the one
 named by DROPOUT_ENGINE_ISA (generic | avx2 | avx512), which tests and
@@ -9,7 +10,7 @@ believes it measures AVX-512 must not be measuring generic C.
 import os
 
 from . import _engine
-from ._checks import positive_int
+from ._validation import positive_int
 
 ISA_NAMES = ("generic", "avx2", "avx512")
 
@@ -58,3 +59,18 @@ def set_num_threads(n):
 def get_num_threads():
     """The number of threads the engine's kernels use."""
     return _engine.get_num_threads()
+
+
+def build_info():
+    """(compiler, OpenMP version yyyymm or 0) the C library was built with."""
+    return _engine.build_info()
+
+
+def openmp_enabled():
+    """Whether the C library was built with OpenMP (else one thread)."""
+    return _engine.openmp_enabled()
+
+
+def int8_kernel():
+    """The name of the kernel that runs quantized (int8) Dense layers."""
+    return _engine.qdense_kernel()

@@ -79,7 +79,7 @@ from . import losses, optimizers
 from ._param_routing import instantiate, route, signature_names
 from ._sklearn_common import _FittedModel, _seeded
 from ._sklearn_targets import _ClassifierLabelEncoder, _RegressorTargetEncoder
-from .callback import Callback
+from .callbacks.base import Callback
 from .model import Sequential
 
 __all__ = ["KerasClassifier", "KerasRegressor"]

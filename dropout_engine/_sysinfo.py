@@ -15,12 +15,12 @@ import sys
 
 import numpy as np
 
-from . import __version__, _engine, _runtime
+from . import __version__, _runtime
 
 
 def _openmp():
-    compiler, version = _engine.build_info()
-    return {"enabled": _engine.openmp_enabled(),
+    compiler, version = _runtime.build_info()
+    return {"enabled": _runtime.openmp_enabled(),
             "version": version or None}     # _OPENMP, yyyymm (201511 = 4.5)
 
 
@@ -36,14 +36,14 @@ def _threadpools():
 
 
 def config_dict():
-    compiler, _ = _engine.build_info()
+    compiler, _ = _runtime.build_info()
     return {
         "dropout_engine": {"version": __version__,
                            "path": os.path.dirname(os.path.abspath(__file__))},
         "build": {"compiler": compiler, "openmp": _openmp()},
         "cpu": {"machine": platform.machine(), "isa": _runtime.isa(),
                 "available_isas": _runtime.available_isas(),
-                "int8_kernel": _engine.qdense_kernel()},
+                "int8_kernel": _runtime.int8_kernel()},
         "threads": {"num_threads": _runtime.get_num_threads(),
                     "cpu_count": os.cpu_count(),
                     "openmp_pools": _threadpools()},

@@ -1,7 +1,7 @@
 """Weight constraints (Keras 3), applied by the C loop after each update."""
 import numpy as np
 
-from . import _engine, _registry
+from . import _net, _registry
 
 
 class Constraint:
@@ -11,12 +11,7 @@ class Constraint:
     def __call__(self, w):
         """The constrained copy of ``w`` (the same C code as training)."""
         w = np.array(w, np.float32, order="C")
-        kind, max_value, axis = self._c
-        _engine.param_update({"kind": 0, "lr": 0.0}, 0,
-                             {"w": w.reshape(w.shape[0], -1) if w.ndim > 1 else w,
-                              "slots": [], "constraint": kind,
-                              "max_value": max_value, "axis": axis},
-                             np.zeros(w.size, np.float32))
+        _net.constrain(w, *self._c)
         return w
 
     def get_config(self):

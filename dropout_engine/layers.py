@@ -18,7 +18,7 @@ import weakref
 
 import numpy as np
 
-from ._checks import is_int
+from ._validation import is_int
 from . import constraints, initializers, regularizers, seeding
 
 INT8_POLICY = "int8_from_float32"   # Keras's dtype policy after quantize("int8")

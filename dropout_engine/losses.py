@@ -11,9 +11,8 @@ is not supported (put the activation on the last layer instead).
 Calling a loss object (or function) on numpy arrays runs the same C code
 the training loop does.
 """
-from . import _data, _engine, _registry
-
-MSE, MAE, BCE, CCE, SCCE = range(5)
+from . import _net, _registry, _validation
+from ._loss_kinds import BCE, CCE, MAE, MSE, SCCE  # noqa: F401 (losses.SCCE ...)
 
 
 class Loss:
@@ -33,9 +32,9 @@ class Loss:
         self.name = name or self.default_name
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        p, t = _data.pred_true(y_true, y_pred, self.kind == SCCE)
-        sw = _data.sample_weights(sample_weight, None, t)
-        return _engine.loss_rows(self.kind, p, t, None, False, 1.0, sw) / p.shape[0]
+        p, t = _validation.pred_true(y_true, y_pred, self.kind == SCCE)
+        sw = _validation.sample_weights(sample_weight, None, t)
+        return _net.loss_sum(self.kind, p, t, sw) / p.shape[0]
 
     def get_config(self):
         return {"name": self.name}

@@ -8,7 +8,7 @@ Keras does; logs carry the running mean over the epoch.
 """
 import numpy as np
 
-from . import _data, _engine, _registry
+from . import _net, _registry, _validation
 
 BINARY_ACC, CAT_ACC, SPARSE_CAT_ACC, MSE, MAE = range(5)
 
@@ -29,9 +29,9 @@ class Metric:
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Add a batch; with ``sample_weight`` ([n], >= 0) the mean is
         weighted, as Keras's: sum(w_i * v_i) / sum(w_i)."""
-        p, t = _data.pred_true(y_true, y_pred, self.kind == SPARSE_CAT_ACC)
-        sw = _data.sample_weights(sample_weight, None, t)
-        self._total += _engine.metric_rows(self.kind, p, t, sw)
+        p, t = _validation.pred_true(y_true, y_pred, self.kind == SPARSE_CAT_ACC)
+        sw = _validation.sample_weights(sample_weight, None, t)
+        self._total += _net.metric_sum(self.kind, p, t, sw)
         self._count += p.shape[0] if sw is None else float(sw.sum(dtype=np.float64))
 
     def result(self):

@@ -8,19 +8,18 @@
     probs = model.predict(x_test)
 
 Layers fuse into C layers ``dropout(act(x @ w + b))`` (see ``_plan``).  fit
-runs chunks of batches in one C call without the GIL (``_fit``); predict is
+runs chunks of batches in one C call without the GIL (``training``); predict is
 one C call for the whole network with per-call scratch, so many Python
 threads may predict on one model at once.  Arrays are converted once to
 float32 at the API edge.
 """
-import threading
-
 import numpy as np
 
-from ._checks import is_int
-from . import _data, _engine, losses, metrics as metrics_mod, optimizers
+from ._validation import is_int
+from . import _net, _validation, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
+from .training import Trainer
 
 _PREDICT_CHUNK = 1024
 _MAX_MC_SAMPLES = 1 << 16
@@ -45,8 +44,7 @@ class Sequential:
         self.compiled = False
         self.stop_training = False
         self.history = None
-        self._train_token = None
-        self._fit_lock = threading.Lock()
+        self._trainer = Trainer()
         for layer in layers or []:
             self.add(layer)
 
@@ -75,14 +73,14 @@ class Sequential:
             return
         # Build now, as Keras does once the input shape is known; a layer
         # that cannot be built or fused leaves the model as it was.
-        old = self._plan, self._net, self._train_token
+        old = self._plan, self._net
         try:
             self._net = None
             self.build()
         except BaseException:
             self._layers.pop()
             layer._owners.discard(self)
-            self._plan, self._net, self._train_token = old
+            self._plan, self._net = old
             raise
 
     def build(self, input_shape=None):
@@ -113,7 +111,7 @@ class Sequential:
             self.optimizer.build(self.weights)
 
     def _make_net(self):
-        self._net, self._train_token = self._plan.net(self._n_in), None
+        self._net = self._plan.net(self._n_in)
 
     def _layer_changed(self):
         """One of our layers was quantized on its own (Dense.quantize)."""
@@ -149,7 +147,7 @@ class Sequential:
                              f"set_weights got {len(weights)}")
         new = []
         for i, (w, v) in enumerate(zip(own, weights)):
-            v = _data._numeric(v, f"weights[{i}]")
+            v = _validation.numeric(v, f"weights[{i}]")
             if v.shape != w.shape:
                 raise ValueError(f"weights[{i}] must have shape {w.shape}, got {v.shape}")
             if w.dtype == np.int8 and not (
@@ -275,9 +273,9 @@ class Sequential:
         self.optimizer, self.loss, self._loss_obj = opt, loss, loss_obj
         self._metric_ids = list(metrics)
         self.compiled = True
-        self._train_token = None
         if self.built:
             opt.build(self.weights)
+            self._net.reset_training()
 
     def _metrics_for(self, n_out):
         return [metrics_mod.get(m, n_outputs=n_out,
@@ -305,8 +303,7 @@ class Sequential:
         return self._plan.params(self.optimizer._slots)
 
     def _penalty(self):
-        return sum(_engine.param_penalty(p) for p in self._params()
-                   if p["l1"] or p["l2"])
+        return _net.penalty(self._params())
 
     # ----------------------------------------------------------- arrays in
     def _first_name(self):
@@ -314,16 +311,17 @@ class Sequential:
 
     def _x(self, x, *, check_finite=True, what="x"):
         """Validated float32 x; builds the model from its width if needed."""
-        x = _data.features(x, self._n_in, self._first_name(),
-                           check_finite=check_finite, what=what)
+        x = _validation.features(x, self._n_in, self._first_name(),
+                                 check_finite=check_finite, what=what)
         if not self.built:
             self.build((x.shape[1],))
         return x
 
     def _xy(self, x, y, what="x"):
+        """Validated float32 (x, targets); builds the model from x's width."""
         x = self._x(x, what=what)
-        t = _data.targets(y, x.shape[0], self._loss_obj.kind, self._n_out,
-                          what="y" if what == "x" else what.replace("x", "y"))
+        t = _validation.targets(y, x.shape[0], self._loss_obj.kind, self._n_out,
+                                what="y" if what == "x" else what.replace("x", "y"))
         return x, t
 
     # ---------------------------------------------------------- inference
@@ -345,13 +343,15 @@ class Sequential:
         """
         if mc_samples is not None:
             return self._predict_mc(x, batch_size, mc_samples)
+        chunk = _PREDICT_CHUNK if batch_size is None else _validation.batch_size(batch_size)
         net = self._net
-        chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
-        if net is not None:
-            y = net.predict(x, chunk)     # None unless x is ready for C as is
-            if y is not None:
-                return y
-        return self._net.predict(self._x(x, check_finite=False), chunk)
+        # The cheap check first, asked of the C net (the same layout test in
+        # Python costs a fifth of a batch-1 predict); an x it cannot read as
+        # is is validated and converted once (building an unbuilt model).
+        if net is None or not net.reads(x):
+            x = self._x(x, check_finite=False)
+            net = self._net
+        return net.predict(x, chunk)
 
     def _predict_mc(self, x, batch_size, samples):
         from . import seeding
@@ -359,7 +359,7 @@ class Sequential:
         if not is_int(samples) or not 1 <= samples <= _MAX_MC_SAMPLES:
             raise ValueError(f"mc_samples must be an int in [1, {_MAX_MC_SAMPLES}], "
                              f"got {samples!r}")
-        chunk = _PREDICT_CHUNK if batch_size is None else _data.batch_size(batch_size)
+        chunk = _PREDICT_CHUNK if batch_size is None else _validation.batch_size(batch_size)
         x = self._x(x, check_finite=False)
         return self._net.predict_mc(x, int(samples), seeding.next_seed(), chunk)
 
@@ -377,15 +377,40 @@ class Sequential:
         weighted by ``sample_weight`` ([n], >= 0) when given (metrics are
         not)."""
         self._require_compiled("evaluate")
-        bs = _data.batch_size(batch_size)
+        bs = _validation.batch_size(batch_size)
         x, t = self._xy(x, y)
-        logs = self._evaluate(x, t, _data.sample_weights(sample_weight, None, t), bs)
+        logs = self._evaluate(x, t, _validation.sample_weights(sample_weight, None, t), bs)
         if return_dict:
             return logs
         vals = list(logs.values())
         return vals[0] if len(vals) == 1 else vals
 
+    # --------------------------------------------- the Trainer's interface
+    # What training/ uses of a model, and nothing else: name, optimizer,
+    # stop_training, history (set by the History callback), _xy (above),
+    # _metric_names, _train_net and _evaluate.
+
+    def _metric_names(self):
+        """The log names of one training step: "loss", then each metric's."""
+        return ["loss"] + [m.name for m in self._metrics_for(self._n_out)]
+
+    def _train_net(self, batch_size, t_cols, weighted, allreduce=None):
+        """The ``_net.Net``, set up to train batches of ``batch_size`` rows
+        with ``t_cols`` target columns (and sample weights when
+        ``weighted``); builds the optimizer's state on first use.  Its
+        ``train`` runs chunks of batches (see ``_net.Net.train``).
+        ``allreduce``: the distribution seam (``training.distribution``)."""
+        opt = self.optimizer
+        if opt._slots is None:
+            opt.build(self.weights)
+        self._net.setup_training(
+            opt, batch_size, t_cols, self._loss_obj.kind,
+            [m.kind for m in self._metrics_for(self._n_out)], weighted,
+            fused=self._fused(), params=self._params(), allreduce=allreduce)
+        return self._net
+
     def _evaluate(self, x, t, sw, batch_size):
+        """Logs {"loss", metrics...} over validated arrays (x, t, sw)."""
         ms = self._metrics_for(self._n_out)
         sums = self._net.evaluate(x, t, self._loss_obj.kind, [m.kind for m in ms],
                                   max(batch_size, 256), sw)
@@ -401,7 +426,7 @@ class Sequential:
             shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1):
-        """Train the model; the batch loop runs in C (see ``_fit``).
+        """Train the model; the batch loop runs in C (see ``training``).
 
         Args:
             x: [n, features] numbers, converted once to float32.
@@ -436,11 +461,12 @@ class Sequential:
             stops training (the weights are those of the last good batch).
         """
         self._refuse_quantized("fit")
-        from . import _fit
-        return _fit.fit(self, x, y, batch_size, epochs, verbose, callbacks,
-                        validation_split, validation_data, shuffle, class_weight,
-                        sample_weight, initial_epoch, steps_per_epoch,
-                        validation_steps, validation_batch_size, validation_freq)
+        self._require_compiled("fit")
+        return self._trainer.fit(self, x, y, batch_size, epochs, verbose, callbacks,
+                                 validation_split, validation_data, shuffle,
+                                 class_weight, sample_weight, initial_epoch,
+                                 steps_per_epoch, validation_steps,
+                                 validation_batch_size, validation_freq)
 
     # -------------------------------------------------------------- config
     def get_config(self):
@@ -457,30 +483,56 @@ class Sequential:
         return cls([layers_mod.deserialize(c, f"layers[{i}]")
                     for i, c in enumerate(config["layers"])], name=config.get("name"))
 
+    def get_compile_config(self):
+        """The arguments of ``compile`` as JSON-able configs (None before
+        compile), as Keras's; ``compile_from_config`` takes them back."""
+        if not self.compiled:
+            return None
+        return {"optimizer": optimizers.serialize(self.optimizer),
+                "loss": losses.serialize(self._loss_obj),
+                "metrics": [m if isinstance(m, str) else
+                            {"class_name": type(m).__name__, "config": m.get_config()}
+                            for m in self._metric_ids]}
+
+    def compile_from_config(self, config):
+        """Compile with what ``get_compile_config`` returned."""
+        self.compile(optimizer=optimizers.get(config["optimizer"]),
+                     loss=losses.get(config["loss"]),
+                     metrics=[metrics_mod.get(m, n_outputs=2) if isinstance(m, dict)
+                              else m for m in config["metrics"]])
+
+    # The file code (_model_file) loads on first use: with json, tempfile
+    # and the container it costs twice the rest of the model to import.
     def save(self, filepath, overwrite=True, *, metadata=None):
         """Save architecture, weights, compile config and optimizer state to
-        one file (see ``saving``).  Ours, keyword-only: ``metadata``, a dict
-        of str -> str stored in the same file (``saving.load_metadata``)."""
-        from . import saving
-        saving.save_model(self, filepath, overwrite=overwrite, metadata=metadata)
+        one file (see ``_model_file``).  Ours, keyword-only: ``metadata``, a
+        dict of str -> str stored in the same file (``saving.load_metadata``)."""
+        from . import _model_file
+        _model_file.save_model(self, filepath, overwrite=overwrite, metadata=metadata)
 
     def __reduce__(self):
         """pickle / copy.deepcopy / joblib, as Keras 3's: through the model
         file's bytes (weights, compile config, optimizer state), so a copy
         predicts the same and trains on the same; an unbuilt model through
         its config."""
-        from . import saving
+        from . import _model_file
         if not self.built:
             return (type(self).from_config, (self.get_config(),))
-        return (saving.model_from_bytes, (saving.model_to_bytes(self),))
+        return (type(self)._from_bytes, (_model_file.model_to_bytes(self),))
+
+    @classmethod
+    def _from_bytes(cls, data):
+        """Unpickling: the model whose file bytes ``__reduce__`` stored."""
+        from . import _model_file
+        return _model_file.model_from_bytes(data, cls)
 
     def save_weights(self, filepath, overwrite=True):
-        from . import saving
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        from . import _model_file
+        _model_file.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
-        from . import saving
-        saving.load_weights(self, filepath)
+        from . import _model_file
+        _model_file.load_weights(self, filepath)
 
 
 Model = Sequential

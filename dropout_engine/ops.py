@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from . import _checks as chk
+from . import _validation as chk
 from . import _engine
 from ._runtime import get_num_threads, isa, set_num_threads
 

@@ -17,7 +17,7 @@ dropout masks.
 """
 import numpy as np
 
-from . import _checks, _registry, schedules
+from . import _validation, _registry, schedules
 from .schedules import LearningRateSchedule
 from .schedules import ExponentialDecay  # noqa: F401 (this module's name before schedules.py)
 
@@ -25,7 +25,7 @@ SGD_KIND, ADAM_KIND, RMSPROP_KIND = range(3)
 
 
 def _positive(name, v):
-    return _checks.real(name, v, strict=True)
+    return _validation.real(name, v, strict=True)
 
 
 def _unit(name, v, closed=True):

@@ -1,232 +1,36 @@
-"""model.save / load_model: one file in the safetensors layout.
+"""model.save / load_model: the public entries (Keras 3's saving API).
 
-The container (``safetensors.py``) writes atomically with numpy alone and
-reads with full validation.  This module maps a model onto it:
-
-  tensors   "weights/<layer index>/<kernel|bias>"  the weights, Keras order
-            (a quantized Dense: bias, kernel as int8 "I8", kernel_scale;
-            its config has dtype "int8_from_float32"; no optimizer state)
-            "optimizer/<i>/<slot>"                 the optimizer state of
-                                                   weight i
-  metadata  format = "dropout_engine.model" (or ".weights"), version = "1",
-            model = the Sequential config (JSON; each Dropout's seed is the
-            one actually in use, so a loaded model draws the masks the
-            original would have), compile = optimizer/loss/metrics (JSON or
-            "null"), iterations = the optimizer's step count; plus any
-            ``model.save(path, metadata={...})`` keys (``load_metadata``).
-
-Loading checks everything against everything: the config must build a
-model whose weight names, shapes and dtypes are exactly the file's, and the
-optimizer state must match the weights; any mismatch raises ModelFileError
-(a ValueError) naming the file and what was expected.  Nothing is
-unpickled or evaluated.
+The model <-> file mapping (one file in the safetensors layout, its
+tensors and metadata, the checks on load) is ``_model_file``; this module
+adds the one thing it must not know, the class a file's config builds
+(``Sequential``).  The model saves through ``_model_file`` directly, so the
+model code and the file code never import each other.
 """
-import json
-import os
-import tempfile
-
-import numpy as np
-
-from . import losses, metrics, optimizers
-from .layers import Dropout
+from . import _model_file
+from ._model_file import (FORMAT, RESERVED_METADATA, VERSION,  # noqa: F401
+                          WEIGHTS_FORMAT, load_metadata, load_weights,
+                          model_to_bytes, save_model, save_weights)
 from .model import Sequential
-from .safetensors import ModelFileError, load_tensors, save_tensors
+from .safetensors import ModelFileError  # noqa: F401
 
-FORMAT = "dropout_engine.model"
-WEIGHTS_FORMAT = "dropout_engine.weights"
-VERSION = "1"
-# The metadata keys save_model writes itself; user metadata may not use them.
-RESERVED_METADATA = frozenset({"format", "version", "model", "compile", "iterations"})
-
-
-def _weight_names(model):
-    return [f"weights/{li}/{name}" for li, layer in enumerate(model.layers)
-            for name in getattr(layer, "weight_names", ())]
-
-
-def _weights(model):
-    if not model.built:
-        raise ValueError(f"Model '{model.name}' is not built yet (no input shape): "
-                         "nothing to save")
-    return dict(zip(_weight_names(model), model.weights))
-
-
-def _check_overwrite(path, overwrite):
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{os.fspath(path)!r} exists and overwrite=False")
-
-
-def _compile_config(model):
-    if not model.compiled:
-        return None
-    return {"optimizer": optimizers.serialize(model.optimizer),
-            "loss": losses.serialize(model._loss_obj),
-            "metrics": [m if isinstance(m, str) else
-                        {"class_name": type(m).__name__, "config": m.get_config()}
-                        for m in model._metric_ids]}
-
-
-def _user_metadata(metadata):
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-        raise TypeError(f"metadata must be a dict of str -> str, got {metadata!r:.200}")
-    taken = sorted(RESERVED_METADATA.intersection(metadata))
-    if taken:
-        raise ValueError(f"metadata keys {taken} are the model file's own; "
-                         f"the reserved keys are {sorted(RESERVED_METADATA)}")
-    return metadata
-
-
-def save_model(model, filepath, overwrite=True, *, metadata=None):
-    """Write architecture, weights, compile config and optimizer state.
-
-    Ours, keyword-only: ``metadata`` (a dict of str -> str) is stored beside
-    them in the same atomic write; ``load_metadata`` gives it back.
-    """
-    _check_overwrite(filepath, overwrite)
-    tensors = _weights(model)
-    # A quantized model is inference-only: no optimizer state to keep.
-    if model.compiled and model.optimizer._slots is not None and not model.quantized:
-        for wi, slots in enumerate(model.optimizer._slots):
-            for si, s in enumerate(slots):
-                tensors[f"optimizer/{wi}/{si}"] = s
-    config = model.get_config()
-    seeds = {l.name: l._seed for l in model.layers if isinstance(l, Dropout)}
-    for c in config["layers"]:
-        if c["config"].get("name") in seeds:
-            c["config"]["seed"] = seeds[c["config"]["name"]]
-    meta = {"format": FORMAT, "version": VERSION, "model": json.dumps(config),
-            "compile": json.dumps(_compile_config(model)),
-            "iterations": str(model.optimizer.iterations if model.compiled else 0)}
-    meta.update(_user_metadata(metadata))
-    save_tensors(filepath, tensors, meta)
-
-
-def model_to_bytes(model):
-    """The bytes of model.save's file (what pickling a model stores)."""
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "model.safetensors")
-        save_model(model, path)
-        with open(path, "rb") as f:
-            return f.read()
-
-
-def model_from_bytes(data):
-    """load_model on the bytes model_to_bytes gave (unpickling)."""
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "model.safetensors")
-        with open(path, "wb") as f:
-            f.write(data)
-        return load_model(path)
-
-
-def save_weights(model, filepath, overwrite=True):
-    _check_overwrite(filepath, overwrite)
-    save_tensors(filepath, _weights(model), {"format": WEIGHTS_FORMAT, "version": VERSION})
-
-
-def _read(filepath, fmt):
-    tensors, meta = load_tensors(filepath)
-
-    def fail(msg):
-        return ModelFileError(f"{os.fspath(filepath)!r}: {msg}")
-    if meta.get("format") != fmt:
-        raise fail(f"expected metadata format {fmt!r}, got {meta.get('format')!r}")
-    if meta.get("version") != VERSION:
-        raise fail(f"expected format version {VERSION!r}, got {meta.get('version')!r}")
-    return tensors, meta, fail
-
-
-def _assign(model, tensors, fail, extra_prefix=None):
-    """Set the model's weights from the file's, checking names, shapes, dtypes."""
-    names = _weight_names(model)
-    own = set(tensors) if extra_prefix is None else {
-        n for n in tensors if not n.startswith(extra_prefix)}
-    if own != set(names):
-        missing, extra = sorted(set(names) - own), sorted(own - set(names))
-        raise fail(f"the weights do not match the model: missing {missing[:5]}, "
-                   f"unexpected {extra[:5]}")
-    values = []
-    for name, w in zip(names, model.weights):
-        t = tensors[name]
-        if t.dtype != w.dtype or t.shape != w.shape:
-            raise fail(f"tensor {name!r} must be {w.dtype} {w.shape}, got {t.dtype} "
-                       f"{t.shape}")
-        values.append(t)
-    model.set_weights(values)
-
-
-def _json(meta, key, fail):
-    try:
-        return json.loads(meta[key])
-    except KeyError:
-        raise fail(f"metadata {key!r} is missing") from None
-    except ValueError as e:
-        raise fail(f"metadata {key!r} is not valid JSON ({e})") from None
-
-
-def load_metadata(filepath):
-    """The ``metadata=`` a model file was saved with (``{}`` when none): the
-    file's ``__metadata__`` without the reserved keys."""
-    _, meta, _ = _read(filepath, FORMAT)
-    return {k: v for k, v in meta.items() if k not in RESERVED_METADATA}
+__all__ = ["load_model", "save_model", "load_weights", "save_weights", "load_metadata",
+           "model_to_bytes", "model_from_bytes", "ModelFileError"]
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """A model saved by ``model.save``: same weights, same predictions, and
-    (when compiled) the optimizer state to go on training."""
+    (when compiled) the optimizer state to go on training.
+
+    Raises:
+        ModelFileError (a ValueError): the file is not a model file, is
+            truncated or tampered with, or its parts do not match.
+    """
     if custom_objects:
         raise NotImplementedError("custom_objects are not supported")
-    tensors, meta, fail = _read(filepath, FORMAT)
-    config = _json(meta, "model", fail)
-    try:
-        model = Sequential.from_config(config)
-        model.build()
-    except (ValueError, TypeError, KeyError, NotImplementedError) as e:
-        raise fail(f"the model config is invalid: {e}") from None
-    _assign(model, tensors, fail, extra_prefix="optimizer/")
-    cc = _json(meta, "compile", fail)
-    if cc is None or not compile:
-        return model
-    try:
-        model.compile(optimizer=optimizers.get(cc["optimizer"]),
-                      loss=losses.get(cc["loss"]),
-                      metrics=[metrics.get(m, n_outputs=2) if isinstance(m, dict) else m
-                               for m in cc["metrics"]])
-        iterations = int(meta.get("iterations", "0"))
-    except (ValueError, TypeError, KeyError, NotImplementedError) as e:
-        raise fail(f"the compile config is invalid: {e}") from None
-    if iterations < 0:
-        raise fail(f"iterations must be >= 0, got {iterations}")
-    opt = model.optimizer
-    opt.iterations = iterations
-    if model.quantized:       # saved without optimizer state
-        return model
-    for wi, slots in enumerate(opt._slots):
-        for si, s in enumerate(slots):
-            name = f"optimizer/{wi}/{si}"
-            t = tensors.get(name)
-            if t is None or t.dtype != np.float32 or t.shape != s.shape:
-                raise fail(f"optimizer state {name!r} must be float32 {s.shape}, got "
-                           f"{'nothing' if t is None else f'{t.dtype} {t.shape}'}")
-            s[...] = t
-    n_state = sum(1 for n in tensors if n.startswith("optimizer/"))
-    if n_state != sum(len(s) for s in opt._slots):
-        raise fail(f"the file holds {n_state} optimizer state tensors, "
-                   f"{type(opt).__name__} has {sum(len(s) for s in opt._slots)}")
-    return model
+    return _model_file.load_model(filepath, Sequential, compile=compile)
 
 
-def load_weights(model, filepath):
-    """Load weights saved by ``save_weights`` (or ``save``) into ``model``."""
-    tensors, meta = load_tensors(filepath)
-    fmt = meta.get("format")
-    if fmt not in (FORMAT, WEIGHTS_FORMAT):
-        raise ModelFileError(f"{os.fspath(filepath)!r}: expected a dropout_engine "
-                             f"model or weights file, got format {fmt!r}")
-    if not model.built:
-        raise ValueError(f"Model '{model.name}' must be built before load_weights")
-    _assign(model, tensors, lambda m: ModelFileError(f"{os.fspath(filepath)!r}: {m}"),
-            extra_prefix="optimizer/")
+def model_from_bytes(data):
+    """load_model on the bytes ``model_to_bytes`` gave (what pickles made
+    before models unpickled through ``Sequential._from_bytes`` call)."""
+    return _model_file.model_from_bytes(data, Sequential)

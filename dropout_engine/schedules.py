@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from . import _checks, _registry
+from . import _validation, _registry
 
 # The DE_LR_* kinds of engine.h.
 (_CONSTANT, _EXPONENTIAL, _INVERSE_TIME, _POLYNOMIAL, _PIECEWISE, _COSINE,
@@ -37,7 +37,7 @@ from . import _checks, _registry
 
 
 def _steps(name, v):
-    return _checks.real(name, v, strict=True)
+    return _validation.real(name, v, strict=True)
 
 
 def _pow(x, y):
@@ -50,8 +50,8 @@ def _pow(x, y):
 
 def _kept(name, v):
     """A number >= 0, kept an int when it is one (for get_config)."""
-    f = _checks.real(name, v)
-    return int(v) if _checks.is_int(v) else f
+    f = _validation.real(name, v)
+    return int(v) if _validation.is_int(v) else f
 
 
 def _step(step):
@@ -59,7 +59,7 @@ def _step(step):
     the C loop's does)."""
     if isinstance(step, np.ndarray) and step.ndim == 0:
         step = step[()]
-    return _checks.real("step", step)
+    return _validation.real("step", step)
 
 
 class LearningRateSchedule:
@@ -97,10 +97,10 @@ class _StepDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate,
                  staircase, name):
-        self.initial_learning_rate = _checks.real(
+        self.initial_learning_rate = _validation.real(
             "initial_learning_rate", initial_learning_rate, strict=True)
         self.decay_steps = _steps("decay_steps", decay_steps)
-        self.decay_rate = _checks.real("decay_rate", decay_rate,
+        self.decay_rate = _validation.real("decay_rate", decay_rate,
                                        strict=self._rate_positive)
         self.staircase = bool(staircase)
         self.name = name
@@ -166,11 +166,11 @@ class PolynomialDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps,
                  end_learning_rate=0.0001, power=1.0, cycle=False,
                  name="PolynomialDecay"):
-        self.initial_learning_rate = _checks.real("initial_learning_rate",
+        self.initial_learning_rate = _validation.real("initial_learning_rate",
                                                   initial_learning_rate)
         self.decay_steps = _steps("decay_steps", decay_steps)
-        self.end_learning_rate = _checks.real("end_learning_rate", end_learning_rate)
-        self.power = _checks.real("power", power)
+        self.end_learning_rate = _validation.real("end_learning_rate", end_learning_rate)
+        self.power = _validation.real("power", power)
         self.cycle = bool(cycle)
         self.name = name
 
@@ -211,7 +211,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         for what, v in (("boundaries", boundaries), ("values", values)):
             if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
                 raise TypeError(f"{what} must be a list of numbers, got "
-                                f"{_checks.describe(v)}")
+                                f"{_validation.describe(v)}")
         if len(boundaries) != len(values) - 1:
             raise ValueError("The length of boundaries should be 1 less than the "
                              f"length of values. Received: boundaries={boundaries!r} "
@@ -220,7 +220,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         self.boundaries = [_kept(f"boundaries[{i}]", b) for i, b in enumerate(boundaries)]
         if any(b < a for a, b in zip(self.boundaries, self.boundaries[1:])):
             raise ValueError(f"boundaries must be ascending, got {self.boundaries}")
-        self.values = [_checks.real(f"values[{i}]", v) for i, v in enumerate(values)]
+        self.values = [_validation.real(f"values[{i}]", v) for i, v in enumerate(values)]
         self.name = name
         self._floats = [float(b) for b in self.boundaries]
         self._bounds = np.array(self._floats, np.float64)
@@ -264,14 +264,14 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0,
                  name="CosineDecay", warmup_target=None, warmup_steps=0):
-        self.initial_learning_rate = _checks.real("initial_learning_rate",
+        self.initial_learning_rate = _validation.real("initial_learning_rate",
                                                   initial_learning_rate)
         self.decay_steps = _steps("decay_steps", decay_steps)
-        self.alpha = _checks.real("alpha", alpha)
+        self.alpha = _validation.real("alpha", alpha)
         self.name = name
         self.warmup_target = (None if warmup_target is None
-                              else _checks.real("warmup_target", warmup_target))
-        self.warmup_steps = _checks.real("warmup_steps", warmup_steps)
+                              else _validation.real("warmup_target", warmup_target))
+        self.warmup_steps = _validation.real("warmup_steps", warmup_steps)
 
     def __call__(self, step):
         s, d = _step(step), self.decay_steps
@@ -306,12 +306,12 @@ class CosineDecayRestarts(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0,
                  m_mul=1.0, alpha=0.0, name="SGDRDecay"):
-        self.initial_learning_rate = _checks.real("initial_learning_rate",
+        self.initial_learning_rate = _validation.real("initial_learning_rate",
                                                   initial_learning_rate)
         self.first_decay_steps = _steps("first_decay_steps", first_decay_steps)
-        self.t_mul = _checks.real("t_mul", t_mul, low=1.0)
-        self.m_mul = _checks.real("m_mul", m_mul)
-        self.alpha = _checks.real("alpha", alpha)
+        self.t_mul = _validation.real("t_mul", t_mul, low=1.0)
+        self.m_mul = _validation.real("m_mul", m_mul)
+        self.alpha = _validation.real("alpha", alpha)
         self.name = name
 
     def __call__(self, step):

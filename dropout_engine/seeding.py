@@ -14,7 +14,7 @@ import random
 
 import numpy as np
 
-from ._checks import is_int
+from ._validation import is_int
 
 _MASK = (1 << 64) - 1
 _state = {"seed": None, "counter": 0}

@@ -5,7 +5,7 @@ that importing this module stays cheap and does not pull the model code in.
 """
 import numpy as np
 
-from ._checks import is_int
+from ._validation import is_int
 
 __all__ = ["to_categorical", "set_random_seed"]
 

@@ -218,6 +218,33 @@ def test_predict_converts_other_dtypes_once_and_returns_float32():
     np.testing.assert_array_equal(m.predict(x[:, ::-1].copy()), m.predict(np.ascontiguousarray(x[:, ::-1], np.float32)))
 
 
+@pytest.mark.parametrize("layout", ["big-endian", "fortran", "strided", "subclass"])
+def test_predict_reads_every_float32_layout_by_value(layout):
+    # Only a C-contiguous native float32 ndarray goes to C as is; the others
+    # are converted first (a big-endian array was once read as native bytes).
+    m = Sequential([Input((3,)), Dense(2, activation="tanh")])
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    other = {"big-endian": lambda: x.astype(">f4"), "fortran": lambda: np.asfortranarray(x),
+             "strided": lambda: np.repeat(x, 2, axis=1)[:, ::2],
+             "subclass": lambda: x.view(np.memmap)}[layout]()
+    np.testing.assert_array_equal(other, x)
+    np.testing.assert_array_equal(m.predict(other), m.predict(x))
+
+
+def test_the_c_net_refuses_an_x_it_cannot_read_as_is():
+    # predict checks x before its one C call; the binding checks again, so a
+    # caller that skipped the check gets an error, never a wrong read.
+    m = Sequential([Input((3,)), Dense(2)])
+    x = np.ones((2, 3), np.float32)
+    for bad in (x.astype(">f4"), x.astype(np.float64), np.asfortranarray(np.ones((3, 3), np.float32)),
+                x[:, :2], x[:0], x[0], x.view(np.memmap), x.tolist()):
+        assert not m._net.reads(bad)
+        with pytest.raises(ValueError, match="C-contiguous native float32"):
+            m._net.predict(bad, 1024)
+    assert m._net.reads(x) and m._net.reads(x[:1])
+    np.testing.assert_array_equal(m._net.predict(x, 1024), m.predict(x))
+
+
 def test_evaluate_returns_a_float_without_metrics():
     m = Sequential([Input((3,)), Dense(1)])
     m.compile("sgd", "mse")

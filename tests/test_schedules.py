@@ -53,9 +53,9 @@ class _Counting:
     def __init__(self, net):
         self.net, self.counts = net, []
 
-    def train(self, opt, x, t, index, first, count, *rest):
+    def train(self, x, t, index, first, count, *rest):
         self.counts.append(count)
-        return self.net.train(opt, x, t, index, first, count, *rest)
+        return self.net.train(x, t, index, first, count, *rest)
 
     def __getattr__(self, name):
         return getattr(self.net, name)

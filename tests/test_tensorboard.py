@@ -22,12 +22,13 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import (  # noqa: E402
 from tensorboard.plugins.graph import keras_util  # noqa: E402
 from tensorboard.util import tensor_util  # noqa: E402
 
-from dropout_engine import _tfevents, callbacks  # noqa: E402
+from dropout_engine import callbacks  # noqa: E402
+from dropout_engine.callbacks import _tfevents  # noqa: E402
 from dropout_engine.keras import callbacks as keras_callbacks  # noqa: E402
 from dropout_engine.layers import Dense, Dropout, Input  # noqa: E402
 from dropout_engine.model import Sequential  # noqa: E402
 from dropout_engine.optimizers import SGD  # noqa: E402
-from dropout_engine.tensorboard import TensorBoard  # noqa: E402
+from dropout_engine.callbacks import TensorBoard  # noqa: E402
 from dropout_engine.utils import set_random_seed  # noqa: E402
 
 N, BATCH = 128, 16          # 6 training batches per epoch with a 0.25 split

@@ -1,9 +1,9 @@
 """keras.callbacks: Keras 3's callbacks (see dropout_engine.callbacks)."""
 from ..callbacks import (Callback, CallbackList, CSVLogger, EarlyStopping,
                          History, LambdaCallback, ModelCheckpoint,
-                         ProgbarLogger, ReduceLROnPlateau, TerminateOnNaN)
+                         ProgbarLogger, ReduceLROnPlateau, TensorBoard,
+                         TerminateOnNaN)
 
 __all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
            "LambdaCallback", "ModelCheckpoint", "ProgbarLogger",
-           "ReduceLROnPlateau", "TerminateOnNaN"]
-from ..tensorboard import TensorBoard; __all__.append("TensorBoard")  # noqa: E402,E702
+           "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]

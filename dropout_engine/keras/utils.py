@@ -1,5 +1,5 @@
 """keras.utils: to_categorical, set_random_seed, Progbar."""
-from ..progbar import Progbar
+from ..callbacks.progbar import Progbar
 from ..utils import to_categorical
 
 __all__ = ["Progbar", "set_random_seed", "to_categorical"]

@@ -1,9 +1,5 @@
-"""The Callback base class and the table of its hooks (Keras 3 semantics).
-
-Kept apart from callbacks.py so that the callbacks defined in several
-modules can all subclass it without import cycles; users import it from
-dropout_engine.callbacks.
-"""
+"""The Callback base class and the table of its hooks (Keras 3 semantics);
+users import it from dropout_engine.callbacks."""
 
 __all__ = ["Callback", "HOOKS", "BEGIN_END_HOOKS", "BATCH_HOOKS", "overrides"]
 

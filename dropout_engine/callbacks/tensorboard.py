@@ -41,7 +41,7 @@ import time
 import numpy as np
 
 from ._tfevents import EventFileWriter
-from .callback import Callback
+from .base import Callback
 
 __all__ = ["TensorBoard"]
 

@@ -1,0 +1,226 @@
+"""The model <-> file mapping: one file in the safetensors layout.
+
+The container (``safetensors.py``) writes atomically with numpy alone and
+reads with full validation.  This module maps a model onto it, through the
+model's public surface only (``get_config`` / ``from_config``, ``weights``
+and ``set_weights``, ``get_compile_config`` / ``compile_from_config``,
+``optimizer.variables()``), and builds the class it is given: ``saving``
+(the public entries) gives ``Sequential``, and the model gives its own class
+to save, pickle and reload, so neither this module nor the model's imports
+the other's side.
+
+  tensors   "weights/<layer index>/<kernel|bias>"  the weights, Keras order
+            (a quantized Dense: bias, kernel as int8 "I8", kernel_scale;
+            its config has dtype "int8_from_float32"; no optimizer state)
+            "optimizer/<i>/<slot>"                 the optimizer state of
+                                                   weight i
+  metadata  format = "dropout_engine.model" (or ".weights"), version = "1",
+            model = the Sequential config (JSON; each Dropout's seed is the
+            one actually in use, so a loaded model draws the masks the
+            original would have), compile = optimizer/loss/metrics (JSON or
+            "null"), iterations = the optimizer's step count; plus any
+            ``model.save(path, metadata={...})`` keys (``load_metadata``).
+
+Loading checks everything against everything: the config must build a
+model whose weight names, shapes and dtypes are exactly the file's, and the
+optimizer state must match the weights; any mismatch raises ModelFileError
+(a ValueError) naming the file and what was expected.  Nothing is
+unpickled or evaluated.
+"""
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from .layers import Dropout
+from .safetensors import ModelFileError, load_tensors, save_tensors
+
+FORMAT = "dropout_engine.model"
+WEIGHTS_FORMAT = "dropout_engine.weights"
+VERSION = "1"
+# The metadata keys save_model writes itself; user metadata may not use them.
+RESERVED_METADATA = frozenset({"format", "version", "model", "compile", "iterations"})
+
+
+def _weight_names(model):
+    return [f"weights/{li}/{name}" for li, layer in enumerate(model.layers)
+            for name in getattr(layer, "weight_names", ())]
+
+
+def _weights(model):
+    if not model.built:
+        raise ValueError(f"Model '{model.name}' is not built yet (no input shape): "
+                         "nothing to save")
+    return dict(zip(_weight_names(model), model.weights))
+
+
+def _check_overwrite(path, overwrite):
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{os.fspath(path)!r} exists and overwrite=False")
+
+
+def _optimizer_state(model):
+    """{"optimizer/<weight index>/<slot>": state array}: the optimizer's
+    variables come flat in weight order, the same number per weight."""
+    weights, state = model.weights, model.optimizer.variables()
+    per = len(state) // len(weights) if weights else 0
+    return {f"optimizer/{i // per}/{i % per}": s for i, s in enumerate(state)}
+
+
+def _user_metadata(metadata):
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError(f"metadata must be a dict of str -> str, got {metadata!r:.200}")
+    taken = sorted(RESERVED_METADATA.intersection(metadata))
+    if taken:
+        raise ValueError(f"metadata keys {taken} are the model file's own; "
+                         f"the reserved keys are {sorted(RESERVED_METADATA)}")
+    return metadata
+
+
+def save_model(model, filepath, overwrite=True, *, metadata=None):
+    """Write architecture, weights, compile config and optimizer state.
+
+    Ours, keyword-only: ``metadata`` (a dict of str -> str) is stored beside
+    them in the same atomic write; ``load_metadata`` gives it back.
+    """
+    _check_overwrite(filepath, overwrite)
+    tensors = _weights(model)
+    # A quantized model is inference-only: no optimizer state to keep.
+    if model.compiled and not model.quantized:
+        tensors.update(_optimizer_state(model))
+    config = model.get_config()
+    seeds = {l.name: l._seed for l in model.layers if isinstance(l, Dropout)}
+    for c in config["layers"]:
+        if c["config"].get("name") in seeds:
+            c["config"]["seed"] = seeds[c["config"]["name"]]
+    meta = {"format": FORMAT, "version": VERSION, "model": json.dumps(config),
+            "compile": json.dumps(model.get_compile_config()),
+            "iterations": str(model.optimizer.iterations if model.compiled else 0)}
+    meta.update(_user_metadata(metadata))
+    save_tensors(filepath, tensors, meta)
+
+
+def model_to_bytes(model):
+    """The bytes of model.save's file (what pickling a model stores)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.safetensors")
+        save_model(model, path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def model_from_bytes(data, cls):
+    """load_model(..., cls) on the bytes model_to_bytes gave (unpickling)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.safetensors")
+        with open(path, "wb") as f:
+            f.write(data)
+        return load_model(path, cls)
+
+
+def save_weights(model, filepath, overwrite=True):
+    _check_overwrite(filepath, overwrite)
+    save_tensors(filepath, _weights(model), {"format": WEIGHTS_FORMAT, "version": VERSION})
+
+
+def _read(filepath, fmt):
+    tensors, meta = load_tensors(filepath)
+
+    def fail(msg):
+        return ModelFileError(f"{os.fspath(filepath)!r}: {msg}")
+    if meta.get("format") != fmt:
+        raise fail(f"expected metadata format {fmt!r}, got {meta.get('format')!r}")
+    if meta.get("version") != VERSION:
+        raise fail(f"expected format version {VERSION!r}, got {meta.get('version')!r}")
+    return tensors, meta, fail
+
+
+def _assign(model, tensors, fail, extra_prefix=None):
+    """Set the model's weights from the file's, checking names, shapes, dtypes."""
+    names = _weight_names(model)
+    own = set(tensors) if extra_prefix is None else {
+        n for n in tensors if not n.startswith(extra_prefix)}
+    if own != set(names):
+        missing, extra = sorted(set(names) - own), sorted(own - set(names))
+        raise fail(f"the weights do not match the model: missing {missing[:5]}, "
+                   f"unexpected {extra[:5]}")
+    values = []
+    for name, w in zip(names, model.weights):
+        t = tensors[name]
+        if t.dtype != w.dtype or t.shape != w.shape:
+            raise fail(f"tensor {name!r} must be {w.dtype} {w.shape}, got {t.dtype} "
+                       f"{t.shape}")
+        values.append(t)
+    model.set_weights(values)
+
+
+def _json(meta, key, fail):
+    try:
+        return json.loads(meta[key])
+    except KeyError:
+        raise fail(f"metadata {key!r} is missing") from None
+    except ValueError as e:
+        raise fail(f"metadata {key!r} is not valid JSON ({e})") from None
+
+
+def load_metadata(filepath):
+    """The ``metadata=`` a model file was saved with (``{}`` when none): the
+    file's ``__metadata__`` without the reserved keys."""
+    _, meta, _ = _read(filepath, FORMAT)
+    return {k: v for k, v in meta.items() if k not in RESERVED_METADATA}
+
+
+def load_model(filepath, cls, compile=True):
+    """The ``cls`` model saved by ``model.save``: same weights, same
+    predictions, and (when compiled) the optimizer state to go on training."""
+    tensors, meta, fail = _read(filepath, FORMAT)
+    config = _json(meta, "model", fail)
+    try:
+        model = cls.from_config(config)
+        model.build()
+    except (ValueError, TypeError, KeyError, NotImplementedError) as e:
+        raise fail(f"the model config is invalid: {e}") from None
+    _assign(model, tensors, fail, extra_prefix="optimizer/")
+    cc = _json(meta, "compile", fail)
+    if cc is None or not compile:
+        return model
+    try:
+        model.compile_from_config(cc)
+        iterations = int(meta.get("iterations", "0"))
+    except (ValueError, TypeError, KeyError, NotImplementedError) as e:
+        raise fail(f"the compile config is invalid: {e}") from None
+    if iterations < 0:
+        raise fail(f"iterations must be >= 0, got {iterations}")
+    opt = model.optimizer
+    opt.iterations = iterations
+    if model.quantized:       # saved without optimizer state
+        return model
+    state = _optimizer_state(model)
+    for name, s in state.items():
+        t = tensors.get(name)
+        if t is None or t.dtype != np.float32 or t.shape != s.shape:
+            raise fail(f"optimizer state {name!r} must be float32 {s.shape}, got "
+                       f"{'nothing' if t is None else f'{t.dtype} {t.shape}'}")
+        s[...] = t
+    n_state = sum(1 for n in tensors if n.startswith("optimizer/"))
+    if n_state != len(state):
+        raise fail(f"the file holds {n_state} optimizer state tensors, "
+                   f"{type(opt).__name__} has {len(state)}")
+    return model
+
+
+def load_weights(model, filepath):
+    """Load weights saved by ``save_weights`` (or ``save``) into ``model``."""
+    tensors, meta = load_tensors(filepath)
+    fmt = meta.get("format")
+    if fmt not in (FORMAT, WEIGHTS_FORMAT):
+        raise ModelFileError(f"{os.fspath(filepath)!r}: expected a dropout_engine "
+                             f"model or weights file, got format {fmt!r}")
+    if not model.built:
+        raise ValueError(f"Model '{model.name}' must be built before load_weights")
+    _assign(model, tensors, lambda m: ModelFileError(f"{os.fspath(filepath)!r}: {m}"),
+            extra_prefix="optimizer/")

@@ -1,0 +1,19 @@
+"""Training: the Trainer (fit's epoch loop) and its plug points.
+
+  trainer.py         Trainer: the epoch loop, chunks of batches handed to C
+  data_adapters.py   DataAdapter: where the rows come from (arrays today;
+                     generators, PyDataset, memmaps, pandas next)
+  distribution.py    Distribution: how a fit is spread over processes (one
+                     today; the seam for an MPI all-reduce of gradients)
+
+Each model owns a Trainer (``model._trainer``); ``model.fit`` checks the
+model can train and hands it the arguments.  The Trainer reaches the model
+through a few named attributes and methods only, listed in trainer.py's
+docstring, and C through the ``_net.Net`` the model gives it.
+"""
+from .data_adapters import ArrayAdapter, Chunk, DataAdapter, get_data
+from .distribution import Distribution
+from .trainer import Trainer
+
+__all__ = ["Trainer", "DataAdapter", "ArrayAdapter", "Chunk", "get_data",
+           "Distribution"]

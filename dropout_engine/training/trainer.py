@@ -1,0 +1,155 @@
+"""The Trainer: fit's epoch loop, chunks of batches handed to C.
+
+Per chunk, Python does O(1) work: one C call (GIL released) that runs
+several whole batches, then one numpy reduction of the chunk's per-batch
+stats into the epoch's running means, then the callbacks' batch hook.
+Chunks grow until one takes about ``_CHUNK_SECONDS``, so the progress bar,
+Ctrl-C (raised when the C call returns, i.e. at a batch boundary, with the
+weights of the last completed batch) and callbacks stay responsive.  A
+callback that needs every batch (``CallbackList.wants_batch_hooks``), or a
+learning-rate schedule that only Python can evaluate, makes chunks of one
+batch.
+
+A batch whose loss is NaN/Inf is not applied (the C loop stops before its
+update).  Its logs go to ``on_train_batch_end``; unless a callback (such as
+TerminateOnNaN) then sets ``model.stop_training``, fit raises
+FloatingPointError.  Either way the model keeps the last good weights.
+
+What the Trainer uses of a model, and nothing else (model.py's "Trainer's
+interface" section):
+    name, optimizer, stop_training (set by callbacks), history (set by
+    the History callback);
+    _xy(x, y, what)     validated float32 (x, targets); builds the model;
+    _metric_names()     "loss" then each metric's log name;
+    _train_net(batch_size, t_cols, weighted, allreduce)
+                        the ``_net.Net`` set up to train: its
+                        ``train(x, t, index, first, count, stats, sw)``
+                        runs batches in C;
+    _evaluate(x, t, sw, batch_size)   logs over validated arrays.
+"""
+import math
+import threading
+import time
+
+import numpy as np
+
+from .. import _validation, seeding
+from .data_adapters import get_data
+from .distribution import Distribution
+
+_CHUNK_SECONDS = 0.1
+
+
+class Trainer:
+    """fit's epoch loop; each model owns one (``model._trainer``).
+
+    Args:
+        distribution: a ``Distribution`` (default: this process alone).
+    """
+
+    def __init__(self, distribution=None):
+        self.distribution = distribution if distribution is not None else Distribution()
+        # The training arena is the model's: one fit at a time.
+        self._lock = threading.Lock()
+
+    def fit(self, model, *args):
+        """``model.fit(*args)`` (Keras's arguments, in order) on a compiled
+        model; returns the History."""
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(f"Model '{model.name}' is already being trained "
+                               "(fit is running in another thread)")
+        try:
+            return self._fit(model, *args)
+        finally:
+            self._lock.release()
+
+    def _fit(self, model, x, y, batch_size, epochs, verbose, callbacks,
+             validation_split, validation_data, shuffle, class_weight,
+             sample_weight, initial_epoch, steps_per_epoch, validation_steps,
+             validation_batch_size, validation_freq):
+        for name, v in (("steps_per_epoch", steps_per_epoch),
+                        ("validation_steps", validation_steps)):
+            if v is not None:
+                raise NotImplementedError(f"fit: {name} is not supported")
+        if validation_freq != 1:
+            raise NotImplementedError("fit: validation_freq other than 1 is not supported")
+        B = _validation.batch_size(batch_size)
+        vbs = _validation.batch_size(validation_batch_size, "validation_batch_size", B)
+        for name, v in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+            if not _validation.is_int(v) or v < 0:
+                raise ValueError(f"fit: {name} must be an int >= 0, got {v!r}")
+        data, val = get_data(model._xy, x, y, sample_weight, class_weight,
+                             validation_split, validation_data, B, shuffle)
+        data = self.distribution.shard(data)
+        verbose = 1 if verbose == "auto" else int(verbose)
+
+        # The callbacks load on first fit, not with the model.
+        from .. import callbacks as callbacks_mod
+        B, steps = data.batch_size, data.num_batches
+        names = model._metric_names()
+        net = model._train_net(B, data.t_cols, data.weighted,
+                               self.distribution.allreduce)
+        opt = model.optimizer
+
+        cbl = callbacks_mod.CallbackList(callbacks, add_history=True,
+                                         add_progbar=verbose != 0, model=model,
+                                         verbose=verbose, epochs=epochs, steps=steps,
+                                         samples=data.num_samples, batch_size=B)
+        every_batch = cbl.wants_batch_hooks("train") or opt._per_batch_lr()
+        stats = np.empty((steps, len(names)), np.float32)
+        rng = seeding.numpy_rng()
+        model.stop_training = False
+        chunk, logs = 1, {}
+        cbl.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cbl.on_epoch_begin(epoch)
+            totals, seen, b = np.zeros(len(names)), 0.0, 0
+            for part in data.epoch(rng):
+                # The part's batches: j counts them, b + j is the epoch's index.
+                rows = part.index.shape[0]
+                part_steps = -(-rows // B)
+                sizes = np.full(part_steps, B, np.float64)
+                sizes[-1] = rows - B * (part_steps - 1)
+                if stats.shape[0] < part_steps:
+                    stats = np.empty((part_steps, len(names)), np.float32)
+                j = 0
+                while j < part_steps and not model.stop_training:
+                    count = 1 if every_batch else min(chunk, part_steps - j)
+                    if every_batch:
+                        cbl.on_train_batch_begin(b + j)
+                    t0 = time.perf_counter()
+                    done = net.train(part.x, part.t, part.index, j, count, stats[j:],
+                                     part.sw)
+                    elapsed = time.perf_counter() - t0
+                    # Not `@`: a BLAS call would wake numpy's OpenBLAS threads, which
+                    # then spin against the engine's OpenMP threads.
+                    totals += (stats[j:j + done] * sizes[j:j + done, None]).sum(axis=0)
+                    seen += sizes[j:j + done].sum()
+                    j += done
+                    if done < count:
+                        bad = dict(zip(names, map(float, stats[j])))
+                        cbl.on_train_batch_end(b + j, bad)
+                        if not model.stop_training:
+                            raise FloatingPointError(
+                                f"fit: the loss became {bad['loss']} at epoch {epoch}, "
+                                f"batch {b + j}; the model keeps the weights of the "
+                                "last good batch (try a lower learning rate)")
+                        logs = bad
+                        break
+                    logs = {k: float(v / seen) for k, v in zip(names, totals)}
+                    cbl.on_train_batch_end(b + j - 1, logs)
+                    if not every_batch:
+                        grow = _CHUNK_SECONDS / max(elapsed, 1e-6)
+                        chunk = max(1, int(count * min(grow, 8.0)))
+                b += j
+                if model.stop_training:
+                    break
+            logs = self.distribution.reduce_logs(logs)
+            if val is not None and not math.isnan(logs.get("loss", 0.0)):
+                vlogs = model._evaluate(*val, vbs)
+                logs.update({"val_" + k: float(v) for k, v in vlogs.items()})
+            cbl.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+        cbl.on_train_end(logs)
+        return model.history
