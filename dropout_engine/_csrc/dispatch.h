@@ -83,11 +83,12 @@ typedef struct {
     /* Unfused passes over rows [r0, r1) of an m x n matrix (the frame in
      * dense.c splits rows across threads). */
     void (*bias_act_rows)(size_t r0, size_t r1, size_t n, const float *bias,
-                          int act, float *y);
+                          const de_act_t *act, float *y);
     void (*softmax_rows)(size_t r0, size_t r1, size_t n, float *y);
     void (*dropout_rows)(size_t r0, size_t r1, size_t n, const float *x,
                          float *y, uint64_t *mask, const de_dropout_t *d);
-    void (*backward_act_rows)(size_t r0, size_t r1, size_t n, int act,
+    void (*backward_act_rows)(size_t r0, size_t r1, size_t n,
+                              const de_act_t *act,
                               const de_dropout_t *drop, const uint64_t *mask,
                               const float *y, const float *z, const float *dy,
                               float *dz);
