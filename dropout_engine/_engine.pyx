@@ -143,6 +143,13 @@ cdef void _fill_act(de_act_t *a, act) except *:
         de_act_init(a, act)
 
 
+def act_defaults(int kind):
+    """(kind, alpha, max_value, threshold) as de_act_init sets them."""
+    cdef de_act_t a
+    de_act_init(&a, kind)
+    return a.kind, a.alpha, a.max_value, a.threshold
+
+
 def act_needs_pre(act, bint dropout):
     """Whether the backward pass of `act` needs the pre-activation."""
     cdef de_act_t a
