@@ -11,6 +11,7 @@ cdef extern from "engine.h" nogil:
         uint32_t drop_below
         float scale
         uint64_t key
+    enum: DE_PRELU, DE_N_ACT
     ctypedef struct de_act_t:
         int kind
         float alpha, max_value, threshold
@@ -135,12 +136,21 @@ def gemm(bint trans_a, bint trans_b, float[:, :] a, float[:, :] b,
 # ------------------------------------------------------------ activations
 cdef void _fill_act(de_act_t *a, act) except *:
     """act: a kind (DE_* code, with de_act_init's defaults) or the tuple
-    (kind, alpha, max_value, threshold) that activations.py builds."""
+    (kind, alpha, max_value, threshold) that activations.py builds.  A
+    PReLU needs its slopes: only Net (which sets them) takes one."""
+    kind = act[0] if isinstance(act, tuple) else act
+    if not 0 <= kind < DE_N_ACT:
+        raise ValueError(f"no activation kind {kind}")
+    de_act_init(a, kind)
     if isinstance(act, tuple):
-        de_act_init(a, act[0])
         a.alpha, a.max_value, a.threshold = act[1], act[2], act[3]
-    else:
-        de_act_init(a, act)
+
+
+cdef void _fill_plain_act(de_act_t *a, act) except *:
+    """_fill_act for the entries without slopes (all but Net)."""
+    _fill_act(a, act)
+    if a.kind == DE_PRELU:
+        raise ValueError("a PReLU activation needs its slopes: use a Net")
 
 
 def act_defaults(int kind):
@@ -161,7 +171,7 @@ def act_needs_pre(act, bint dropout):
 def bias_act(float[:, ::1] y, const float[::1] bias, act):
     cdef const float *pb = &bias[0] if bias is not None else NULL
     cdef de_act_t a
-    _fill_act(&a, act)
+    _fill_plain_act(&a, act)
     with nogil:
         de_bias_act(y.shape[0], y.shape[1], pb, &a, &y[0, 0])
 
@@ -183,7 +193,7 @@ def dense_forward(const float[:, ::1] x, const float[:, ::1] w,
                   uint64_t key, float[:, ::1] y, uint64_t[::1] mask):
     cdef de_dropout_t d
     cdef de_act_t a
-    _fill_act(&a, act)
+    _fill_plain_act(&a, act)
     de_dropout_params(rate, inverted, key, &d)
     cdef const float *pb = &b[0] if b is not None else NULL
     cdef uint64_t *pm = &mask[0] if mask is not None else NULL
@@ -200,7 +210,7 @@ def dense_backward(const float[:, ::1] dy, const float[:, ::1] x,
                    float[:, ::1] dx, float[:, ::1] dw, float[::1] db):
     cdef de_dropout_t d
     cdef de_act_t a
-    _fill_act(&a, act)
+    _fill_plain_act(&a, act)
     de_dropout_params(rate, inverted, 0, &d)
     cdef const float *pz = &z[0, 0] if z is not None else NULL
     cdef const uint64_t *pm = &mask[0] if mask is not None else NULL
@@ -432,6 +442,8 @@ cdef class Net:
                 ls[i].n_in = c["n_in"]
                 ls[i].n_out = c["n_out"]
                 _fill_act(&ls[i].act, c["act"])
+                if ls[i].act.kind == DE_PRELU and c.get("slopes") is None:
+                    raise ValueError("a PReLU layer needs its slopes")
                 ls[i].act.slopes = _fptr(c.get("slopes"))
                 ls[i].w = _fptr(c["w"])
                 q = c.get("int8")
@@ -579,7 +591,7 @@ def qdense_forward(const float[:, ::1] x, q, const float[::1] b, act,
     cdef const float *pb = &b[0] if b is not None else NULL
     cdef de_act_t a
     cdef int rc
-    _fill_act(&a, act)
+    _fill_plain_act(&a, act)
     with nogil:
         rc = de_qdense_forward(x.shape[0], y.shape[1], x.shape[1], &x[0, 0],
                                pw, pc, ps, pb, &a, &y[0, 0])

@@ -146,7 +146,7 @@ def elu_act(alpha, where):
 def _array(x, where):
     """A new float32 C-contiguous copy of x (never x itself: the kernels
     work in place)."""
-    x = chk.float32_array(f"{where}: x", x)
+    x = chk.float32_array(f"{where}: x", x, contiguous=False)   # keeps 0-d
     return np.array(x, dtype=np.float32, order="C", copy=True)
 
 
