@@ -234,6 +234,20 @@ def dense_forward(x, w, b, act, keep=None, scale=1.0, **p):
     return y, z
 
 
+def finite_differences(loss, p, eps=1e-6):
+    """d loss() / d p by central differences, p (a float64 array that
+    loss reads) perturbed in place one element at a time."""
+    fd = np.empty(p.shape)
+    for idx in np.ndindex(p.shape):
+        old = p[idx]
+        p[idx] = old + eps
+        up = loss()
+        p[idx] = old - eps
+        fd[idx] = (up - loss()) / (2 * eps)
+        p[idx] = old
+    return fd
+
+
 def dense_backward(dy, x, w, b, act, keep=None, scale=1.0, **p):
     """float64 (dx, dw, db) of dense_forward for upstream gradient dy."""
     x = np.asarray(x, np.float64)

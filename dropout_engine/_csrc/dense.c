@@ -164,7 +164,10 @@ void de_backward_act(size_t m, size_t n, const de_act_t *act,
  * 0..m-1 in order; threads take whole blocks. */
 #define SUM_BLOCK 256
 
-void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
+/* out[j] = sum over rows i of dz[i, j] (z NULL), or for PReLU's slopes of
+ * g * min(z, 0) with g = dz * keep * scale (mask NULL: all kept). */
+static void column_sums(size_t m, size_t n, const float *dz, const float *z,
+                        const uint64_t *mask, double scale, float *out)
 {
     size_t nblk = (n + SUM_BLOCK - 1) / SUM_BLOCK;
     int nt = threads_for(nblk, m * n);
@@ -177,43 +180,36 @@ void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
             size_t w = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
             for (size_t j = 0; j < w; j++)
                 acc[j] = 0.0;
-            for (size_t i = 0; i < m; i++)
-                for (size_t j = 0; j < w; j++)
-                    acc[j] += dz[i * n + j0 + j];
+            if (!z) {       /* the bias gradient: a loop that vectorises */
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < w; j++)
+                        acc[j] += dz[i * n + j0 + j];
+            } else {
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < w; j++) {
+                        size_t e = i * n + j0 + j;
+                        int keep = !mask || ((mask[e >> 6] >> (e & 63)) & 1);
+                        acc[j] += z[e] < 0.f && keep ? dz[e] * scale * z[e] : 0.0;
+                    }
+            }
             for (size_t j = 0; j < w; j++)
-                db[j0 + j] = (float)acc[j];
+                out[j0 + j] = (float)acc[j];
         }
     });
 }
 
-/* de_sum_rows's blocking, over g * min(z, 0). */
+void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
+{
+    column_sums(m, n, dz, NULL, NULL, 1.0, db);
+}
+
 void de_prelu_slope_grad(size_t m, size_t n, const de_dropout_t *drop,
                          const uint64_t *mask, const float *z, const float *dy,
                          float *ds)
 {
-    size_t nblk = (n + SUM_BLOCK - 1) / SUM_BLOCK;
     const int dropping = drop->drop_below != 0;
-    const double scale = dropping ? drop->scale : 1.0;
-    int nt = threads_for(nblk, m * n);
-    DE_PARALLEL({
-        size_t b0, b1;
-        double acc[SUM_BLOCK];
-        my_block(nblk, DE_TEAM_ID(), DE_TEAM_SIZE(), &b0, &b1);
-        for (size_t blk = b0; blk < b1; blk++) {
-            size_t j0 = blk * SUM_BLOCK;
-            size_t w = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
-            for (size_t j = 0; j < w; j++)
-                acc[j] = 0.0;
-            for (size_t i = 0; i < m; i++)
-                for (size_t j = 0; j < w; j++) {
-                    size_t e = i * n + j0 + j;
-                    int keep = !dropping || ((mask[e >> 6] >> (e & 63)) & 1);
-                    acc[j] += z[e] < 0.f && keep ? dy[e] * scale * z[e] : 0.0;
-                }
-            for (size_t j = 0; j < w; j++)
-                ds[j0 + j] = (float)acc[j];
-        }
-    });
+    column_sums(m, n, dy, z, dropping ? mask : NULL,
+                dropping ? drop->scale : 1.0, ds);
 }
 
 int de_dense_backward(size_t m, size_t n, size_t k, const float *x,

@@ -265,11 +265,9 @@ static int add_activation(plan_t *p, size_t cls, size_t cfg, size_t layer)
     if (act.kind == DE_LINEAR) return 0;
     if (!p->n_stages) return PFAIL(p, "an activation before the first Dense layer");
     stage_t *s = &p->stages[p->n_stages - 1];
-    if (s->drop.rate == 0.0 && s->act.kind == DE_LINEAR) s->act = act;
-    else if (s->drop.rate > 0.0 && commutes_with_dropout(&act) && s->act.kind == DE_LINEAR)
-        s->act = act;
-    else if (s->drop.rate > 0.0 && commutes_with_dropout(&act) && act.kind != DE_PRELU
-             && s->act.kind == DE_RELU)
+    int after_drop = s->drop.rate > 0.0 && commutes_with_dropout(&act);
+    if (s->act.kind == DE_LINEAR && (s->drop.rate == 0.0 || after_drop)) s->act = act;
+    else if (after_drop && act.kind != DE_PRELU && s->act.kind == DE_RELU)
         return 0;   /* f(relu(x)) = relu(x) */
     else return PFAIL(p, "an activation that cannot be fused after its Dense layer");
     s->prelu = layer;
