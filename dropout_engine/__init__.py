@@ -19,9 +19,9 @@ _LAZY = {
     "set_random_seed": ("seeding", "set_random_seed"),
     "show_config": ("_sysinfo", "show_config"),
 }
-_LAZY_MODULES = ("layers", "model", "losses", "metrics", "optimizers",
-                 "regularizers", "constraints", "initializers", "saving",
-                 "seeding", "utils", "callbacks", "datasets", "keras")
+_LAZY_MODULES = ("activations", "layers", "model", "losses", "metrics",
+                 "optimizers", "regularizers", "constraints", "initializers",
+                 "saving", "seeding", "utils", "callbacks", "datasets", "keras")
 
 
 def __getattr__(name):

@@ -11,9 +11,14 @@ cdef extern from "engine.h" nogil:
         uint32_t drop_below
         float scale
         uint64_t key
+    enum: DE_PRELU, DE_N_ACT
+    ctypedef struct de_act_t:
+        int kind
+        float alpha, max_value, threshold
+        const float *slopes
     ctypedef struct de_epilogue_t:
         const float *bias
-        int act
+        de_act_t act
         de_dropout_t drop
         uint64_t *mask
 
@@ -35,22 +40,29 @@ cdef extern from "engine.h" nogil:
     int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 const float *a, size_t lda, const float *b, size_t ldb,
                 float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
-    void de_bias_act(size_t m, size_t n, const float *bias, int act, float *y)
+    void de_act_init(de_act_t *a, int kind)
+    int de_act_needs_pre(const de_act_t *a, int dropout)
+    void de_bias_act(size_t m, size_t n, const float *bias, const de_act_t *act,
+                     float *y)
     void de_softmax_rows(size_t m, size_t n, float *y)
     void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask,
                     const de_dropout_t *d)
     int de_dense_forward(size_t m, size_t n, size_t k, const float *x,
-                         const float *w, const float *b, int act,
+                         const float *w, const float *b, const de_act_t *act,
                          const de_dropout_t *drop, float *y, uint64_t *mask)
-    void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop,
-                         const uint64_t *mask, const float *y, const float *z,
-                         const float *dy, float *dz)
+    void de_backward_act(size_t m, size_t n, const de_act_t *act,
+                         const de_dropout_t *drop, const uint64_t *mask,
+                         const float *y, const float *z, const float *dy,
+                         float *dz)
+    void de_prelu_slope_grad(size_t m, size_t n, const de_dropout_t *drop,
+                             const uint64_t *mask, const float *z,
+                             const float *dy, float *ds)
     void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
     int de_dense_backward(size_t m, size_t n, size_t k, const float *x,
                           const float *w, const float *y, const float *z,
-                          const uint64_t *mask, int act, const de_dropout_t *drop,
-                          const float *dy, float *scratch, float *dx, float *dw,
-                          float *db)
+                          const uint64_t *mask, const de_act_t *act,
+                          const de_dropout_t *drop, const float *dy,
+                          float *scratch, float *dx, float *dw, float *db)
 
 
 cdef int _check(int rc) except -1:
@@ -121,11 +133,47 @@ def gemm(bint trans_a, bint trans_b, float[:, :] a, float[:, :] b,
     _check(rc)
 
 
+# ------------------------------------------------------------ activations
+cdef void _fill_act(de_act_t *a, act) except *:
+    """act: a kind (DE_* code, with de_act_init's defaults) or the tuple
+    (kind, alpha, max_value, threshold) that activations.py builds.  A
+    PReLU needs its slopes: only Net (which sets them) takes one."""
+    kind = act[0] if isinstance(act, tuple) else act
+    if not 0 <= kind < DE_N_ACT:
+        raise ValueError(f"no activation kind {kind}")
+    de_act_init(a, kind)
+    if isinstance(act, tuple):
+        a.alpha, a.max_value, a.threshold = act[1], act[2], act[3]
+
+
+cdef void _fill_plain_act(de_act_t *a, act) except *:
+    """_fill_act for the entries without slopes (all but Net)."""
+    _fill_act(a, act)
+    if a.kind == DE_PRELU:
+        raise ValueError("a PReLU activation needs its slopes: use a Net")
+
+
+def act_defaults(int kind):
+    """(kind, alpha, max_value, threshold) as de_act_init sets them."""
+    cdef de_act_t a
+    de_act_init(&a, kind)
+    return a.kind, a.alpha, a.max_value, a.threshold
+
+
+def act_needs_pre(act, bint dropout):
+    """Whether the backward pass of `act` needs the pre-activation."""
+    cdef de_act_t a
+    _fill_act(&a, act)
+    return bool(de_act_needs_pre(&a, dropout))
+
+
 # ------------------------------------------------------------ elementwise
-def bias_act(float[:, ::1] y, const float[::1] bias, int act):
+def bias_act(float[:, ::1] y, const float[::1] bias, act):
     cdef const float *pb = &bias[0] if bias is not None else NULL
+    cdef de_act_t a
+    _fill_plain_act(&a, act)
     with nogil:
-        de_bias_act(y.shape[0], y.shape[1], pb, act, &y[0, 0])
+        de_bias_act(y.shape[0], y.shape[1], pb, &a, &y[0, 0])
 
 def softmax_rows(float[:, ::1] y):
     with nogil:
@@ -141,24 +189,28 @@ def dropout(const float[:, ::1] x, float[:, ::1] y, uint64_t[::1] mask,
 
 # ------------------------------------------------------------------ dense
 def dense_forward(const float[:, ::1] x, const float[:, ::1] w,
-                  const float[::1] b, int act, double rate, bint inverted,
+                  const float[::1] b, act, double rate, bint inverted,
                   uint64_t key, float[:, ::1] y, uint64_t[::1] mask):
     cdef de_dropout_t d
+    cdef de_act_t a
+    _fill_plain_act(&a, act)
     de_dropout_params(rate, inverted, key, &d)
     cdef const float *pb = &b[0] if b is not None else NULL
     cdef uint64_t *pm = &mask[0] if mask is not None else NULL
     cdef int rc
     with nogil:
         rc = de_dense_forward(x.shape[0], w.shape[1], x.shape[1], &x[0, 0],
-                              &w[0, 0], pb, act, &d, &y[0, 0], pm)
+                              &w[0, 0], pb, &a, &d, &y[0, 0], pm)
     _check(rc)
 
 def dense_backward(const float[:, ::1] dy, const float[:, ::1] x,
                    const float[:, ::1] w, const float[:, ::1] y,
-                   const float[:, ::1] z, const uint64_t[::1] mask, int act,
+                   const float[:, ::1] z, const uint64_t[::1] mask, act,
                    double rate, bint inverted, float[:, ::1] scratch,
                    float[:, ::1] dx, float[:, ::1] dw, float[::1] db):
     cdef de_dropout_t d
+    cdef de_act_t a
+    _fill_plain_act(&a, act)
     de_dropout_params(rate, inverted, 0, &d)
     cdef const float *pz = &z[0, 0] if z is not None else NULL
     cdef const uint64_t *pm = &mask[0] if mask is not None else NULL
@@ -166,9 +218,21 @@ def dense_backward(const float[:, ::1] dy, const float[:, ::1] x,
     cdef int rc
     with nogil:
         rc = de_dense_backward(x.shape[0], w.shape[1], x.shape[1], &x[0, 0],
-                               &w[0, 0], &y[0, 0], pz, pm, act, &d, &dy[0, 0],
+                               &w[0, 0], &y[0, 0], pz, pm, &a, &d, &dy[0, 0],
                                &scratch[0, 0], pdx, &dw[0, 0], &db[0])
     _check(rc)
+
+
+def prelu_slope_grad(const float[:, ::1] z, const float[:, ::1] dy,
+                     const uint64_t[::1] mask, double rate, bint inverted,
+                     float[::1] ds):
+    """ds = PReLU's slope gradient for upstream dy (the C train loop's)."""
+    cdef de_dropout_t d
+    de_dropout_params(rate, inverted, 0, &d)
+    cdef const uint64_t *pm = &mask[0] if mask is not None else NULL
+    with nogil:
+        de_prelu_slope_grad(z.shape[0], z.shape[1], &d, pm, &z[0, 0], &dy[0, 0],
+                            &ds[0])
 
 
 # ============================================================== training
@@ -207,7 +271,7 @@ cdef extern from "engine.h" nogil:
         int axis
     ctypedef struct de_layer_t:
         size_t n_in, n_out
-        int act
+        de_act_t act
         const float *w
         const float *b
         double rate
@@ -409,7 +473,8 @@ def param_update(dict opt, int64_t step, dict param, float[::1] grad):
 cdef class Net:
     """A de_net_t plus references keeping every array it points at alive.
 
-    layers: list of dicts (w, b or None, act, rate, inverted, seed);
+    layers: list of dicts (w, b or None, act: a kind or the activation
+    tuple of _fill_act, slopes: a PReLU's or None, rate, inverted, seed);
     the weights must stay the same numpy objects (updated in place).
     """
     cdef de_net_t *net
@@ -431,7 +496,10 @@ cdef class Net:
                 c = layers[i]
                 ls[i].n_in = c["n_in"]
                 ls[i].n_out = c["n_out"]
-                ls[i].act = c["act"]
+                _fill_act(&ls[i].act, c["act"])
+                if ls[i].act.kind == DE_PRELU and c.get("slopes") is None:
+                    raise ValueError("a PReLU layer needs its slopes")
+                ls[i].act.slopes = _fptr(c.get("slopes"))
                 ls[i].w = _fptr(c["w"])
                 q = c.get("int8")
                 ls[i].qw = <const int8_t *>_ptr(q.packed) if q else NULL
@@ -442,7 +510,7 @@ cdef class Net:
                 ls[i].inverted = c["inverted"]
                 ls[i].seed = c["seed"]
                 ls[i].noise = c.get("noise", 0)
-                self._keep += [c["w"], c["b"], q]
+                self._keep += [c["w"], c["b"], q, c.get("slopes")]
             self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
         finally:
             free(ls)
@@ -568,8 +636,8 @@ cdef class Net:
 cdef extern from "engine.h" nogil:
     int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
                           const int8_t *qw, const int32_t *corr,
-                          const float *scale, const float *b, int act,
-                          float *y)
+                          const float *scale, const float *b,
+                          const de_act_t *act, float *y)
     const char *de_qdense_kernel()
 
 
@@ -578,7 +646,7 @@ def qdense_kernel():
     return de_qdense_kernel().decode()
 
 
-def qdense_forward(const float[:, ::1] x, q, const float[::1] b, int act,
+def qdense_forward(const float[:, ::1] x, q, const float[::1] b, act,
                    float[:, ::1] y):
     """y = act(int8 x @ int8 kernel, dequantized, + b); q: a packed kernel
     (quantization.Int8Kernel) whose n_in/n_out match x and y."""
@@ -586,8 +654,10 @@ def qdense_forward(const float[:, ::1] x, q, const float[::1] b, int act,
     cdef const int32_t *pc = <const int32_t *>_ptr(q.corr)
     cdef const float *ps = <const float *>_ptr(q.scale)
     cdef const float *pb = &b[0] if b is not None else NULL
+    cdef de_act_t a
     cdef int rc
+    _fill_plain_act(&a, act)
     with nogil:
         rc = de_qdense_forward(x.shape[0], y.shape[1], x.shape[1], &x[0, 0],
-                               pw, pc, ps, pb, act, &y[0, 0])
+                               pw, pc, ps, pb, &a, &y[0, 0])
     _check(rc)

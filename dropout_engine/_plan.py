@@ -2,11 +2,14 @@
 
 The engine runs ``[input dropout] (Dense act [dropout])*``.  Rules:
   - Dropouts before the first Dense become the input dropout;
-  - an Activation after a linear Dense becomes that Dense's activation
-    (a 'linear' Activation is a no-op anywhere);
-  - an Activation after a Dropout is folded into the Dense before it when
-    it commutes with dropout: 'relu' (relu(s*m*x) = s*m*relu(x)) on a
-    linear or relu Dense;
+  - an activation layer (Activation, ReLU, LeakyReLU, PReLU, ELU, Softmax)
+    after a linear Dense becomes that Dense's activation (a 'linear'
+    Activation is a no-op anywhere);
+  - an activation layer after a Dropout is folded into the Dense before it
+    when it commutes with dropout (f(s*m*x) = s*m*f(x): relu, leaky_relu,
+    PReLU, ReLU without max_value and threshold) and the Dense is linear,
+    or when it is one of those but PReLU and the Dense is relu (then
+    f(relu(x)) = relu(x));
   - stacked Dropouts combine into one with keep probability the product
     (the same distribution of masks), when their scaling rules agree;
   - a GaussianDropout or AlphaDropout (``noise`` != 0) is a dropout site of
@@ -14,10 +17,10 @@ The engine runs ``[input dropout] (Dense act [dropout])*``.  Rules:
 Anything else (two non-linear activations in a row, an activation on the
 raw input, ...) is refused with a message naming the layer.
 """
+from . import activations
 from ._net import Net
-from .layers import ACTIVATIONS, Activation, Dense, Dropout
-
-RELU, SIGMOID, SOFTMAX = ACTIVATIONS["relu"], ACTIVATIONS["sigmoid"], ACTIVATIONS["softmax"]
+from .activations import LINEAR, PRELU, RELU, SIGMOID, SOFTMAX  # noqa: F401
+from .layers import Dense, Dropout
 
 
 class _Drop:
@@ -47,18 +50,19 @@ class _Drop:
 
 
 class Plan:
-    """input_drop: _Drop; stages: list of (Dense, act code, _Drop)."""
+    """input_drop: _Drop; stages: list of (Dense, activations.Act, _Drop)."""
 
     def __init__(self, layers):
         self.input_drop = _Drop()
         self.stages = []
         for layer in layers:
             if isinstance(layer, Dense):
-                self.stages.append([layer, ACTIVATIONS[layer.activation], _Drop()])
+                self.stages.append([layer, activations.named(layer.activation),
+                                    _Drop()])
             elif isinstance(layer, Dropout):
                 (self.stages[-1][2] if self.stages else self.input_drop).add(
                     layer, not self.stages)
-            elif isinstance(layer, Activation):
+            elif hasattr(layer, "_act"):      # the activation layers
                 self._activation(layer)
             else:
                 raise TypeError(f"Layer '{layer.name}': {type(layer).__name__} is "
@@ -67,29 +71,41 @@ class Plan:
             raise ValueError("The model needs at least one Dense layer")
 
     def _activation(self, layer):
-        act = ACTIVATIONS[layer.activation]
-        if act == 0:
+        act = layer._act()
+        if act.kind == LINEAR:
             return
         if not self.stages:
-            raise ValueError(f"Layer '{layer.name}': an Activation before the first "
+            raise ValueError(f"Layer '{layer.name}': an activation before the first "
                              "Dense layer is not supported")
         stage = self.stages[-1]
-        if stage[2].rate == 0.0 and stage[1] == 0:
+        dropped = stage[2].rate > 0.0 and not stage[2].noise
+        if stage[2].rate == 0.0 and stage[1].kind == LINEAR:
             stage[1] = act
-        elif stage[2].rate > 0.0 and not stage[2].noise and act == RELU \
-                and stage[1] in (0, RELU):
-            stage[1] = RELU
-        else:
+        elif dropped and act.commutes_with_dropout and stage[1].kind == LINEAR:
+            stage[1] = act
+        elif dropped and act.commutes_with_dropout and act.kind != PRELU \
+                and stage[1].kind == RELU:
+            pass                                 # f(relu(x)) = relu(x)
+        elif dropped and act.kind == PRELU and stage[1].kind == RELU:
             raise ValueError(
-                f"Layer '{layer.name}': Activation('{layer.activation}') cannot be "
-                f"fused after layer '{stage[0].name}' "
-                f"(activation {stage[0].activation!r}"
+                f"Layer '{layer.name}': PReLU after layer '{stage[0].name}' (activation "
+                "'relu', then Dropout) would be the identity and its alpha never "
+                "trained; make the Dense linear or remove the PReLU")
+        else:
+            what = (f"Activation('{layer.activation}')" if hasattr(layer, "activation")
+                    else type(layer).__name__)
+            raise ValueError(
+                f"Layer '{layer.name}': {what} cannot be fused after layer "
+                f"'{stage[0].name}' (activation {stage[0].activation!r}"
                 f"{', then Dropout' if stage[2].rate else ''}); give the Dense "
-                "layer the activation instead")
+                "layer the activation instead, or put the activation before the "
+                "Dropout (after a Dropout only relu, leaky_relu, PReLU and ReLU "
+                "without max_value/threshold fuse)")
 
     @property
     def out_act(self):
-        return self.stages[-1][1]
+        """The C kind of the last layer's activation."""
+        return self.stages[-1][1].kind
 
     @property
     def out_dropout(self):
@@ -101,7 +117,9 @@ class Plan:
         return Net(n_in, d.rate, d.inverted, d.seed, [
             {"w": None if dense._int8 else dense.kernel, "int8": dense._int8,
              "n_in": dense.input_dim, "n_out": dense.units,
-             "b": dense.bias, "act": act, "rate": drop.rate,
+             "b": dense.bias, "act": act.c,
+             "slopes": act.prelu.alpha if act.kind == PRELU else None,
+             "rate": drop.rate,
              "inverted": drop.inverted, "seed": drop.seed, "noise": drop.noise}
             for dense, act, drop in self.stages])
 
@@ -114,13 +132,16 @@ class Plan:
         optimizer's state arrays ``slots`` (one list per weight; only
         consulted for training, which a quantized model refuses)."""
         out = []
-        for dense, _, _ in self.stages:
+        for dense, act, _ in self.stages:
             # A quantized kernel is not a float param (Keras's int8 kernel
             # has no regularizer either); such a net is never trained.
             pairs = [] if dense._int8 else [
                 (dense.kernel, dense.kernel_regularizer, dense.kernel_constraint)]
             if dense.use_bias:
                 pairs.append((dense.bias, dense.bias_regularizer, dense.bias_constraint))
+            if act.kind == PRELU:    # after the Dense's own: model.weights order
+                p = act.prelu
+                pairs.append((p.alpha, p.alpha_regularizer, p.alpha_constraint))
             for w, reg, con in pairs:
                 kind, max_value, axis = con._c if con is not None else (0, 0.0, 0)
                 out.append({"w": w, "slots": slots[len(out)] if slots else [],

@@ -24,7 +24,6 @@ import numpy as np
 
 from ._loss_kinds import BCE, CCE, SCCE
 
-ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "elu", "selu", "gelu", "softmax")
 
 
 def describe(x):
@@ -130,20 +129,6 @@ def flag(name, v):
     if not isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {describe(v)}")
     return bool(v)
-
-
-def activation(name, a):
-    """An activation name -> its index in ACTIVATIONS (None means linear)."""
-    if a is None:
-        return 0
-    if not isinstance(a, str):
-        raise TypeError(f"{name} must be a string, one of {', '.join(ACTIVATIONS)}; "
-                        f"got {describe(a)}")
-    key = a.lower()
-    if key not in ACTIVATIONS:
-        raise ValueError(f"unknown {name} {a!r}; expected one of "
-                         f"{', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS.index(key)
 
 
 def finite(name, arr):

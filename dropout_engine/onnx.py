@@ -5,8 +5,11 @@ same fused plan: per Dense layer a ``Gemm`` (x @ kernel + bias), its
 activation, and its dropout as inference sees it.  Dropout with the default
 "inverted" scaling, GaussianDropout and AlphaDropout are the identity and
 emit nothing; ``Dropout(scaling="weight")`` (ours) becomes a ``Mul`` by
-1 - rate.  Activations: Relu, Tanh, Sigmoid, Elu (alpha 1), Selu (Keras's
-constants), Softmax (last axis), and GELU in Keras's exact form
+1 - rate.  Activations: Relu, LeakyRelu, PRelu (the trained alpha), Tanh,
+Sigmoid, HardSigmoid (alpha 1/6, beta 1/2: Keras 3's relu6(x + 3) / 6),
+Softplus, Elu (its alpha), Selu (Keras's constants), Softmax (last axis),
+silu as ``x * Sigmoid(x)``, relu6 and ReLU's general form from Clip /
+LessOrEqual / Where, and GELU in Keras's exact form
 ``0.5 * x * (1 + Erf(x / sqrt(2)))`` built from Erf, which every opset
 since 9 has.  The input is float32 ``[batch, features]`` with a symbolic
 batch dimension.  onnxruntime's output matches ``predict`` to ~1e-6
@@ -16,10 +19,9 @@ import math
 
 import numpy as np
 
-from .layers import ACTIVATIONS
+from . import activations as A
 
 OPSET = 17
-_NAMES = {code: name for name, code in ACTIVATIONS.items() if name}
 SELU_ALPHA = 1.67326324235437728481704299167176
 SELU_SCALE = 1.05070098735548049341933498529460
 
@@ -48,27 +50,47 @@ class _Graph:
         return out
 
 
+def _relu_family(g, act, x):
+    """Keras's ReLU: x <= threshold ? slope * (x - threshold) : min(x, max)."""
+    slope, mx, thr = act.alpha, act.max_value, act.threshold
+    if thr == 0.0 and mx == math.inf:
+        return g.op("LeakyRelu", [x], alpha=slope) if slope else g.op("Relu", [x])
+    if thr == 0.0 and slope == 0.0:
+        return g.op("Clip", [x, g.const("zero", 0.0), g.const("max_value", mx)])
+    pos = x if mx == math.inf else g.op("Min", [x, g.const("max_value", mx)])
+    neg = (g.op("Mul", [g.op("Sub", [x, g.const("threshold", thr)]),
+                        g.const("negative_slope", slope)])
+           if slope else g.const("zero", 0.0))
+    low = g.op("LessOrEqual", [x, g.const("threshold", thr)])
+    return g.op("Where", [low, neg, pos], "relu")
+
+
 def _activation(g, act, x, layer):
-    name = _NAMES[act]
-    if name == "linear":
+    k = act.kind
+    if k == A.LINEAR:
         return x
-    if name == "relu":
-        return g.op("Relu", [x])
-    if name == "tanh":
-        return g.op("Tanh", [x])
-    if name == "sigmoid":
-        return g.op("Sigmoid", [x])
-    if name == "elu":
-        return g.op("Elu", [x], alpha=1.0)
-    if name == "selu":
+    if k in (A.RELU, A.LEAKY_RELU, A.RELU6, A.RELU_X):
+        return _relu_family(g, act, x)
+    if k == A.PRELU:
+        return g.op("PRelu", [x, g.const(f"{act.prelu.name}/alpha", act.prelu.alpha)])
+    simple = {A.TANH: "Tanh", A.SIGMOID: "Sigmoid", A.SOFTPLUS: "Softplus"}
+    if k in simple:
+        return g.op(simple[k], [x])
+    if k == A.HARD_SIGMOID:
+        return g.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)
+    if k == A.SILU:
+        return g.op("Mul", [x, g.op("Sigmoid", [x])], "silu")
+    if k == A.ELU:
+        return g.op("Elu", [x], alpha=act.alpha)
+    if k == A.SELU:
         return g.op("Selu", [x], alpha=SELU_ALPHA, gamma=SELU_SCALE)
-    if name == "softmax":
+    if k == A.SOFTMAX:
         return g.op("Softmax", [x], axis=-1)
-    if name == "gelu":
+    if k == A.GELU:
         e = g.op("Erf", [g.op("Mul", [x, g.const("inv_sqrt2", 1 / math.sqrt(2))])])
         half_x = g.op("Mul", [x, g.const("half", 0.5)])
         return g.op("Mul", [half_x, g.op("Add", [e, g.const("one", 1.0)])], "gelu")
-    raise ValueError(f"Layer '{layer.name}': activation {name!r} has no ONNX export")
+    raise ValueError(f"Layer '{layer.name}': activation kind {k} has no ONNX export")
 
 
 def _dropout(g, drop, x):

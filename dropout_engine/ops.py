@@ -19,16 +19,14 @@ import math
 import numpy as np
 
 from . import _validation as chk
-from . import _engine
+from . import _engine, activations
 from ._runtime import get_num_threads, isa, set_num_threads
 
 __all__ = ["matmul", "dense_forward", "dense_backward", "dropout",
            "random_bits", "isa", "set_num_threads", "get_num_threads",
            "ACTIVATIONS"]
 
-ACTIVATIONS = chk.ACTIVATIONS
-_SOFTMAX = ACTIVATIONS.index("softmax")
-_GELU = ACTIVATIONS.index("gelu")
+ACTIVATIONS = activations.NAMES    # index = the C kind
 
 
 def _mask_bytes(words, n_bits):
@@ -124,14 +122,15 @@ def dense_forward(x, w, b, *, activation="linear", dropout_rate=0.0, seed=0,
 
     Args:
         x: ``[batch, in]``.  w: ``[in, out]``.  b: ``[out]`` or None.
-        activation: one of ``ops.ACTIVATIONS`` (gelu is the exact erf form,
-            softmax is row-wise), or None for linear.
+        activation: one of ``ops.ACTIVATIONS`` at Keras's defaults (gelu is
+            the exact erf form, leaky_relu's slope 0.2, softmax row-wise;
+            "swish" is silu), or None for linear.
         dropout_rate: in [0, 1).
         seed, step: ints in [0, 2**64) that fix the mask.
         training: False makes dropout the identity.
     """
     x, w, b = _dense_inputs(x, w, b)
-    act = chk.activation("activation", activation)
+    act = activations.kind("activation", activation)
     rate = chk.rate("dropout_rate", dropout_rate)
     seed = chk.uint64("seed", seed)
     step = chk.uint64("step", step)
@@ -158,9 +157,10 @@ def dense_backward(dy, x, w, y, mask, *, activation, dropout_rate, b=None):
         x, w: the forward inputs.  y, mask: the forward outputs (mask None
             when the forward drew no dropout).
         activation, dropout_rate: as given to the forward.
-        b: the forward's bias.  Required for "gelu", and for "softmax" with
-            dropout, whose derivatives need the pre-activation (recomputed
-            as ``x @ w + b``); pass zeros if the layer had no bias.
+        b: the forward's bias.  Required for "gelu", "silu", and for
+            "softmax" with dropout, whose derivatives need the pre-activation
+            (recomputed as ``x @ w + b``); pass zeros if the layer had no
+            bias.
     """
     x, w, _ = _dense_inputs(x, w, None)
     m, n = x.shape[0], w.shape[1]
@@ -170,14 +170,14 @@ def dense_backward(dy, x, w, y, mask, *, activation, dropout_rate, b=None):
         if arr.shape != (m, n):
             raise ValueError(f"{name} must have shape {(m, n)} (x rows, w "
                              f"columns), got {arr.shape}")
-    act = chk.activation("activation", activation)
+    act = activations.kind("activation", activation)
     rate = chk.rate("dropout_rate", dropout_rate)
     if rate > 0 and mask is None:
         raise ValueError("mask is None but dropout_rate > 0: pass the mask "
                          "dense_forward returned")
     words = _mask_words("mask", mask, m * n) if rate > 0 else None
     z = None
-    if act == _GELU or (act == _SOFTMAX and rate > 0):
+    if _engine.act_needs_pre(act, rate > 0):
         if b is None:
             raise ValueError(f"activation {ACTIVATIONS[act]!r} needs b= to "
                              "recompute the pre-activation (zeros if no bias)")

@@ -40,20 +40,46 @@ def _normal_cdf(z):
     return 0.5 * _erfc(-z / math.sqrt(2.0)).astype(np.float64)
 
 
-def activation(name, z):
-    """act(z) in float64; softmax is row-wise (last axis), max-subtracted."""
+def relu_general(z, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Keras's ReLU: slope * (z - threshold) at or below the threshold (0 when
+    the slope is 0), min(z, max_value) above it; NaN stays NaN."""
+    mx = np.inf if max_value is None else max_value
+    low = negative_slope * (z - threshold) if negative_slope else np.zeros_like(z)
+    return np.where(z <= threshold, low, np.minimum(z, mx))
+
+
+def activation(name, z, **p):
+    """act(z) in float64 (Keras 3's definitions; p: the parameters of
+    relu, leaky_relu, elu and prelu, Keras's defaults otherwise); softmax is
+    row-wise (last axis), max-subtracted.  NaN in gives NaN out."""
     z = np.asarray(z, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):   # inf * 0 is NaN, as in Keras
+        return _activation(name, z, **p)
+
+
+def _activation(name, z, **p):
     if name == "linear":
         return z.copy()
     if name == "relu":
-        return np.maximum(z, 0.0)
+        return relu_general(z, **p) if p else np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return relu_general(z, p.get("negative_slope", 0.2))
+    if name == "relu6":
+        return np.minimum(np.maximum(z, 0.0), 6.0)
+    if name == "prelu":
+        return np.where(z > 0, z, p["alpha"] * z)
     if name == "tanh":
         return np.tanh(z)
     if name == "sigmoid":
-        with np.errstate(over="ignore"):  # exp(inf) = inf gives 0, as it should
-            return 1.0 / (1.0 + np.exp(-z))
+        return 1.0 / (1.0 + np.exp(-z))   # exp(inf) = inf gives 0, as it should
+    if name == "hard_sigmoid":
+        return np.minimum(np.maximum(z + 3.0, 0.0), 6.0) / 6.0
+    if name == "silu":
+        return z * (1.0 / (1.0 + np.exp(-z)))   # x * sigmoid(x): silu(-inf) is NaN
+    if name == "softplus":
+        return np.logaddexp(z, 0.0)
     if name == "elu":
-        return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+        return np.where(z > 0, z, p.get("alpha", 1.0) * np.expm1(np.minimum(z, 0)))
     if name == "selu":
         return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0)))
     if name == "gelu":
@@ -64,20 +90,39 @@ def activation(name, z):
     raise ValueError(name)
 
 
-def activation_vjp(name, z, g):
+def activation_vjp(name, z, g, **p):
     """g * d act(z) / dz (for softmax: the row-wise Jacobian-vector product)."""
     z = np.asarray(z, dtype=np.float64)
-    a = activation(name, z)
+    a = activation(name, z, **p)
+    with np.errstate(over="ignore"):
+        sig = 1.0 / (1.0 + np.exp(-z))
     if name == "linear":
         d = np.ones_like(z)
+    elif name == "relu" and p:
+        mx = p.get("max_value")
+        mx = np.inf if mx is None else mx
+        d = np.where(z <= p.get("threshold", 0.0), p.get("negative_slope", 0.0),
+                     (z < mx).astype(np.float64))
     elif name == "relu":
         d = (z > 0).astype(np.float64)
+    elif name == "leaky_relu":
+        d = np.where(z > 0, 1.0, p.get("negative_slope", 0.2))
+    elif name == "relu6":
+        d = ((z > 0) & (z < 6)).astype(np.float64)
+    elif name == "prelu":
+        d = np.where(z > 0, 1.0, p["alpha"] * np.ones_like(z))
     elif name == "tanh":
         d = 1.0 - a * a
     elif name == "sigmoid":
         d = a * (1.0 - a)
+    elif name == "hard_sigmoid":
+        d = np.where((z > -3) & (z < 3), 1.0 / 6.0, 0.0)
+    elif name == "silu":
+        d = sig * (1.0 + z * (1.0 - sig))
+    elif name == "softplus":
+        d = sig
     elif name == "elu":
-        d = np.where(z > 0, 1.0, np.exp(np.minimum(z, 0)))
+        d = np.where(z > 0, 1.0, p.get("alpha", 1.0) * np.exp(np.minimum(z, 0)))
     elif name == "selu":
         d = SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0)))
     elif name == "gelu":
@@ -178,26 +223,40 @@ def unpack_mask(mask, shape):
 
 
 # ----------------------------------------------------- dense fwd / bwd
-def dense_forward(x, w, b, act, keep=None, scale=1.0):
-    """float64 y = keep * scale * act(x @ w + b) and z."""
+def dense_forward(x, w, b, act, keep=None, scale=1.0, **p):
+    """float64 y = keep * scale * act(x @ w + b) and z (p: act's parameters)."""
     z = np.asarray(x, np.float64) @ np.asarray(w, np.float64)
     if b is not None:
         z = z + np.asarray(b, np.float64)
-    y = activation(act, z)
+    y = activation(act, z, **p)
     if keep is not None:
         y = np.where(keep, y * np.float64(scale), 0.0)
     return y, z
 
 
-def dense_backward(dy, x, w, b, act, keep=None, scale=1.0):
+def finite_differences(loss, p, eps=1e-6):
+    """d loss() / d p by central differences, p (a float64 array that
+    loss reads) perturbed in place one element at a time."""
+    fd = np.empty(p.shape)
+    for idx in np.ndindex(p.shape):
+        old = p[idx]
+        p[idx] = old + eps
+        up = loss()
+        p[idx] = old - eps
+        fd[idx] = (up - loss()) / (2 * eps)
+        p[idx] = old
+    return fd
+
+
+def dense_backward(dy, x, w, b, act, keep=None, scale=1.0, **p):
     """float64 (dx, dw, db) of dense_forward for upstream gradient dy."""
     x = np.asarray(x, np.float64)
     w = np.asarray(w, np.float64)
-    _, z = dense_forward(x, w, b, act)
+    _, z = dense_forward(x, w, b, act, **p)
     g = np.asarray(dy, np.float64)
     if keep is not None:
         g = np.where(keep, g * np.float64(scale), 0.0)
-    dz = activation_vjp(act, z, g)
+    dz = activation_vjp(act, z, g, **p)
     return dz @ w.T, x.T @ dz, dz.sum(axis=0)
 
 

@@ -1,5 +1,5 @@
 """The package's import structure: no import cycles, every module imports
-alone, and the binding has three named callers.
+alone, and the binding has four named callers.
 
 What counts as an import, for the cycle check: every ``import`` and
 ``from ... import`` statement of a module, wherever it stands (module
@@ -28,8 +28,9 @@ PKG = "dropout_engine"
 ROOT = pathlib.Path(dropout_engine.__file__).parent
 BINDING = f"{PKG}._engine"
 # The binding's callers, one job each: the C net of models and the kernels
-# of losses/metrics/constraints; the public kernel API; ISA, threads, build.
-BINDING_CALLERS = {f"{PKG}._net", f"{PKG}.ops", f"{PKG}._runtime"}
+# of losses/metrics/constraints; the public kernel API (ops, and the
+# keras.activations functions on arrays); ISA, threads, build.
+BINDING_CALLERS = {f"{PKG}._net", f"{PKG}.ops", f"{PKG}.activations", f"{PKG}._runtime"}
 
 
 def _modules():

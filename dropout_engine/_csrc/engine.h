@@ -75,18 +75,50 @@ typedef struct {
 void de_dropout_params(double rate, int inverted, uint64_t key, de_dropout_t *d);
 
 /* ---------------------------------------------------------- activations */
+/* Kinds 0 .. DE_N_NAMED_ACT-1 are Keras's activation names, in the order of
+ * ops.ACTIVATIONS (the model file's names, model_file.c); the rest are only
+ * reached through layers: DE_RELU_X is keras.layers.ReLU (or
+ * activations.relu) with non-default arguments, DE_PRELU keras.layers.PReLU.
+ * Every activation propagates NaN (NaN in, NaN out); +-Inf give the IEEE
+ * value of the formula (so gelu(-inf) = silu(-inf) = NaN, as Keras's). */
 enum {
     DE_LINEAR = 0, DE_RELU, DE_TANH, DE_SIGMOID, DE_ELU, DE_SELU, DE_GELU,
-    DE_SOFTMAX, DE_N_ACT
+    DE_SOFTMAX, DE_LEAKY_RELU, DE_RELU6, DE_SILU, DE_SOFTPLUS,
+    DE_HARD_SIGMOID, DE_N_NAMED_ACT,
+    DE_RELU_X = DE_N_NAMED_ACT, DE_PRELU, DE_N_ACT
 };
 
+/* An activation with its parameters, fixed per layer (the kernels read them
+ * once per row, never per element).  The relu family (LEAKY_RELU, RELU6,
+ * RELU_X) is Keras's ReLU:
+ *   f(x) = x <= threshold ? alpha * (x - threshold) : min(x, max_value)
+ * (0 for x <= threshold when alpha == 0); ELU: x > 0 ? x : alpha (e^x - 1);
+ * PRELU: x > 0 ? x : slopes[j] * x for output column j. */
+typedef struct {
+    int kind;              /* DE_* */
+    float alpha;           /* ELU alpha; relu family: negative slope */
+    float max_value;       /* relu family: upper clip, INFINITY for none */
+    float threshold;       /* relu family, >= 0 */
+    const float *slopes;   /* PRELU: [n] per output column, caller-owned */
+} de_act_t;
+
+/* *a = kind with Keras's defaults for the function of that name (ELU alpha
+ * 1, leaky_relu slope 0.2, relu6 max 6; RELU_X as plain relu; PRELU with
+ * slopes NULL, which the caller must set). */
+void de_act_init(de_act_t *a, int kind);
+
+/* 1 if the backward pass of `a` needs the pre-activation z (its derivative
+ * is not a function of the output): GELU, SILU, PRELU, ELU with alpha < 0,
+ * and SOFTMAX when `dropout` (dropped units lost their output). */
+int de_act_needs_pre(const de_act_t *a, int dropout);
+
 /* What the GEMM does to a finished tile while it is still in cache:
- * y = dropout(act(acc + bias)).  act must not be DE_SOFTMAX (a row-wise op;
- * de_dense_forward handles it).  mask may be NULL only when
+ * y = dropout(act(acc + bias)).  act.kind must not be DE_SOFTMAX (a row-wise
+ * op; de_dense_forward handles it).  mask may be NULL only when
  * drop.drop_below == 0. */
 typedef struct {
     const float *bias;   /* [n] or NULL */
-    int act;
+    de_act_t act;
     de_dropout_t drop;
     uint64_t *mask;      /* zero-filled, ceil(m*n/64) words, or NULL */
 } de_epilogue_t;
@@ -107,7 +139,8 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 /* The unfused pieces: references for the fused path, and the building
  * blocks for layers that stand alone.  All work in place on y[m x n]
  * (row stride n) unless they take separate x/y. */
-void de_bias_act(size_t m, size_t n, const float *bias, int act, float *y);
+void de_bias_act(size_t m, size_t n, const float *bias, const de_act_t *act,
+                 float *y);
 void de_softmax_rows(size_t m, size_t n, float *y);
 /* y = dropout(x); y may equal x.  mask zero-filled, ceil(m*n/64) words.
  * Bit-identical to the dropout the fused GEMM epilogue draws for the same
@@ -120,14 +153,15 @@ void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask,
  * Fused: one GEMM whose epilogue applies bias, activation and dropout (for
  * softmax: GEMM + bias, then a row pass for softmax and dropout). */
 int de_dense_forward(size_t m, size_t n, size_t k, const float *x,
-                     const float *w, const float *b, int act,
+                     const float *w, const float *b, const de_act_t *act,
                      const de_dropout_t *drop, float *y, uint64_t *mask);
 
 /* dz = dy * keep * scale * act'(.) in one pass (dz may equal dy).
  *  y: the forward output (after dropout); z: the pre-activation x@w+b, needed
- *  only for GELU (always) and SOFTMAX when dropout dropped units; else NULL.
+ *  only where de_act_needs_pre says so; else NULL.
  *  mask: NULL when drop->drop_below == 0. */
-void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop,
+void de_backward_act(size_t m, size_t n, const de_act_t *act,
+                     const de_dropout_t *drop,
                      const uint64_t *mask, const float *y, const float *z,
                      const float *dy, float *dz);
 
@@ -135,11 +169,19 @@ void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop,
  * result does not depend on the thread count). */
 void de_sum_rows(size_t m, size_t n, const float *dz, float *db);
 
+/* PReLU's slope gradient, before de_backward_act overwrites dy:
+ * ds[j] = sum_i g[i, j] * min(z[i, j], 0) with g = dy * keep * scale (the
+ * gradient reaching the activation's output), rows added in order 0..m-1. */
+void de_prelu_slope_grad(size_t m, size_t n, const de_dropout_t *drop,
+                         const uint64_t *mask, const float *z, const float *dy,
+                         float *ds);
+
 /* Backward of de_dense_forward: dz pass, then dW = x^T dz, db = sum_rows dz,
  * dx = dz w^T.  dx may be NULL (first layer).  scratch: m*n floats (dz). */
 int de_dense_backward(size_t m, size_t n, size_t k, const float *x,
                       const float *w, const float *y, const float *z,
-                      const uint64_t *mask, int act, const de_dropout_t *drop,
+                      const uint64_t *mask, const de_act_t *act,
+                      const de_dropout_t *drop,
                       const float *dy, float *scratch, float *dx, float *dw,
                       float *db);
 
@@ -154,7 +196,8 @@ int de_dense_backward(size_t m, size_t n, size_t k, const float *x,
  * cannot overflow: Python keeps k <= 65536. */
 int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
                       const int8_t *qw, const int32_t *corr,
-                      const float *scale, const float *b, int act, float *y);
+                      const float *scale, const float *b, const de_act_t *act,
+                      float *y);
 /* The int8 kernel the selected ISA runs ("avx512-vnni", "avx2", "generic"). */
 const char *de_qdense_kernel(void);
 
@@ -281,7 +324,7 @@ void de_noise(int kind, double rate, uint64_t key, size_t len, float *y,
 /* One Dense layer with its activation and the dropout that follows it. */
 typedef struct {
     size_t n_in, n_out;
-    int act;
+    de_act_t act;          /* a PRELU's slopes are trained (a param) */
     const float *w;        /* [n_in x n_out], caller-owned */
     const float *b;        /* [n_out] or NULL */
     double rate;           /* dropout on the output; 0 = none */
@@ -336,8 +379,8 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
 /* Training setup: the arena for batches of up to `batch` rows (allocated
  * once, reused by every de_net_train call), the loss (fused with the last
  * activation when `fused`), the metrics (at most 8), whether rows carry
- * sample weights, and the 1 or 2 params of each layer in order (kernel,
- * then bias when the layer has one). */
+ * sample weights, and the params of each layer in order (kernel, then bias
+ * when the layer has one, then the slopes of a PRELU activation). */
 int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
                        int fused, size_t n_metrics, const int *metrics,
                        int weighted, const de_param_t *params);

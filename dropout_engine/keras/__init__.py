@@ -14,9 +14,9 @@ Example:
 """
 import importlib
 
-_SUBMODULES = ("callbacks", "constraints", "initializers", "layers", "losses",
-               "metrics", "models", "optimizers", "regularizers", "saving",
-               "utils")
+_SUBMODULES = ("activations", "callbacks", "constraints", "initializers",
+               "layers", "losses", "metrics", "models", "optimizers",
+               "regularizers", "saving", "utils")
 # Top-level names, as keras exports them: name -> (module, attribute).
 _NAMES = {
     "Sequential": ("dropout_engine.model", "Sequential"),

@@ -3,7 +3,8 @@ from ..layers import Activation, Dense, Dropout, Input, InputLayer, Layer
 from ._reexport import optional
 
 _extra = optional("dropout_engine.layers", "GaussianDropout", "AlphaDropout",
-                  "GaussianNoise", "serialize", "deserialize")
+                  "GaussianNoise", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
+                  "serialize", "deserialize")
 globals().update(_extra)
 __all__ = ["Activation", "Dense", "Dropout", "Input", "InputLayer", "Layer",
            *_extra]

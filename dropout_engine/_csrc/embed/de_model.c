@@ -7,12 +7,16 @@
  * dropout_engine/_plan.py, mirrored here so that C runs exactly the
  * network Python runs (same de_net_predict, same chunking, so the same
  * bits):  [input dropout] (Dense act [dropout])*, where Dropouts before the
- * first Dense form the input dropout, an Activation after a linear Dense
- * becomes its activation, 'relu' after a Dropout folds into a linear/relu
- * Dense, stacked Dropouts combine (keep probabilities multiply).
+ * first Dense form the input dropout, an activation layer (Activation,
+ * ReLU, LeakyReLU, PReLU, ELU, Softmax) after a linear Dense becomes its
+ * activation, one that commutes with dropout (relu, leaky_relu, PReLU,
+ * ReLU without max_value and threshold) after a Dropout folds into a linear
+ * Dense (and relu into a relu Dense), stacked Dropouts combine (keep
+ * probabilities multiply).
  * Weights must be exactly "weights/<layer index>/kernel|bias" (float32,
  * Keras shapes [in, units] and [units]) for every Dense and nothing else
- * outside "optimizer/": the same check Python's load_model makes.  A Dense
+ * outside "optimizer/" (and "weights/<index>/alpha" [units] for a PReLU):
+ * the same check Python's load_model makes.  A Dense
  * of dtype "int8_from_float32" (model.quantize("int8")) has instead an I8
  * kernel [in, units] and a float32 kernel_scale [units] (plus the bias),
  * which are packed here as quantization.Int8Kernel.repack packs them, so
@@ -25,6 +29,7 @@
  * load.  Errors go to a thread-local message.
  */
 #include <ctype.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -96,8 +101,10 @@ typedef struct {
 
 typedef struct {
     size_t layer;            /* index among the model's layers */
+    size_t prelu;            /* the PReLU layer's index (act.kind DE_PRELU) */
     uint64_t units;
-    int use_bias, act;
+    int use_bias;
+    de_act_t act;
     int int8;                /* dtype "int8_from_float32" */
     drop_t drop;
 } stage_t;
@@ -114,20 +121,85 @@ typedef struct {
 
 #define PFAIL(p, ...) (snprintf((p)->err, (p)->errlen, __VA_ARGS__), DE_EFORMAT)
 
-static int activation(const de_json *c, size_t node, int *act)
+/* An activation name (ops.ACTIVATIONS, and Keras's alias "swish"), or
+ * null for linear. */
+static int activation(const de_json *c, size_t node, de_act_t *act)
 {
-    static const char *const names[DE_N_ACT] = {
-        "linear", "relu", "tanh", "sigmoid", "elu", "selu", "gelu", "softmax"};
+    static const char *const names[DE_N_NAMED_ACT] = {
+        "linear", "relu", "tanh", "sigmoid", "elu", "selu", "gelu", "softmax",
+        "leaky_relu", "relu6", "silu", "softplus", "hard_sigmoid"};
     if (node == DE_JSON_NONE || c->nodes[node].type == DE_JSON_NULL) {
-        *act = DE_LINEAR;
+        de_act_init(act, DE_LINEAR);
         return 0;
     }
-    for (int i = 0; i < DE_N_ACT; i++)
+    if (de_json_streq(c, node, "swish")) {
+        de_act_init(act, DE_SILU);
+        return 0;
+    }
+    for (int i = 0; i < DE_N_NAMED_ACT; i++)
         if (de_json_streq(c, node, names[i])) {
-            *act = i;
+            de_act_init(act, i);
             return 0;
         }
     return -1;
+}
+
+/* cfg[key] as a number >= lo (dflt when absent or, if null_ok, null);
+ * -1 otherwise. */
+static int number(const de_json *c, size_t cfg, const char *key, double dflt,
+                  double lo, int null_ok, double *out)
+{
+    size_t v = de_json_get(c, cfg, key);
+    *out = dflt;
+    if (v == DE_JSON_NONE || (null_ok && c->nodes[v].type == DE_JSON_NULL))
+        return 0;
+    return de_json_double(c, v, out) || !(*out >= lo) || !isfinite(*out) ? -1 : 0;
+}
+
+/* The activation of a ReLU, LeakyReLU, ELU, Softmax or PReLU layer (class
+ * name cls), with Keras's argument defaults; -1 with p's error set. */
+static int layer_activation(plan_t *p, size_t cls, size_t cfg, de_act_t *act)
+{
+    const de_json *c = p->c;
+    double slope, mx, thr, alpha;
+    if (de_json_streq(c, cls, "LeakyReLU")) {
+        /* Keras 2's files say "alpha" */
+        const char *key = de_json_get(c, cfg, "negative_slope") == DE_JSON_NONE
+                          && de_json_get(c, cfg, "alpha") != DE_JSON_NONE
+                          ? "alpha" : "negative_slope";
+        if (number(c, cfg, key, 0.3, 0.0, 0, &slope))
+            return PFAIL(p, "a LeakyReLU negative_slope must be a number >= 0");
+        de_act_init(act, DE_LEAKY_RELU);
+        act->alpha = (float)slope;
+    } else if (de_json_streq(c, cls, "ReLU")) {
+        if (number(c, cfg, "max_value", INFINITY, 0.0, 1, &mx)
+            || number(c, cfg, "negative_slope", 0.0, 0.0, 0, &slope)
+            || number(c, cfg, "threshold", 0.0, 0.0, 0, &thr))
+            return PFAIL(p, "a ReLU's max_value (or null), negative_slope and "
+                         "threshold must be numbers >= 0");
+        int plain = mx == INFINITY && slope == 0.0 && thr == 0.0;
+        de_act_init(act, plain ? DE_RELU : DE_RELU_X);
+        act->alpha = (float)slope;
+        act->max_value = (float)mx;
+        act->threshold = (float)thr;
+    } else if (de_json_streq(c, cls, "ELU")) {
+        if (number(c, cfg, "alpha", 1.0, -HUGE_VAL, 0, &alpha))
+            return PFAIL(p, "an ELU alpha must be a number");
+        de_act_init(act, DE_ELU);
+        act->alpha = (float)alpha;
+    } else if (de_json_streq(c, cls, "Softmax")) {
+        size_t ax = de_json_get(c, cfg, "axis");
+        if (ax != DE_JSON_NONE && !(de_json_double(c, ax, &alpha) == 0
+                                    && (alpha == -1.0 || alpha == 1.0)))
+            return PFAIL(p, "a Softmax axis must be -1 (the features)");
+        de_act_init(act, DE_SOFTMAX);
+    } else {   /* PReLU */
+        size_t sh = de_json_get(c, cfg, "shared_axes");
+        if (sh != DE_JSON_NONE && c->nodes[sh].type != DE_JSON_NULL)
+            return PFAIL(p, "a PReLU shared_axes must be null");
+        de_act_init(act, DE_PRELU);
+    }
+    return 0;
 }
 
 /* A shape (features,) or (null, features) with features > 0. */
@@ -171,18 +243,34 @@ static int add_noise(plan_t *p, size_t cfg)
     return 0;
 }
 
-static int add_activation(plan_t *p, size_t cfg)
+/* relu, leaky_relu, PReLU and ReLU without max_value or threshold commute
+ * with dropout: f(s m x) = s m f(x) for s > 0, m in {0, 1}. */
+static int commutes_with_dropout(const de_act_t *a)
 {
-    int act;
-    if (activation(p->c, de_json_get(p->c, cfg, "activation"), &act))
-        return PFAIL(p, "unknown activation in an Activation layer");
-    if (act == DE_LINEAR) return 0;
-    if (!p->n_stages) return PFAIL(p, "an Activation before the first Dense layer");
+    return a->kind == DE_RELU || a->kind == DE_LEAKY_RELU || a->kind == DE_PRELU
+        || (a->kind == DE_RELU_X && a->threshold == 0.f
+            && a->max_value == INFINITY);
+}
+
+/* An Activation (cls NONE) or activation layer at model index `layer`. */
+static int add_activation(plan_t *p, size_t cls, size_t cfg, size_t layer)
+{
+    de_act_t act;
+    if (cls == DE_JSON_NONE) {
+        if (activation(p->c, de_json_get(p->c, cfg, "activation"), &act))
+            return PFAIL(p, "unknown activation in an Activation layer");
+    } else if (layer_activation(p, cls, cfg, &act)) {
+        return DE_EFORMAT;
+    }
+    if (act.kind == DE_LINEAR) return 0;
+    if (!p->n_stages) return PFAIL(p, "an activation before the first Dense layer");
     stage_t *s = &p->stages[p->n_stages - 1];
-    if (s->drop.rate == 0.0 && s->act == DE_LINEAR) s->act = act;
-    else if (s->drop.rate > 0.0 && act == DE_RELU && (s->act == DE_LINEAR || s->act == DE_RELU))
-        s->act = DE_RELU;
-    else return PFAIL(p, "an Activation that cannot be fused after its Dense layer");
+    int after_drop = s->drop.rate > 0.0 && commutes_with_dropout(&act);
+    if (s->act.kind == DE_LINEAR && (s->drop.rate == 0.0 || after_drop)) s->act = act;
+    else if (after_drop && act.kind != DE_PRELU && s->act.kind == DE_RELU)
+        return 0;   /* f(relu(x)) = relu(x) */
+    else return PFAIL(p, "an activation that cannot be fused after its Dense layer");
+    s->prelu = layer;
     return 0;
 }
 
@@ -246,11 +334,17 @@ static int build_plan(plan_t *p)
         }
         if (de_json_streq(c, cls, "Dense")) rc = add_dense(p, cfg, index);
         else if (de_json_streq(c, cls, "Dropout")) rc = add_dropout(p, cfg);
-        else if (de_json_streq(c, cls, "Activation")) rc = add_activation(p, cfg);
+        else if (de_json_streq(c, cls, "Activation"))
+            rc = add_activation(p, DE_JSON_NONE, cfg, index);
+        else if (de_json_streq(c, cls, "ReLU") || de_json_streq(c, cls, "LeakyReLU")
+                 || de_json_streq(c, cls, "PReLU") || de_json_streq(c, cls, "ELU")
+                 || de_json_streq(c, cls, "Softmax"))
+            rc = add_activation(p, cls, cfg, index);
         else if (de_json_streq(c, cls, "GaussianDropout")
                  || de_json_streq(c, cls, "AlphaDropout")) rc = add_noise(p, cfg);
         else return PFAIL(p, "layers[%zu]: class_name must be InputLayer, Dense, "
-                          "Dropout, GaussianDropout, AlphaDropout or Activation", i);
+                          "Dropout, GaussianDropout, AlphaDropout, Activation, "
+                          "ReLU, LeakyReLU, PReLU, ELU or Softmax", i);
         if (rc) {
             char msg[200];
             snprintf(msg, sizeof msg, "%s", p->err);
@@ -288,7 +382,7 @@ static const de_st_tensor *find_weight(const de_st_file *st, size_t layer,
 
 /* Where stage s's arrays go in the model's block: byte offsets. */
 typedef struct {
-    size_t w, b, qw, corr, scale;
+    size_t w, b, qw, corr, scale, slopes;
 } place_t;
 
 static size_t up64(size_t n) { return (n + 63) / 64 * 64; }
@@ -319,14 +413,16 @@ static size_t place(const plan_t *p, place_t *at)
         }
         at[s].b = off;
         off += S->use_bias ? units * sizeof(float) : 0;
+        at[s].slopes = off;
+        off += S->act.kind == DE_PRELU ? units * sizeof(float) : 0;
         dim = units;
     }
     return off;
 }
 
-/* Find stage s's kernel, bias and (int8) kernel_scale (w[3s .. 3s + 2])
- * with the dtypes and shapes the plan implies; no other tensor may sit
- * outside "optimizer/". */
+/* Find stage s's kernel, bias, (int8) kernel_scale and (PReLU) alpha
+ * (w[4s .. 4s + 3]) with the dtypes and shapes the plan implies; no other
+ * tensor may sit outside "optimizer/". */
 static int match_weights(const plan_t *p, const de_st_file *st,
                          const de_st_tensor **w, char *err, size_t errlen)
 {
@@ -334,7 +430,7 @@ static int match_weights(const plan_t *p, const de_st_file *st,
     size_t n_expected = 0, n_own = 0;
     for (size_t s = 0; s < p->n_stages; s++) {
         const stage_t *S = &p->stages[s];
-        const de_st_tensor **t = w + 3 * s;
+        const de_st_tensor **t = w + 4 * s;
         if (S->int8 && dim > Q_MAX_INPUTS)
             return snprintf(err, errlen, "layer %zu: int8 quantization supports at most "
                             "%d inputs, the layer has %llu", S->layer, Q_MAX_INPUTS,
@@ -343,9 +439,13 @@ static int match_weights(const plan_t *p, const de_st_file *st,
             || (S->use_bias && !(t[1] = find_weight(st, S->layer, "bias", 0, S->units, 0,
                                                     err, errlen)))
             || (S->int8 && !(t[2] = find_weight(st, S->layer, "kernel_scale", 0, S->units,
-                                                0, err, errlen))))
+                                                0, err, errlen)))
+            || (S->act.kind == DE_PRELU
+                && !(t[3] = find_weight(st, S->prelu, "alpha", 0, S->units, 0, err,
+                                        errlen))))
             return DE_EFORMAT;
-        n_expected += 1 + (size_t)S->use_bias + (size_t)S->int8;
+        n_expected += 1 + (size_t)S->use_bias + (size_t)S->int8
+                      + (size_t)(S->act.kind == DE_PRELU);
         dim = S->units;
     }
     for (size_t i = 0; i < st->n_tensors; i++) {
@@ -403,6 +503,10 @@ static int read_stage(const de_st_file *st, const stage_t *S, const de_st_tensor
         L->b = (const float *)(block + at->b);
         rc = de_st_read_f32(st, t[1], (float *)(block + at->b), err, errlen);
     }
+    if (!rc && S->act.kind == DE_PRELU) {
+        L->act.slopes = (const float *)(block + at->slopes);
+        rc = de_st_read_f32(st, t[3], (float *)(block + at->slopes), err, errlen);
+    }
     return rc;
 }
 
@@ -431,7 +535,7 @@ static int assemble(de_st_file *st, de_model *m, char *err, size_t errlen)
     de_layer_t *layers = NULL;
     place_t *at = NULL;
     if (!rc) {
-        w = calloc(3 * p.n_stages, sizeof *w);
+        w = calloc(4 * p.n_stages, sizeof *w);
         layers = calloc(p.n_stages, sizeof *layers);
         at = calloc(p.n_stages, sizeof *at);
         rc = !w || !layers || !at ? (snprintf(err, errlen, "out of memory"), DE_ENOMEM)
@@ -453,7 +557,7 @@ static int assemble(de_st_file *st, de_model *m, char *err, size_t errlen)
         L->act = S->act;
         L->rate = S->drop.rate;
         L->inverted = S->drop.inverted;
-        rc = read_stage(st, S, w + 3 * s, &at[s], m->weights, L, err, errlen);
+        rc = read_stage(st, S, w + 4 * s, &at[s], m->weights, L, err, errlen);
     }
     if (!rc) {
         m->n_in = (size_t)p.n_in;

@@ -84,13 +84,14 @@ typedef struct {
     /* Unfused passes over rows [r0, r1) of an m x n matrix (the frame in
      * dense.c splits rows across threads). */
     void (*bias_act_rows)(size_t r0, size_t r1, size_t n, const float *bias,
-                          int act, float *y);
+                          const de_act_t *act, float *y);
     void (*softmax_rows)(size_t r0, size_t r1, size_t n, float *y);
     /* Dropout over RNG segments [s0, s1) (DE_RNG_SEGMENT columns of a row,
      * numbered row-major), so that one long row can be split too. */
     void (*dropout_segments)(size_t s0, size_t s1, size_t n, const float *x,
                              float *y, uint64_t *mask, const de_dropout_t *d);
-    void (*backward_act_rows)(size_t r0, size_t r1, size_t n, int act,
+    void (*backward_act_rows)(size_t r0, size_t r1, size_t n,
+                              const de_act_t *act,
                               const de_dropout_t *drop, const uint64_t *mask,
                               const float *y, const float *z, const float *dy,
                               float *dz);

@@ -1,11 +1,12 @@
 /*
- * vmath.h -- internal: exp, expm1 and tanh in double, written as straight-line
- * basic IEEE operations (no calls, no branches, only selects) so that gcc
- * vectorises the loops that use them with each ISA's flags.  Because every
- * operation is a correctly rounded +, -, *, / (the includer turns FMA
- * contraction off), the SIMD and scalar code give identical bits on every
- * ISA.  Accuracy: relative error below 1e-13 over the float32 range, so a
- * float result rounded from these is within ~0.5 ulp of the true value.
+ * vmath.h -- internal: exp, expm1, tanh, log1p (on [0, 1]) and erfc in
+ * double, written as straight-line basic IEEE operations (no calls, no
+ * branches, only selects) so that gcc vectorises the loops that use them
+ * with each ISA's flags.  Because every operation is a correctly rounded
+ * +, -, *, / (the includer turns FMA contraction off), the SIMD and scalar
+ * code give identical bits on every ISA.  Accuracy: relative error below
+ * 1e-13 over the float32 range, so a float result rounded from these is
+ * within ~0.5 ulp of the true value.
  *
  * exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, with n*ln2_hi exact
  * (ln2_hi has 32 trailing zero bits); e^r by its Taylor polynomial to r^11
@@ -76,6 +77,20 @@ static inline double vm_tanh(double x)
 {
     double e = vm_expm1(2.0 * __builtin_fabs(x)); /* vm_exp clamps: no inf */
     return __builtin_copysign(e / (e + 2.0), x);
+}
+
+/* log(1 + u) for u in [0, 1] (softplus's log1p(e^-|x|)): 2 atanh(s) with
+ * s = u / (2 + u) in [0, 1/3], by its odd series to s^33 (the first term
+ * left out is below 2e-18 relative, since s^2 <= 1/9). */
+static inline double vm_log1p01(double u)
+{
+    /* 1/(2k+1), k = 16..0 */
+    static const double c[17] = {
+        1.0 / 33, 1.0 / 31, 1.0 / 29, 1.0 / 27, 1.0 / 25, 1.0 / 23, 1.0 / 21,
+        1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9, 1.0 / 7,
+        1.0 / 5, 1.0 / 3, 1.0};
+    double s = u / (2.0 + u);
+    return 2.0 * s * vm_poly(c, 17, s * s);
 }
 
 /* erfc(u) = e^(-u^2) R(|u|) for u >= 0 (2 - that for u < 0), where

@@ -1,6 +1,7 @@
 /*
  * dense.c -- the frame around the element-wise kernels: the C API for the
- * unfused passes and the dense layer forward/backward.
+ * activation descriptors (de_act_t), the unfused passes and the dense layer
+ * forward/backward.
  *
  * Rows are split into one contiguous block per thread (fewer threads for
  * small work); standalone dropout splits RNG segments instead, so that a
@@ -10,6 +11,7 @@
  * thread count.  Masks: callers zero them; blocks share at most the mask
  * word at their boundary, which the kernels OR atomically.
  */
+#include <math.h>
 #include "frame/dispatch.h"
 
 #ifdef _OPENMP
@@ -37,16 +39,50 @@ static void my_block(size_t count, size_t t, size_t nt, size_t *lo, size_t *hi)
     *hi = count * (t + 1) / nt;
 }
 
-void de_bias_act(size_t m, size_t n, const float *bias, int act, float *y)
+/* ------------------------------------------------------------ activations */
+
+void de_act_init(de_act_t *a, int kind)
+{
+    a->kind = kind;
+    a->alpha = kind == DE_ELU ? 1.f : kind == DE_LEAKY_RELU ? 0.2f : 0.f;
+    a->max_value = kind == DE_RELU6 ? 6.f : INFINITY;
+    a->threshold = 0.f;
+    a->slopes = NULL;
+}
+
+int de_act_needs_pre(const de_act_t *a, int dropout)
+{
+    switch (a->kind) {
+    case DE_GELU: case DE_SILU: case DE_PRELU: return 1;
+    case DE_ELU: return a->alpha < 0.f;
+    case DE_SOFTMAX: return dropout;
+    default: return 0;
+    }
+}
+
+/* The activations that cost an exp or more per element (threads pay off
+ * on less work). */
+static int transcendental(int kind)
+{
+    return kind != DE_LINEAR && kind != DE_RELU && kind != DE_LEAKY_RELU
+        && kind != DE_RELU6 && kind != DE_RELU_X && kind != DE_PRELU
+        && kind != DE_HARD_SIGMOID;
+}
+
+void de_bias_act(size_t m, size_t n, const float *bias, const de_act_t *act,
+                 float *y)
 {
     const de_elementwise_t *ew = de_kt->ew;
-    if (act == DE_SOFTMAX) {
-        if (bias)
-            de_bias_act(m, n, bias, DE_LINEAR, y);
+    if (act->kind == DE_SOFTMAX) {
+        if (bias) {
+            de_act_t lin;
+            de_act_init(&lin, DE_LINEAR);
+            de_bias_act(m, n, bias, &lin, y);
+        }
         de_softmax_rows(m, n, y);
         return;
     }
-    int nt = threads_for(m, m * n * (act > DE_RELU ? 16 : 1));
+    int nt = threads_for(m, m * n * (transcendental(act->kind) ? 16 : 1));
     DE_PARALLEL({
         size_t r0, r1;
         my_block(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &r0, &r1);
@@ -100,26 +136,26 @@ static void softmax_dropout(size_t m, size_t n, float *y, uint64_t *mask,
 }
 
 int de_dense_forward(size_t m, size_t n, size_t k, const float *x,
-                     const float *w, const float *b, int act,
+                     const float *w, const float *b, const de_act_t *act,
                      const de_dropout_t *drop, float *y, uint64_t *mask)
 {
-    if (act != DE_SOFTMAX) {
-        de_epilogue_t ep = {b, act, *drop, mask};
+    if (act->kind != DE_SOFTMAX) {
+        de_epilogue_t ep = {b, *act, *drop, mask};
         return de_gemm(0, 0, m, n, k, x, k, w, n, y, n, 0, &ep);
     }
-    de_epilogue_t ep = {b, DE_LINEAR, {0, 1.f, 0}, NULL};
+    de_epilogue_t ep = {b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL}, {0, 1.f, 0}, NULL};
     int rc = de_gemm(0, 0, m, n, k, x, k, w, n, y, n, 0, &ep);
     if (rc == DE_OK)
         softmax_dropout(m, n, y, mask, drop);
     return rc;
 }
 
-void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop,
-                     const uint64_t *mask, const float *y, const float *z,
-                     const float *dy, float *dz)
+void de_backward_act(size_t m, size_t n, const de_act_t *act,
+                     const de_dropout_t *drop, const uint64_t *mask,
+                     const float *y, const float *z, const float *dy, float *dz)
 {
     const de_elementwise_t *ew = de_kt->ew;
-    int nt = threads_for(m, m * n * (act > DE_RELU ? 8 : 1));
+    int nt = threads_for(m, m * n * (transcendental(act->kind) ? 8 : 1));
     DE_PARALLEL({
         size_t r0, r1;
         my_block(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &r0, &r1);
@@ -131,7 +167,10 @@ void de_backward_act(size_t m, size_t n, int act, const de_dropout_t *drop,
  * 0..m-1 in order; threads take whole blocks. */
 #define SUM_BLOCK 256
 
-void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
+/* out[j] = sum over rows i of dz[i, j] (z NULL), or for PReLU's slopes of
+ * g * min(z, 0) with g = dz * keep * scale (mask NULL: all kept). */
+static void column_sums(size_t m, size_t n, const float *dz, const float *z,
+                        const uint64_t *mask, double scale, float *out)
 {
     size_t nblk = (n + SUM_BLOCK - 1) / SUM_BLOCK;
     int nt = threads_for(nblk, m * n);
@@ -144,18 +183,42 @@ void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
             size_t w = n - j0 < SUM_BLOCK ? n - j0 : SUM_BLOCK;
             for (size_t j = 0; j < w; j++)
                 acc[j] = 0.0;
-            for (size_t i = 0; i < m; i++)
-                for (size_t j = 0; j < w; j++)
-                    acc[j] += dz[i * n + j0 + j];
+            if (!z) {       /* the bias gradient: a loop that vectorises */
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < w; j++)
+                        acc[j] += dz[i * n + j0 + j];
+            } else {
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < w; j++) {
+                        size_t e = i * n + j0 + j;
+                        int keep = !mask || ((mask[e >> 6] >> (e & 63)) & 1);
+                        acc[j] += z[e] < 0.f && keep ? dz[e] * scale * z[e] : 0.0;
+                    }
+            }
             for (size_t j = 0; j < w; j++)
-                db[j0 + j] = (float)acc[j];
+                out[j0 + j] = (float)acc[j];
         }
     });
 }
 
+void de_sum_rows(size_t m, size_t n, const float *dz, float *db)
+{
+    column_sums(m, n, dz, NULL, NULL, 1.0, db);
+}
+
+void de_prelu_slope_grad(size_t m, size_t n, const de_dropout_t *drop,
+                         const uint64_t *mask, const float *z, const float *dy,
+                         float *ds)
+{
+    const int dropping = drop->drop_below != 0;
+    column_sums(m, n, dy, z, dropping ? mask : NULL,
+                dropping ? drop->scale : 1.0, ds);
+}
+
 int de_dense_backward(size_t m, size_t n, size_t k, const float *x,
                       const float *w, const float *y, const float *z,
-                      const uint64_t *mask, int act, const de_dropout_t *drop,
+                      const uint64_t *mask, const de_act_t *act,
+                      const de_dropout_t *drop,
                       const float *dy, float *scratch, float *dx, float *dw,
                       float *db)
 {

@@ -108,8 +108,12 @@ static void work(const job_t *j, size_t t, size_t T)
 
 int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
                       const int8_t *qw, const int32_t *corr,
-                      const float *scale, const float *b, int act, float *y)
+                      const float *scale, const float *b, const de_act_t *act,
+                      float *y)
 {
+    de_act_t tile_act = *act;    /* softmax: a row pass after the tiles */
+    if (act->kind == DE_SOFTMAX)
+        de_act_init(&tile_act, DE_LINEAR);
     size_t kq = (k + 3) / 4, panels = (n + DE_Q_PANEL - 1) / DE_Q_PANEL;
     size_t sx_off = (m * 4 * kq + 63) / 64 * 64;
     size_t copy_bytes = (sx_off + m * sizeof(float) + 63) / 64 * 64;
@@ -122,7 +126,7 @@ int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
         return DE_ENOMEM;
     job_t j = {m, n, k, kq, panels, (m + DE_Q_ROWS - 1) / DE_Q_ROWS, x,
                buf, sx_off, copy_bytes, own_copy, qw, corr, scale,
-               {b, act == DE_SOFTMAX ? DE_LINEAR : act, {0, 1.f, 0}, NULL},
+               {b, tile_act, {0, 1.f, 0}, NULL},
                y, panels >= (size_t)nt};
     /* Not DE_PARALLEL: its inline branch asks OpenMP for the member index,
      * which inside an embedding application's own parallel region is that
@@ -138,7 +142,7 @@ int de_qdense_forward(size_t m, size_t n, size_t k, const float *x,
     }
     if (buf != (char *)small)
         free(buf);
-    if (act == DE_SOFTMAX)
+    if (act->kind == DE_SOFTMAX)
         de_softmax_rows(m, n, y);
     return DE_OK;
 }

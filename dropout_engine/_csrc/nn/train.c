@@ -6,8 +6,8 @@
  * only points at them.  Training buffers for batches of up to `batch` rows
  * live in one 64-byte-aligned arena made by de_net_train_setup: per layer
  * its output (post-dropout, what the next layer and the backward pass
- * read), its mask bits and, for GELU or softmax-with-dropout, its
- * pre-activation; two ping-pong gradient buffers; one gradient per param.
+ * read), its mask bits and, where the activation's derivative needs it
+ * (de_act_needs_pre), its pre-activation; two ping-pong gradient buffers; one gradient per param.
  * A training step allocates nothing.  Inference allocates its scratch per
  * call, so concurrent predicts on one net never share a buffer.
  *
@@ -48,16 +48,21 @@ struct de_net {
 
 static size_t mask_words(size_t m, size_t n) { return (m * n + 63) / 64; }
 
-static int needs_pre(const de_layer_t *l)
-{
-    return l->act == DE_GELU
-        || (l->act == DE_SOFTMAX && l->rate > 0.0 && !l->noise);
-}
-
 /* A layer whose rate is a Dropout's (a mask), not Gaussian/Alpha noise. */
 static int has_mask(const de_layer_t *l)
 {
     return l->rate > 0.0 && !l->noise;
+}
+
+static int needs_pre(const de_layer_t *l)
+{
+    return de_act_needs_pre(&l->act, has_mask(l));
+}
+
+/* PReLU's slopes are the layer's last param. */
+static int has_slopes(const de_layer_t *l)
+{
+    return l->act.kind == DE_PRELU;
 }
 
 static int has_noise(const de_layer_t *l)
@@ -147,9 +152,9 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
         float *o = l + 1 == net->n_layers ? y : (in == a ? b : a);
         int rc = L->qw
             ? de_qdense_forward(m, L->n_out, L->n_in, in, L->qw, L->qcorr,
-                                L->qscale, L->b, L->act, o)
+                                L->qscale, L->b, &L->act, o)
             : de_dense_forward(m, L->n_out, L->n_in, in, L->w, L->b,
-                               L->act, &none, o, NULL);
+                               &L->act, &none, o, NULL);
         if (rc) return rc;
         if (has_mask(L) && !L->inverted)
             scale(m * L->n_out, (float)(1.0 - L->rate), o, o);
@@ -273,7 +278,7 @@ static int mc_forward(const de_net_t *net, size_t rows, float *xs,
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, &d);
         memset(mask, 0, mask_words(rows, L->n_out) * 8);
         int rc = de_dense_forward(rows, L->n_out, L->n_in, in, L->w, L->b,
-                                  L->act, &d, o, mask);
+                                  &L->act, &d, o, mask);
         if (rc) return rc;
         if (has_noise(L))
             de_noise(L->noise, L->rate, key, rows * L->n_out, o, mul);
@@ -374,7 +379,8 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
     free_train(net);
     if (n_metrics > MAX_METRICS || quantized(net)) return DE_EINVAL;
     size_t L = net->n_layers, np = 0;
-    for (size_t l = 0; l < L; l++) np += net->layers[l].b ? 2 : 1;
+    for (size_t l = 0; l < L; l++)
+        np += 1 + !!net->layers[l].b + has_slopes(&net->layers[l]);
     net->batch = batch;
     net->t_cols = t_cols;
     net->loss = loss;
@@ -427,14 +433,14 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step)
         if (net->mask[l]) memset(net->mask[l], 0, mask_words(m, n) * 8);
         if (z) {
             /* The backward pass needs the pre-activation: unfused steps. */
-            de_epilogue_t ep = {L->b, DE_LINEAR, {0, 1.f, 0}, NULL};
+            de_epilogue_t ep = {L->b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL},
+                                {0, 1.f, 0}, NULL};
             rc = de_gemm(0, 0, m, n, k, in, k, L->w, n, z, n, 0, &ep);
             memcpy(y, z, m * n * sizeof *y);
-            if (L->act == DE_SOFTMAX) de_softmax_rows(m, n, y);
-            else de_bias_act(m, n, NULL, L->act, y);
+            de_bias_act(m, n, NULL, &L->act, y);
             if (d->drop_below) de_dropout(m, n, y, y, net->mask[l], d);
         } else {
-            rc = de_dense_forward(m, n, k, in, L->w, L->b, L->act, d, y,
+            rc = de_dense_forward(m, n, k, in, L->w, L->b, &L->act, d, y,
                                   net->mask[l]);
         }
         if (rc) return rc;
@@ -459,8 +465,11 @@ static int backward(de_net_t *net, size_t m)
         const float *x = l ? net->out[l - 1] : net->xb;
         if (has_noise(L))
             for (size_t i = 0; i < m * n; i++) dz[i] *= net->mul[l][i];
+        if (has_slopes(L))   /* from dy, before dz overwrites it */
+            de_prelu_slope_grad(m, n, &net->drop[l], net->mask[l],
+                                net->pre[l], dz, net->grad[--p]);
         if (!(net->fused && l + 1 == net->n_layers))
-            de_backward_act(m, n, L->act, &net->drop[l], net->mask[l],
+            de_backward_act(m, n, &L->act, &net->drop[l], net->mask[l],
                             has_noise(L) ? net->act[l] : net->out[l],
                             net->pre[l], dz, dz);
         if (L->b) de_sum_rows(m, n, dz, net->grad[--p]);

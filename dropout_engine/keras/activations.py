@@ -1,0 +1,8 @@
+"""keras.activations: the activation functions, get, serialize, deserialize."""
+from ..activations import (deserialize, elu, gelu, get, hard_sigmoid, leaky_relu,
+                           linear, relu, relu6, selu, serialize, sigmoid, silu,
+                           softmax, softplus, swish, tanh)
+
+__all__ = ["deserialize", "elu", "gelu", "get", "hard_sigmoid", "leaky_relu",
+           "linear", "relu", "relu6", "selu", "serialize", "sigmoid", "silu",
+           "softmax", "softplus", "swish", "tanh"]
