@@ -1,0 +1,75 @@
+"""The Layer base class and the helpers every layer module shares: unique
+default names, input-shape parsing."""
+import weakref
+
+import numpy as np
+
+_counters = {}
+
+
+def _unique_name(base):
+    n = _counters.get(base, 0)
+    _counters[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _shape_dim(shape, where):
+    """The feature count of an input shape like (5,) or (None, 5)."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = tuple(shape)
+    if len(shape) == 2 and shape[0] is None:
+        shape = shape[1:]
+    if len(shape) != 1 or not isinstance(shape[0], (int, np.integer)) or shape[0] <= 0:
+        raise ValueError(f"{where}: expected an input shape (features,) with "
+                         f"features > 0, got {shape}")
+    return int(shape[0])
+
+
+class Layer:
+    """Base class.  ``name`` defaults to the snake-case class name made
+    unique ('dense', 'dense_1', ...)."""
+    _base = "layer"
+
+    def __init__(self, name=None, input_shape=None, input_dim=None, dtype=None,
+                 trainable=True):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self.name = name or _unique_name(self._base)
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"Layer '{self.name}': only float32 is supported, got dtype={dtype!r}")
+        if not trainable:
+            raise NotImplementedError(f"Layer '{self.name}': trainable=False is not supported")
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        self._input_dim = (None if input_shape is None
+                           else _shape_dim(input_shape, f"Layer '{self.name}'"))
+        self.input_dim = None   # set by build
+        self._owners = weakref.WeakSet()   # the models holding this layer
+
+    def build(self, input_dim):
+        self.input_dim = input_dim
+
+    @property
+    def built(self):
+        return self.input_dim is not None
+
+    def output_dim(self, input_dim):
+        return input_dim
+
+    @property
+    def weights(self):
+        return []
+
+    def count_params(self):
+        return sum(w.size for w in self.weights)
+
+    def get_config(self):
+        c = {"name": self.name}
+        if self._input_dim is not None:
+            c["input_shape"] = [self._input_dim]
+        return c
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

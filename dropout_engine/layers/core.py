@@ -1,0 +1,170 @@
+"""Input and Dense (Keras 3 names and defaults).  A Dense holds its kernel
+[in, out] and bias as float32 arrays the C engine reads and updates in
+place; ``quantize("int8")`` swaps in Keras's int8 kernel."""
+import numpy as np
+
+from .. import activations, constraints, initializers, regularizers
+from .._validation import is_int
+from .base import Layer
+
+INT8_POLICY = "int8_from_float32"   # Keras's dtype policy after quantize("int8")
+
+
+class InputLayer(Layer):
+    """What ``Input(shape)`` returns: declares the feature count."""
+    _base = "input_layer"
+
+    def __init__(self, shape=None, batch_size=None, name=None, input_shape=None):
+        if shape is None:
+            shape = input_shape
+        if shape is None:
+            raise ValueError("Input: a shape is required, e.g. Input(shape=(784,))")
+        super().__init__(name=name, input_shape=shape)
+
+    def get_config(self):
+        return {"name": self.name, "shape": [self._input_dim]}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None):
+    """Declare the model's input: ``Sequential([Input((784,)), Dense(10)])``."""
+    if dtype not in (None, "float32", np.float32):
+        raise ValueError(f"Input: only float32 is supported, got dtype={dtype!r}")
+    return InputLayer(shape=shape, batch_size=batch_size, name=name)
+
+
+class Dense(Layer):
+    """``output = activation(input @ kernel + bias)``; kernel ``[in, units]``.
+
+    Args:
+        units: positive int, the output width.
+        activation: None/'linear' or a name of ``activations`` ('relu',
+            'leaky_relu', 'relu6', 'tanh', 'sigmoid', 'hard_sigmoid',
+            'silu'/'swish', 'softplus', 'elu', 'selu', 'gelu', 'softmax'),
+            or one of its functions (``activations.relu``), at Keras's
+            defaults; stored as the name.
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+        bias_regularizer, kernel_constraint, bias_constraint: as in Keras.
+
+    Example:
+        >>> Dense(64, activation="relu", input_shape=(100,))
+    """
+    _base = "dense"
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        # Keras's dtype policy of a quantized Dense (what a saved quantized
+        # model's config holds): built float, then quantized at once.
+        self._int8_on_build = kwargs.get("dtype") == INT8_POLICY
+        if self._int8_on_build:
+            del kwargs["dtype"]
+        super().__init__(**kwargs)
+        where = f"Layer '{self.name}'"
+        if not is_int(units):
+            raise TypeError(f"{where}: units must be a positive int, got {units!r}")
+        if units <= 0:
+            raise ValueError(f"{where}: units must be a positive int, got {units}")
+        if activity_regularizer is not None:
+            raise NotImplementedError(f"{where}: activity_regularizer is not supported")
+        self.units = int(units)
+        self.activation = activations.resolve(activation, where)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.kernel = self.bias = None
+        self._int8 = None
+
+    def build(self, input_dim):
+        super().build(input_dim)
+        self.kernel = np.ascontiguousarray(
+            self.kernel_initializer((input_dim, self.units)), np.float32)
+        if self.use_bias:
+            self.bias = np.ascontiguousarray(
+                self.bias_initializer((self.units,)), np.float32)
+        if self._int8_on_build:
+            self.quantize("int8")
+
+    def output_dim(self, input_dim):
+        return self.units
+
+    @property
+    def weights(self):
+        """[kernel, bias]; once quantized, Keras's [bias, kernel (int8),
+        kernel_scale] (without bias when use_bias=False)."""
+        if self.kernel is None:
+            return []
+        bias = [self.bias] if self.use_bias else []
+        if self._int8 is not None:
+            return bias + [self.kernel, self.kernel_scale]
+        return [self.kernel] + bias
+
+    @property
+    def weight_names(self):
+        """Names of ``weights``, in order (the model file's tensor names)."""
+        bias = ["bias"] if self.use_bias else []
+        return bias + ["kernel", "kernel_scale"] if self._int8 is not None \
+            else ["kernel"] + bias
+
+    @property
+    def quantization_mode(self):
+        """None, or "int8" after ``quantize("int8")`` (Keras's attribute)."""
+        return None if self._int8 is None else "int8"
+
+    @property
+    def kernel_scale(self):
+        return None if self._int8 is None else self._int8.kernel_scale
+
+    def quantize(self, mode=None):
+        """Quantize the kernel to int8 in place, as Keras's
+        ``Dense.quantize``: per output column abs-max scales, inputs
+        quantized per row at every call (see ``quantization``).  The float
+        kernel is dropped; the layer is then inference-only."""
+        self._check_quantize(mode)
+        self._quantize()
+        # Keras lets a layer of a built model be quantized on its own: the
+        # models holding it rebuild their C nets to run it in int8.
+        self._tell_owners([self])
+
+    def _quantize(self):
+        """quantize("int8") once _check_quantize passed."""
+        from .. import quantization
+        self._int8 = quantization.Int8Kernel.from_float(self.kernel)
+        self.kernel = self._int8.kernel
+
+    @staticmethod
+    def _tell_owners(layers):
+        for model in {m for layer in layers for m in layer._owners}:
+            model._layer_changed()
+
+    def _check_quantize(self, mode):
+        """Raise (as Keras) unless quantize(mode) can run; changes nothing."""
+        from .. import quantization
+        if not self.built:
+            raise ValueError("Cannot quantize a layer that isn't yet built. "
+                             f"Layer '{self.name}' (of type 'Dense') is not built yet.")
+        if self._int8 is not None:
+            raise ValueError(f"Layer '{self.name}' is already quantized with "
+                             f"dtype_policy='int8_from_float32'. Received: mode={mode}")
+        quantization.check_mode(mode)
+        if self.input_dim > quantization.MAX_INPUTS:
+            raise ValueError(f"Layer '{self.name}': int8 quantization supports at most "
+                             f"{quantization.MAX_INPUTS} inputs, the layer has "
+                             f"{self.input_dim}")
+
+    def get_config(self):
+        return dict(
+            super().get_config(), units=self.units, activation=self.activation,
+            use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
+            kernel_constraint=constraints.serialize(self.kernel_constraint),
+            bias_constraint=constraints.serialize(self.bias_constraint),
+            **({"dtype": INT8_POLICY} if self._int8 is not None else {}))
