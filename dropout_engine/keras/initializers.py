@@ -8,6 +8,7 @@ from ..initializers import (Constant, GlorotNormal, GlorotUniform, HeNormal,
                             lecun_normal, lecun_uniform, ones, orthogonal,
                             random_normal, random_uniform, serialize,
                             truncated_normal, variance_scaling, zeros)
+from ._reexport import unsupported
 
 IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal   # Keras's aliases
 
@@ -19,3 +20,7 @@ __all__ = ["Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform",
            "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
            "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform",
            "serialize", "truncated_normal", "variance_scaling", "zeros"]
+
+
+def __getattr__(name):
+    raise unsupported(__name__, name)
