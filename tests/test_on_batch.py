@@ -27,6 +27,12 @@ def _model(seed=1, metrics=("accuracy",), optimizer="adam", reg=None):
     return m
 
 
+def _assert_unchanged(m, before):
+    for u, v in zip(before, m.get_weights()):
+        np.testing.assert_array_equal(u, v)
+    assert m.optimizer.iterations == 0
+
+
 def test_signatures_are_keras_3s():
     sig = lambda f: list(inspect.signature(f).parameters)
     assert sig(Sequential.train_on_batch) == ["self", "x", "y", "sample_weight",
@@ -158,9 +164,7 @@ def test_a_nan_loss_is_refused_and_the_weights_are_kept():
     before = m.get_weights()
     with pytest.raises(FloatingPointError, match="not applied"):
         m.train_on_batch(x[:4], np.full(4, 3e38, np.float32))
-    for u, v in zip(before, m.get_weights()):
-        np.testing.assert_array_equal(u, v)
-    assert m.optimizer.iterations == 0
+    _assert_unchanged(m, before)
 
 
 def test_bad_calls_are_refused_before_any_step():
@@ -179,9 +183,7 @@ def test_bad_calls_are_refused_before_any_step():
             (lambda: m.test_on_batch(x, y + 2), ValueError, r"in \[0, 1\]")]:
         with pytest.raises(exc, match=msg):
             call()
-    for u, v in zip(before, m.get_weights()):
-        np.testing.assert_array_equal(u, v)
-    assert m.optimizer.iterations == 0
+    _assert_unchanged(m, before)
 
 
 def test_a_quantized_model_refuses_train_on_batch():
