@@ -187,6 +187,21 @@ def dropout(const float[:, ::1] x, float[:, ::1] y, uint64_t[::1] mask,
         de_dropout(x.shape[0], x.shape[1], &x[0, 0], &y[0, 0], &mask[0], &d)
 
 
+cdef extern from "engine.h" nogil:
+    void de_noise(int kind, double rate, uint64_t key, size_t len, float *y,
+                  float *mul)
+
+def noise(int kind, double rate, uint64_t key, float[::1] y, float[::1] mul):
+    """GaussianDropout (kind 1) / AlphaDropout (2) training noise on y in
+    place (noise.c); mul: len(y) + 1 floats of scratch."""
+    if kind not in (1, 2) or not 0.0 < rate < 1.0 or y.shape[0] == 0 \
+            or mul.shape[0] < y.shape[0] + 1:
+        raise ValueError("noise: kind 1 or 2, rate in (0, 1), a non-empty y and "
+                         "len(y) + 1 floats of mul")
+    with nogil:
+        de_noise(kind, rate, key, y.shape[0], &y[0], &mul[0])
+
+
 # ------------------------------------------------------------------ dense
 def dense_forward(const float[:, ::1] x, const float[:, ::1] w,
                   const float[::1] b, act, double rate, bint inverted,

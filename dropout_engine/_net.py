@@ -73,6 +73,10 @@ class Net:
             self._train_token = token
         self._optimizer = optimizer
 
+    def training_batch(self):
+        """The rows per batch of the current training setup (0 if none)."""
+        return self._train_token[0] if self._train_token else 0
+
     def reset_training(self):
         """Forget the training setup (the optimizer's state arrays were
         rebuilt: the C param table points at the old ones)."""

@@ -153,6 +153,10 @@ def mask_words(n_bits):
 
 
 # ------------------------------------------------------------ model data
+NOT_BUILT = ("This model has not yet been built. Build the model first by calling "
+             "build() or by calling the model on a batch of data.")
+
+
 def numeric(a, what):
     a = np.asarray(a)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number)
@@ -173,7 +177,7 @@ def features(x, n_in, layer_name, *, check_finite=True, what="x"):
     if x.ndim != 2 or (n_in is not None and x.shape[1] != n_in):
         want = f"(None, {n_in})" if n_in is not None else "(None, features)"
         raise ValueError(f"Layer '{layer_name}' expected input shape {want}, "
-                         f"got {x.shape}")
+                         f"got {x.shape}{one_sample_hint(x.shape, n_in, what)}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{what} is empty (shape {x.shape}); need at least one "
                          "sample and one feature")
@@ -183,6 +187,40 @@ def features(x, n_in, layer_name, *, check_finite=True, what="x"):
         raise ValueError(f"{what} holds NaN or Inf (first at row {bad[0]}, column "
                          f"{bad[1]}); clean the data before training")
     return x
+
+
+def layer_inputs(x, where, *, n_in=None, ndim=None, min_ndim=0):
+    """A standalone layer call's inputs (``Dense(4)(x)``): real numbers of
+    any shape (``ndim`` exactly or at least ``min_ndim`` axes; last axis
+    ``n_in`` when given) as C-contiguous float32, converted once; NaN is
+    kept (it propagates, as in predict)."""
+    if x is None:
+        raise ValueError(f"{where}: inputs are required, got None")
+    x = numeric(x, "inputs")
+    if (ndim is not None and x.ndim != ndim) or x.ndim < min_ndim or (
+            n_in is not None and x.shape[-1] != n_in):
+        want = f"(None, {n_in})" if n_in is not None else "(None, features)"
+        raise ValueError(f"{where} expected input shape {want}, got "
+                         f"{x.shape}{one_sample_hint(x.shape, n_in)}")
+    if min_ndim and x.shape[-1] == 0:
+        raise ValueError(f"{where}: inputs have no features (shape {x.shape})")
+    return np.ascontiguousarray(x, np.float32)
+
+
+def one_sample_hint(shape, n_in, what="x"):
+    """The hint for a 1-D x of ``shape`` (models take [batch, features]):
+    one sample needs its batch axis; n values of one feature are a column."""
+    if len(shape) != 1:
+        return ""
+    single = f"{what}[None, :] or {what}.reshape(1, -1) for one sample"
+    column = f"{what}.reshape(-1, 1) for {shape[0]} samples of one feature"
+    if n_in is None:
+        return f"; inputs are 2-D [batch, features]: {single}, {column}"
+    if shape[0] == n_in:
+        return f"; inputs are 2-D [batch, features]: {single}"
+    if n_in == 1:
+        return f"; inputs are 2-D [batch, features]: {column}"
+    return ""
 
 
 def targets(y, n, kind, n_out, *, what="y"):
@@ -212,6 +250,12 @@ def targets(y, n, kind, n_out, *, what="y"):
     if y.ndim != 2 or y.shape[1] != n_out:
         hint = (" (integer labels: use sparse_categorical_crossentropy or "
                 "to_categorical)" if kind == CCE and y.ndim == 1 else "")
+        if kind == BCE and n_out > 1 and y.size == n:
+            hint = (f" (binary_crossentropy wants one 0/1 column per output unit; "
+                    f"a {n_out}-unit softmax output wants categorical labels: "
+                    "one-hot y with categorical_crossentropy, or integer labels "
+                    "with sparse_categorical_crossentropy; or keep 0/1 labels "
+                    "with a Dense(1, activation='sigmoid') output)")
         raise ValueError(f"{what} has shape {y.shape}; the model outputs "
                          f"(None, {n_out}){hint}")
     y = np.ascontiguousarray(y, np.float32)

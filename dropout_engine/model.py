@@ -19,7 +19,7 @@ from ._validation import is_int
 from . import _net, _validation, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
-from .training import Trainer
+from .training import Trainer, on_batch
 
 _PREDICT_CHUNK = 1024
 _MAX_MC_SAMPLES = 1 << 16
@@ -136,6 +136,8 @@ class Sequential:
 
     def get_weights(self):
         """Copies of the weights in Keras order (Dense kernel [in, out], bias)."""
+        if not self.built:
+            raise ValueError(_validation.NOT_BUILT)
         return [w.copy() for w in self.weights]
 
     def set_weights(self, weights):
@@ -144,7 +146,8 @@ class Sequential:
         weights = list(weights)
         if len(weights) != len(own):
             raise ValueError(f"Model '{self.name}' has {len(own)} weight arrays, "
-                             f"set_weights got {len(weights)}")
+                             f"set_weights got {len(weights)}"
+                             + ("" if self.built else f". {_validation.NOT_BUILT}"))
         new = []
         for i, (w, v) in enumerate(zip(own, weights)):
             v = _validation.numeric(v, f"weights[{i}]")
@@ -363,11 +366,33 @@ class Sequential:
         x = self._x(x, check_finite=False)
         return self._net.predict_mc(x, int(samples), seeding.next_seed(), chunk)
 
-    def __call__(self, x, training=False):
-        if training:
-            raise NotImplementedError("calling the model with training=True is "
-                                      "not supported; use fit")
+    def __call__(self, inputs, training=None, mask=None):
+        """The model on an array, a float32 numpy array (Keras's eager call):
+        inference (= ``predict``) unless ``training=True``, which runs every
+        Dropout as in training, with fresh masks at each call (Keras's way
+        to Monte-Carlo dropout; ``predict(mc_samples=k)`` is ours)."""
+        if mask is not None:
+            raise NotImplementedError("masks are not supported (mask=None)")
+        return on_batch.call(self, inputs, training, _PREDICT_CHUNK)
+
+    def predict_on_batch(self, x):
+        """The outputs for one batch ``x``, a float32 array (= ``predict``)."""
         return self.predict(x)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss and metrics on one batch, as ``evaluate`` returns them."""
+        return on_batch.test_on_batch(self, x, y, sample_weight, return_dict)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One optimizer step on the batch (x, y) (one C call, as a step of
+        fit; see ``training.on_batch``).  Returns the batch's loss (with the
+        regularization penalty), ``[loss, *metrics]`` with metrics, or the
+        dict of them with ``return_dict``, computed before the update as
+        Keras's.  A NaN/Inf loss raises FloatingPointError without applying
+        the batch (the model keeps its weights)."""
+        return on_batch.train_on_batch(self, x, y, sample_weight, class_weight,
+                                       return_dict)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
                  sample_weight=None, steps=None, callbacks=None,
@@ -380,10 +405,7 @@ class Sequential:
         bs = _validation.batch_size(batch_size)
         x, t = self._xy(x, y)
         logs = self._evaluate(x, t, _validation.sample_weights(sample_weight, None, t), bs)
-        if return_dict:
-            return logs
-        vals = list(logs.values())
-        return vals[0] if len(vals) == 1 else vals
+        return on_batch.logs_result(logs, return_dict)
 
     # --------------------------------------------- the Trainer's interface
     # What training/ uses of a model, and nothing else: name, optimizer,

@@ -241,6 +241,22 @@ def dropout(x, rate, *, seed=0, step=0, out=None):
     return out, _mask_bytes(words, xa.size)
 
 
+def _noise_dropout(x, rate, kind, *, seed=0, step=0):
+    """GaussianDropout's (kind 1) or AlphaDropout's (kind 2) training noise
+    on a new float32 copy of ``x`` (any shape), the C pass the training loop
+    runs after a Dense (noise.c), drawn from (seed, step).  For the layers'
+    own calls (``GaussianDropout(0.2)(x, training=True)``)."""
+    rate = chk.rate("rate", rate)
+    seed = chk.uint64("seed", seed)
+    step = chk.uint64("step", step)
+    y = np.array(chk.float32_array("x", x), dtype=np.float32, order="C", copy=True)
+    if y.size and rate > 0.0:
+        mul = np.empty(y.size + 1, np.float32)
+        _engine.noise(int(kind), rate, _engine.rng_key(seed, 0, step),
+                      y.reshape(-1), mul)
+    return y
+
+
 def random_bits(seed, n):
     """``n`` uint32 words of the generator that draws the masks (seed's
     stream 0, step 0, row 0), for statistical testing."""

@@ -1,7 +1,8 @@
 """Generated bad calls at every public entry, each in a child process.
 
 Each case is one call (ops.*, layer constructors, compile, fit, predict,
-evaluate, set_weights, load_model) with one argument made bad: a wrong
+evaluate, the *_on_batch methods, model and layer calls, initializers,
+set_weights, load_model) with one argument made bad: a wrong
 shape, dtype, value, layout, rate, batch size, label or file.  The oracle
 knows the documented conversions (any real dtype to float32 once, bool x
 for the model, strided views read or copied, NaN passed through by predict
@@ -104,6 +105,8 @@ class Ctx:
         self.model.compile("adam", "sparse_categorical_crossentropy",
                            metrics=["accuracy"])
         self.model.fit(self.x, self.y, epochs=1, verbose=0)
+        self.dense = L.Dense(4, activation="relu")
+        self.dense(self.x)                 # built by its first call
         self.y_fwd, self.mask = de.ops.dense_forward(
             self.x, self.w, self.b, activation="relu", dropout_rate=0.5, seed=1)
         self.snapshot()
@@ -132,6 +135,25 @@ def _array_cases():
         ("fit.validation_x", lambda c, v: c.model.fit(c.x, c.y, verbose=0,
                                                       validation_data=(v, c.y)), "x",
          _ok_tags(bool_ok=True, finite=True), False),
+        ("train_on_batch.x", lambda c, v: c.model.train_on_batch(v, c.y), "x",
+         _ok_tags(bool_ok=True, finite=True), False),
+        ("test_on_batch.x", lambda c, v: c.model.test_on_batch(v, c.y), "x",
+         _ok_tags(bool_ok=True, finite=True), True),
+        ("predict_on_batch.x", lambda c, v: c.model.predict_on_batch(v), "x",
+         _ok_tags(bool_ok=True), True),
+        ("model_call.x", lambda c, v: c.model(v), "x", _ok_tags(bool_ok=True), True),
+        ("model_call_training.x", lambda c, v: c.model(v, training=True), "x",
+         _ok_tags(bool_ok=True), False),
+        ("Dense_call.x", lambda c, v: c.dense(v), "x",
+         _ok_tags("empty_rows", bool_ok=True), True),
+        ("Dropout_call.x", lambda c, v: c.L.Dropout(0.5)(v), "x",
+         _ok_tags(*SHAPE, bool_ok=True), True),
+        ("Dropout_call_training.x", lambda c, v: c.L.Dropout(0.5)(v, training=True), "x",
+         _ok_tags(*SHAPE, bool_ok=True), False),
+        ("GaussianDropout_call_training.x", lambda c, v: c.L.GaussianDropout(0.3)(
+            v, training=True), "x", _ok_tags(*SHAPE, bool_ok=True), False),
+        ("Activation_call.x", lambda c, v: c.L.Activation("gelu")(v), "x",
+         _ok_tags(*SHAPE, bool_ok=True), True),
         ("matmul.a", lambda c, v: c.de.ops.matmul(v, c.w), "x", ops_ok | {"empty_rows"}, True),
         ("matmul.b", lambda c, v: c.de.ops.matmul(c.x, v), "w",
          ops_ok | {"last+1", "empty_cols"}, True),
@@ -165,6 +187,8 @@ def _label_cases():
            "huge": (np.where(y == 0, 2 ** 40, y), False)}
     calls = {"fit": lambda c, v: c.model.fit(c.x, v, verbose=0),
              "evaluate": lambda c, v: c.model.evaluate(c.x, v, verbose=0),
+             "train_on_batch": lambda c, v: c.model.train_on_batch(c.x, v),
+             "test_on_batch": lambda c, v: c.model.test_on_batch(c.x, v),
              "validation": lambda c, v: c.model.fit(c.x, c.y, verbose=0,
                                                     validation_data=(c.x, v))}
     return [(f"{name}.y={k}", (lambda call, v: lambda c: call(c, v))(call, v), ok)
@@ -257,6 +281,92 @@ def _compile_cases():
         for v in values:
             out.append((f"fit({arg}={v!r})", lambda c, arg=arg, v=v: c.model.fit(
                 c.x, c.y, verbose=0, **{arg: v}), False))
+    for arg in ("sample_weight", "class_weight"):
+        for v in fit_bad[arg]:
+            out.append((f"train_on_batch({arg}={v!r})", lambda c, arg=arg, v=v:
+                        c.model.train_on_batch(c.x, c.y, **{arg: v}), False))
+    for v in fit_bad["sample_weight"]:
+        out.append((f"test_on_batch(sample_weight={v!r})", lambda c, v=v:
+                    c.model.test_on_batch(c.x, c.y, sample_weight=v), False))
+    return out
+
+
+def _unbuilt(c, loss="sparse_categorical_crossentropy", out=K):
+    m = c.de.Sequential([c.L.Dense(6, activation="relu"), c.L.Dropout(0.5),
+                         c.L.Dense(out, activation="softmax")])
+    m.compile("adam", loss)
+    return m
+
+
+def _issue_17_cases():
+    """Silent wrong answers and unclear errors a new user hits (issue 17):
+    an unbuilt model builds from its first data (and says how to build it
+    where there is none); a 1-D sample, 0/1 labels for a 2-unit softmax
+    with binary_crossentropy and bad training flags are refused."""
+    one = lambda c: c.x[0]
+    out = [(f"unbuilt.{k}", lambda c, f=f: f(_unbuilt(c), c), True) for k, f in {
+        "predict": lambda m, c: m.predict(c.x), "evaluate": lambda m, c: m.evaluate(
+            c.x, c.y, verbose=0), "fit": lambda m, c: m.fit(c.x, c.y, verbose=0),
+        "call": lambda m, c: m(c.x), "call_training": lambda m, c: m(c.x, training=True),
+        "train_on_batch": lambda m, c: m.train_on_batch(c.x, c.y),
+        "test_on_batch": lambda m, c: m.test_on_batch(c.x, c.y),
+        "predict_on_batch": lambda m, c: m.predict_on_batch(c.x),
+        "build": lambda m, c: m.build((None, D))}.items()]
+    out += [("unbuilt.get_weights", lambda c: _unbuilt(c).get_weights(), False),
+            ("unbuilt.set_weights", lambda c: _unbuilt(c).set_weights(
+                c.model.get_weights()), False),
+            ("unbuilt.build()", lambda c: _unbuilt(c).build(), False)]
+    for k, f in {"predict": lambda m, c: m.predict(one(c)),
+                 "evaluate": lambda m, c: m.evaluate(one(c), c.y[:1], verbose=0),
+                 "fit": lambda m, c: m.fit(one(c), c.y[:1], verbose=0),
+                 "train_on_batch": lambda m, c: m.train_on_batch(one(c), c.y[:1]),
+                 "test_on_batch": lambda m, c: m.test_on_batch(one(c), c.y[:1]),
+                 "predict_on_batch": lambda m, c: m.predict_on_batch(one(c)),
+                 "call": lambda m, c: m(one(c)),
+                 "call_training": lambda m, c: m(one(c), training=True)}.items():
+        out += [(f"1d_sample.{k}", lambda c, f=f: f(c.model, c), False),
+                (f"1d_sample.unbuilt.{k}", lambda c, f=f: f(_unbuilt(c), c), False)]
+    out.append(("1d_sample.Dense_call", lambda c: c.dense(one(c)), False))
+    y01 = lambda c: (c.y % 2).astype(np.float32)
+    for k, f in {"fit": lambda m, c: m.fit(c.x, y01(c), verbose=0),
+                 "evaluate": lambda m, c: m.evaluate(c.x, y01(c), verbose=0),
+                 "train_on_batch": lambda m, c: m.train_on_batch(c.x, y01(c)),
+                 "test_on_batch": lambda m, c: m.test_on_batch(c.x, y01(c))}.items():
+        out.append((f"bce_softmax2.{k}", lambda c, f=f: f(
+            _unbuilt(c, "binary_crossentropy", 2), c), False))
+    for flag, ok in [("yes", False), (1, False), (None, True), (np.bool_(True), True),
+                     (False, True)]:
+        out += [(f"model_call(training={flag!r})", lambda c, f=flag: c.model(
+                    c.x, training=f), ok),
+                (f"Dropout_call(training={flag!r})", lambda c, f=flag: c.L.Dropout(0.5)(
+                    c.x, training=f), ok)]
+    return out
+
+
+def _initializer_cases():
+    I = lambda c: c.de.initializers
+    out = []
+    for v, ok in [(-1.0, False), (float("nan"), False), ("1", False), (None, False),
+                  (True, False), (0.0, True), (np.float32(2.0), True)]:
+        out += [(f"RandomNormal(stddev={v!r})", lambda c, v=v: I(c).RandomNormal(
+                    stddev=v)((3, 4)), ok),
+                (f"Orthogonal(gain={v!r})", lambda c, v=v: I(c).Orthogonal(gain=v)((4, 4)),
+                 ok or v == -1.0),
+                (f"VarianceScaling(scale={v!r})", lambda c, v=v: I(c).VarianceScaling(
+                    scale=v)((3, 4)), ok and v != 0.0)]
+    for shape, ok in [((3, -1), False), ((2.5,), False), ("ab", False), (None, False),
+                      (5, True), ((2, 0), True), ((2, 3, 4), True)]:
+        out += [(f"GlorotUniform()(shape={shape!r})", lambda c, s=shape:
+                 I(c).GlorotUniform(seed=1)(s), ok),
+                (f"Orthogonal()(shape={shape!r})", lambda c, s=shape: I(c).Orthogonal(
+                    seed=1)(s), ok and shape != 5)]
+    for seed, ok in [(1.5, False), ("1", False), (None, True), (3, True)]:
+        out.append((f"TruncatedNormal(seed={seed!r})", lambda c, s=seed:
+                    I(c).TruncatedNormal(seed=s)((3,)), ok))
+    for name, ok in [("normal", True), ("uniform", True), ("zero", True), ("one", True),
+                     ("orthogonal", True), ("glorot", False), (3, False), ("", False)]:
+        out.append((f"Dense(kernel_initializer={name!r})", lambda c, n=name: c.L.Dense(
+            2, kernel_initializer=n), ok))
     return out
 
 
@@ -345,6 +455,7 @@ def cases():
                         tag in ok_tags,
                         _converted(call, arg, tag) if check else None))
     for label, call, ok in (_label_cases() + _scalar_cases() + _compile_cases()
+                            + _issue_17_cases() + _initializer_cases()
                             + _set_weights_cases() + _load_cases()):
         out.append((label, call, ok, None))
     return out
@@ -388,7 +499,9 @@ def test_there_are_at_least_500_cases_across_the_public_api():
     assert len(labels) >= 500 and len(set(labels)) == len(labels)
     for entry in ("matmul", "dense_forward", "dense_backward", "dropout", "random_bits",
                   "Dense(", "Dropout(", "Activation(", "Input(", "compile(", "fit",
-                  "predict", "evaluate", "set_weights", "load_model"):
+                  "predict", "evaluate", "set_weights", "load_model", "train_on_batch",
+                  "test_on_batch", "predict_on_batch", "model_call", "Dense_call",
+                  "unbuilt.", "1d_sample.", "bce_softmax2.", "Orthogonal("):
         assert any(entry in label for label in labels), entry
 
 

@@ -118,3 +118,95 @@ def test_validation_split_outside_range_is_refused():
     m = _model()
     with pytest.raises(ValueError, match=r"validation_split must be in \[0, 1\)"):
         m.fit(X, Y, validation_split=1.0, verbose=0)
+
+
+# ------------------------------------ a model without Input, before build
+def _unbuilt(loss="sparse_categorical_crossentropy"):
+    m = Sequential([Dense(8, activation="relu"), Dropout(0.2),
+                    Dense(3, activation="softmax")])
+    m.compile("adam", loss)
+    return m
+
+
+@pytest.mark.parametrize("entry", [
+    lambda m: m.predict(X), lambda m: m.predict(X, mc_samples=3),
+    lambda m: m.evaluate(X, Y, verbose=0), lambda m: m.fit(X, Y, verbose=0),
+    lambda m: m(X), lambda m: m(X, training=True), lambda m: m.train_on_batch(X, Y),
+    lambda m: m.test_on_batch(X, Y), lambda m: m.predict_on_batch(X),
+    lambda m: m.build((None, 5)), lambda m: m.build((5,))],
+    ids=["predict", "predict_mc", "evaluate", "fit", "call", "call_training",
+         "train_on_batch", "test_on_batch", "predict_on_batch", "build", "build_1d"])
+def test_an_unbuilt_model_builds_from_its_first_data(entry):
+    m = _unbuilt()
+    assert not m.built
+    entry(m)
+    assert m.built
+    assert [w.shape for w in m.get_weights()] == [(5, 8), (8,), (8, 3), (3,)]
+
+
+def test_get_weights_before_build_says_how_to_build():
+    m = _unbuilt()
+    msg = ("This model has not yet been built. Build the model first by calling "
+           r"build\(\) or by calling the model on a batch of data.")
+    with pytest.raises(ValueError, match=msg):
+        m.get_weights()
+    with pytest.raises(ValueError, match=msg):
+        m.set_weights([np.zeros((5, 8))])
+    m.set_weights([])                  # nothing to set: as Keras, no error
+    assert m.weights == []
+    with pytest.raises(ValueError, match="no input shape yet"):
+        m.build()
+
+
+# --------------------------------------- one sample without its batch axis
+ONE_D_ENTRIES = {
+    "predict": lambda m, v: m.predict(v), "predict_mc": lambda m, v: m.predict(v, mc_samples=2),
+    "evaluate": lambda m, v: m.evaluate(v, Y[:1], verbose=0),
+    "fit": lambda m, v: m.fit(v, Y[:1], verbose=0),
+    "fit.validation_data": lambda m, v: m.fit(X, Y, validation_data=(v, Y[:1]), verbose=0),
+    "train_on_batch": lambda m, v: m.train_on_batch(v, Y[:1]),
+    "test_on_batch": lambda m, v: m.test_on_batch(v, Y[:1]),
+    "predict_on_batch": lambda m, v: m.predict_on_batch(v), "call": lambda m, v: m(v),
+    "call_training": lambda m, v: m(v, training=True),
+    "layer_call": lambda m, v: m.layers[0](v)}
+
+
+@pytest.mark.parametrize("built", [True, False], ids=["built", "unbuilt"])
+@pytest.mark.parametrize("entry", sorted(ONE_D_ENTRIES))
+def test_a_single_1d_sample_gets_the_batch_axis_hint(entry, built):
+    m = _model() if built else _unbuilt()
+    if entry == "fit.validation_data" and not built:
+        m.build((None, 5))
+    before = m.get_weights() if m.built else None
+    with pytest.raises(ValueError, match=r"got \(5,\); inputs are 2-D \[batch, features\]: "
+                                         r"x(_val)?\[None, :\] or x(_val)?\.reshape\(1, -1\) for one sample"):
+        ONE_D_ENTRIES[entry](m, np.zeros(5, np.float32))
+    if before is not None:
+        _unchanged(m, before)
+
+
+def test_a_1d_column_of_one_feature_gets_the_column_hint():
+    m = Sequential([Input((1,)), Dense(1)])
+    with pytest.raises(ValueError, match=r"x\.reshape\(-1, 1\) for 4 samples of one feature"):
+        m.predict(np.zeros(4))
+    with pytest.raises(ValueError, match="got \\(4,\\)$"):   # 4 values for 5 features: no guess
+        _model().predict(np.zeros(4))
+
+
+# ------------------------------- 0/1 labels, a 2-unit softmax and BCE
+@pytest.mark.parametrize("entry", [
+    lambda m, y: m.fit(X, y, verbose=0), lambda m, y: m.evaluate(X, y, verbose=0),
+    lambda m, y: m.train_on_batch(X, y), lambda m, y: m.test_on_batch(X, y)],
+    ids=["fit", "evaluate", "train_on_batch", "test_on_batch"])
+@pytest.mark.parametrize("y", [np.array([0.0, 1.0, 1.0, 0.0]),
+                               np.array([[0.0], [1.0], [1.0], [0.0]])], ids=["1d", "column"])
+def test_binary_labels_for_a_two_unit_softmax_name_both_fixes(entry, y):
+    m = _model(loss="binary_crossentropy", out=2)
+    before = m.get_weights()
+    with pytest.raises(ValueError) as e:
+        entry(m, y)
+    msg = str(e.value)
+    assert "the model outputs (None, 2)" in msg
+    assert "2-unit softmax output wants categorical labels" in msg
+    assert "sparse_categorical_crossentropy" in msg and "Dense(1, activation='sigmoid')" in msg
+    _unchanged(m, before)

@@ -46,7 +46,8 @@ def __getattr__(name):
         module, attr = _NAMES[name]
         value = getattr(importlib.import_module(module), attr)
     else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from ._reexport import unsupported
+        raise unsupported(__name__, name)
     globals()[name] = value
     return value
 

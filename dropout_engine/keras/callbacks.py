@@ -3,7 +3,12 @@ from ..callbacks import (Callback, CallbackList, CSVLogger, EarlyStopping,
                          History, LambdaCallback, ModelCheckpoint,
                          ProgbarLogger, ReduceLROnPlateau, TensorBoard,
                          TerminateOnNaN)
+from ._reexport import unsupported
 
 __all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
            "LambdaCallback", "ModelCheckpoint", "ProgbarLogger",
            "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]
+
+
+def __getattr__(name):
+    raise unsupported(__name__, name)

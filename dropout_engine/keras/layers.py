@@ -1,6 +1,6 @@
 """keras.layers: the layers dropout_engine offers."""
 from ..layers import Activation, Dense, Dropout, Input, InputLayer, Layer
-from ._reexport import optional
+from ._reexport import optional, unsupported
 
 _extra = optional("dropout_engine.layers", "GaussianDropout", "AlphaDropout",
                   "GaussianNoise", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
@@ -8,3 +8,7 @@ _extra = optional("dropout_engine.layers", "GaussianDropout", "AlphaDropout",
 globals().update(_extra)
 __all__ = ["Activation", "Dense", "Dropout", "Input", "InputLayer", "Layer",
            *_extra]
+
+
+def __getattr__(name):
+    raise unsupported(__name__, name)

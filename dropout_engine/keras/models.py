@@ -1,5 +1,6 @@
 """keras.models: Sequential (Model is the same class) and saving."""
 from ..model import Model, Sequential
+from ._reexport import unsupported
 
 __all__ = ["Model", "Sequential", "load_model", "save_model"]
 
@@ -9,4 +10,4 @@ def __getattr__(name):
     if name in ("load_model", "save_model"):
         from .. import saving
         return getattr(saving, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise unsupported(__name__, name)

@@ -1,6 +1,7 @@
 """keras.utils: to_categorical, set_random_seed, Progbar."""
 from ..callbacks.progbar import Progbar
 from ..utils import to_categorical
+from ._reexport import unsupported
 
 __all__ = ["Progbar", "set_random_seed", "to_categorical"]
 
@@ -10,4 +11,4 @@ def __getattr__(name):
     if name == "set_random_seed":
         from ..seeding import set_random_seed
         return set_random_seed
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise unsupported(__name__, name)

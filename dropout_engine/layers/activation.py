@@ -23,6 +23,9 @@ class Activation(Layer):
         """The activation the C layer runs (activations.Act)."""
         return activations.named(self.activation)
 
+    def _call(self, x, training):
+        return activations.get(self.activation)(x)
+
     def get_config(self):
         return dict(super().get_config(), activation=self.activation)
 
@@ -48,6 +51,9 @@ class ReLU(Layer):
 
     def _act(self):
         return self._c
+
+    def _call(self, x, training):
+        return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
 
     def get_config(self):
         return dict(super().get_config(), max_value=self.max_value,
@@ -75,6 +81,9 @@ class LeakyReLU(Layer):
     def _act(self):
         return self._c
 
+    def _call(self, x, training):
+        return activations.leaky_relu(x, self.negative_slope)
+
     def get_config(self):
         return dict(super().get_config(), negative_slope=self.negative_slope)
 
@@ -94,6 +103,9 @@ class ELU(Layer):
 
     def _act(self):
         return self._c
+
+    def _call(self, x, training):
+        return activations.elu(x, self.alpha)
 
     def get_config(self):
         return dict(super().get_config(), alpha=self.alpha)
@@ -118,6 +130,10 @@ class Softmax(Layer):
     def _act(self):
         return activations.named("softmax")
 
+    def _call(self, x, training):
+        ax = self.axis[0] if isinstance(self.axis, (list, tuple)) else self.axis
+        return activations.softmax(x, axis=ax)
+
     def get_config(self):
         return dict(super().get_config(), axis=self.axis)
 
@@ -132,6 +148,7 @@ class PReLU(Layer):
         shared_axes: only None (inputs are [batch, features]).
     """
     _base = "p_re_lu"
+    _ndim, _has_weights = 2, True      # one alpha per feature of [batch, features]
 
     def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None,
                  alpha_constraint=None, shared_axes=None, **kwargs):
@@ -153,6 +170,10 @@ class PReLU(Layer):
 
     def _act(self):
         return activations.Act(activations.PRELU, prelu=self)
+
+    def _call(self, x, training):
+        """Keras's relu(x) - alpha * relu(-x) (NaN and inf as Keras's)."""
+        return np.maximum(x, 0) - self.alpha * np.maximum(-x, 0)
 
     @property
     def weights(self):

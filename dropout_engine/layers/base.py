@@ -4,6 +4,8 @@ import weakref
 
 import numpy as np
 
+from .. import _validation
+
 _counters = {}
 
 
@@ -28,8 +30,20 @@ def _shape_dim(shape, where):
 
 class Layer:
     """Base class.  ``name`` defaults to the snake-case class name made
-    unique ('dense', 'dense_1', ...)."""
+    unique ('dense', 'dense_1', ...).
+
+    Calling a layer on an array, ``Dense(4)(x)`` or ``Dropout(0.5)(x,
+    training=True)``, computes it there and then with the engine's C
+    kernels (``ops``, ``activations``) and returns a float32 numpy array,
+    as Keras's eager call does: a layer with weights is built from x's
+    last axis on its first call (and then expects that width); a Dropout
+    draws fresh masks at each training call.  ``training`` None or False
+    is inference."""
     _base = "layer"
+    # How a call reads its inputs: at least _min_ndim axes (exactly _ndim
+    # when set), the last one the features; _has_weights: the call builds
+    # the layer and pins its input width.
+    _min_ndim, _ndim, _has_weights = 0, None, False
 
     def __init__(self, name=None, input_shape=None, input_dim=None, dtype=None,
                  trainable=True):
@@ -56,6 +70,24 @@ class Layer:
 
     def output_dim(self, input_dim):
         return input_dim
+
+    def __call__(self, inputs, training=None, mask=None):
+        where = f"Layer '{self.name}'"
+        if mask is not None:
+            raise NotImplementedError(f"{where}: masks are not supported (mask=None)")
+        training = False if training is None else _validation.flag("training", training)
+        n_in = (self.input_dim if self.built else self._input_dim) \
+            if self._has_weights else None
+        x = _validation.layer_inputs(inputs, where, n_in=n_in, ndim=self._ndim,
+                                     min_ndim=self._min_ndim)
+        if self._has_weights and not self.built:
+            self.build(x.shape[-1])
+        return self._call(x, training)
+
+    def _call(self, x, training):
+        """The layer on validated float32 ``x`` (a new array)."""
+        raise NotImplementedError(f"Layer '{self.name}': a {type(self).__name__} "
+                                  "cannot be called on an array")
 
     @property
     def weights(self):

@@ -3,7 +3,7 @@
 place; ``quantize("int8")`` swaps in Keras's int8 kernel."""
 import numpy as np
 
-from .. import activations, constraints, initializers, regularizers
+from .. import activations, constraints, initializers, ops, regularizers
 from .._validation import is_int
 from .base import Layer
 
@@ -49,6 +49,7 @@ class Dense(Layer):
         >>> Dense(64, activation="relu", input_shape=(100,))
     """
     _base = "dense"
+    _min_ndim, _has_weights = 2, True       # Keras's input_spec: min_ndim=2
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -92,6 +93,17 @@ class Dense(Layer):
 
     def output_dim(self, input_dim):
         return self.units
+
+    def _call(self, x, training):
+        """act(x @ kernel + bias) over x's last axis, the fused C forward
+        (what predict runs for this layer)."""
+        if self._int8 is not None:
+            raise NotImplementedError(
+                f"Layer '{self.name}' is quantized (int8): calling it on its own is "
+                "not supported; call the model holding it (model.predict(x))")
+        y, _ = ops.dense_forward(x.reshape(-1, self.input_dim), self.kernel, self.bias,
+                                 activation=self.activation, training=False)
+        return y.reshape(x.shape[:-1] + (self.units,))
 
     @property
     def weights(self):

@@ -2,7 +2,7 @@
 the original paper's rule), GaussianDropout, AlphaDropout."""
 import numpy as np
 
-from .. import seeding
+from .. import ops, seeding
 from .._validation import is_int
 from .base import Layer
 
@@ -44,6 +44,19 @@ class Dropout(Layer):
         return dict(super().get_config(), rate=self.rate, seed=self.seed,
                     scaling=self.scaling)
 
+    def _call(self, x, training):
+        """In training a fresh mask per call (the C dropout kernel, drawn
+        from this layer's seed and the package's seed stream); at inference
+        the identity, or times (1 - rate) for scaling="weight"."""
+        if not training or self.rate == 0.0:
+            return x * np.float32(1.0 - self.rate) if self.scaling == "weight" \
+                else x.copy()
+        y, mask = ops.dropout(x, self.rate, seed=self._seed, step=seeding.next_seed())
+        if self.scaling == "weight":       # kept units unscaled; dropped ones 0
+            kept = np.unpackbits(mask, bitorder="little")[:x.size].reshape(x.shape)
+            y = np.where(kept.astype(bool), x, np.float32(0.0))
+        return y
+
 
 class _NoiseDropout(Dropout):
     """Base of the dropout layers whose training noise is not a 0/1 mask
@@ -60,6 +73,14 @@ class _NoiseDropout(Dropout):
         c = super().get_config()
         del c["scaling"]
         return c
+
+    def _call(self, x, training):
+        """In training the C noise pass (fresh draws per call); at inference
+        the identity."""
+        if not training or self.rate == 0.0:
+            return x.copy()
+        return ops._noise_dropout(x, self.rate, self.noise, seed=self._seed,
+                                  step=seeding.next_seed())
 
 
 class GaussianDropout(_NoiseDropout):

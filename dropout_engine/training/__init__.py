@@ -5,6 +5,8 @@
                      generators, PyDataset, memmaps, pandas next)
   distribution.py    Distribution: how a fit is spread over processes (one
                      today; the seam for an MPI all-reduce of gradients)
+  on_batch.py        train_on_batch / test_on_batch / predict_on_batch and
+                     model(x, training=...): one batch, one C call
 
 Each model owns a Trainer (``model._trainer``); ``model.fit`` checks the
 model can train and hands it the arguments.  The Trainer reaches the model
