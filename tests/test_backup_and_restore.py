@@ -415,3 +415,21 @@ def test_bad_arguments_are_refused(kwargs, err):
 def test_keras_namespace_exports_it():
     from dropout_engine.keras.callbacks import BackupAndRestore
     assert BackupAndRestore is cbs.BackupAndRestore
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"epoch": -1}, "epoch must be an int"),
+    ({"batch": 10 ** 6}, "batches per epoch"),
+    ({"rng": {"bit_generator": "PCG64", "state": "x"}}, "rng_state"),
+    ({"batch": 2, "totals": [1.0], "seen": 32.0}, "totals"),
+    ({"callbacks": "EarlyStopping"}, "list of"),
+    ({"learning_rate": "fast"}, "learning_rate")])
+def test_tampered_fit_state_is_refused(tmp_path, change, match):
+    from dropout_engine.safetensors import load_tensors, save_tensors
+    _interrupt(_model(1), cbs.BackupAndRestore(tmp_path), 2)
+    path = tmp_path / "latest.safetensors"
+    tensors, meta = load_tensors(path)
+    meta["fit_state"] = json.dumps(dict(json.loads(meta["fit_state"]), **change))
+    save_tensors(path, tensors, meta)
+    with pytest.raises(ModelFileError, match=match):
+        _fit(_model(1), cbs.BackupAndRestore(tmp_path))

@@ -52,9 +52,11 @@ class BackupAndRestore(Callback):
             read.
         delete_checkpoint: delete the backup when fit ends normally.
 
-    Ours: a backup taken in the middle of an epoch resumes that epoch at the
-    next batch, in the same order, with the same running logs (Keras's
-    restarts the epoch); the backup is one file, whose write is atomic
+    Ours: the callbacks' states are restored too, History's included (the
+    History of a resumed fit holds every epoch, Keras's only those run
+    after the restart); a backup taken in the middle of an epoch resumes
+    that epoch at the next batch, in the same order, with the same running
+    logs (Keras's restarts the epoch); the backup is one file, whose write is atomic
     (Keras's writes weights and metadata one after the other); at the end
     we delete our own files and then ``backup_dir`` only if it is empty
     (Keras deletes the directory tree).  In a distributed fit only the

@@ -5,6 +5,8 @@
                      generators, PyDataset, memmaps, pandas next)
   distribution.py    Distribution: how a fit is spread over processes (one
                      today; the seam for an MPI all-reduce of gradients)
+  fit_state.py       FitState: where a running fit stands, and the seam to
+                     resume one (callbacks.BackupAndRestore)
 
 Each model owns a Trainer (``model._trainer``); ``model.fit`` checks the
 model can train and hands it the arguments.  The Trainer reaches the model
@@ -13,7 +15,8 @@ docstring, and C through the ``_net.Net`` the model gives it.
 """
 from .data_adapters import ArrayAdapter, Chunk, DataAdapter, get_data
 from .distribution import Distribution
+from .fit_state import FitState
 from .trainer import Trainer
 
 __all__ = ["Trainer", "DataAdapter", "ArrayAdapter", "Chunk", "get_data",
-           "Distribution"]
+           "Distribution", "FitState"]

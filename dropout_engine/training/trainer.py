@@ -10,6 +10,11 @@ callback that needs every batch (``CallbackList.wants_batch_hooks``), or a
 learning-rate schedule that only Python can evaluate, makes chunks of one
 batch.
 
+While a fit runs, ``trainer.state`` is its ``FitState`` (fit_state.py):
+the loop's position, which a callback may back up, and, set in
+``on_train_begin``, a position to resume from (epoch, batches of it done,
+the shuffle generator's state, the epoch's running sums).
+
 A batch whose loss is NaN/Inf is not applied (the C loop stops before its
 update).  Its logs go to ``on_train_batch_end``; unless a callback (such as
 TerminateOnNaN) then sets ``model.stop_training``, fit raises
