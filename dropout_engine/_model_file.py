@@ -20,6 +20,10 @@ the other's side.
             original would have), compile = optimizer/loss/metrics (JSON or
             "null"), iterations = the optimizer's step count; plus any
             ``model.save(path, metadata={...})`` keys (``load_metadata``).
+  a backup  (``callbacks.BackupAndRestore``, ``save_fit_state``) is such a
+            file plus fit_state = the fit's position and callback states
+            (JSON) and their arrays as "fit_state/<name>" tensors; it loads
+            as a model file too.
 
 Loading checks everything against everything: the config must build a
 model whose weight names, shapes and dtypes are exactly the file's, and the
@@ -40,7 +44,12 @@ FORMAT = "dropout_engine.model"
 WEIGHTS_FORMAT = "dropout_engine.weights"
 VERSION = "1"
 # The metadata keys save_model writes itself; user metadata may not use them.
-RESERVED_METADATA = frozenset({"format", "version", "model", "compile", "iterations"})
+RESERVED_METADATA = frozenset({"format", "version", "model", "compile", "iterations",
+                               "fit_state"})
+FIT_STATE = "fit_state"
+FIT_PREFIX = FIT_STATE + "/"
+# Tensors that are not weights: load_model and load_weights pass them by.
+_NOT_WEIGHTS = ("optimizer/", FIT_PREFIX)
 
 
 def _weight_names(model):
@@ -88,6 +97,13 @@ def save_model(model, filepath, overwrite=True, *, metadata=None):
     them in the same atomic write; ``load_metadata`` gives it back.
     """
     _check_overwrite(filepath, overwrite)
+    tensors, meta = _content(model)
+    meta.update(_user_metadata(metadata))
+    save_tensors(filepath, tensors, meta)
+
+
+def _content(model):
+    """(tensors, metadata) of model.save's file."""
     tensors = _weights(model)
     # A quantized model is inference-only: no optimizer state to keep.
     if model.compiled and not model.quantized:
@@ -100,8 +116,69 @@ def save_model(model, filepath, overwrite=True, *, metadata=None):
     meta = {"format": FORMAT, "version": VERSION, "model": json.dumps(config),
             "compile": json.dumps(model.get_compile_config()),
             "iterations": str(model.optimizer.iterations if model.compiled else 0)}
-    meta.update(_user_metadata(metadata))
+    return tensors, meta
+
+
+def save_fit_state(model, filepath, state, arrays):
+    """Write model.save's file of a compiled ``model`` plus a fit's state,
+    atomically: ``state`` (JSON-able) as metadata "fit_state", ``arrays``
+    ({name: ndarray}) as tensors "fit_state/<name>"."""
+    tensors, meta = _content(model)
+    tensors.update({FIT_PREFIX + name: a for name, a in arrays.items()})
+    meta[FIT_STATE] = json.dumps(state)
     save_tensors(filepath, tensors, meta)
+
+
+def load_fit_state(model, filepath):
+    """Restore into the compiled ``model`` what ``save_fit_state`` saved of
+    the model it was given: the Dropout mask seeds (so a resumed fit draws
+    the masks the saved one would have, seeded or not), the weights, the
+    optimizer state and iterations.  Returns (state, arrays).
+
+    Raises:
+        ModelFileError: the file is not a backup of a model like this one
+            (the layers are checked first; a file whose weights or optimizer
+            state then do not fit leaves the model partly restored).
+    """
+    tensors, meta, fail = _read(filepath, FORMAT)
+    if FIT_STATE not in meta:
+        raise fail("no 'fit_state' in its metadata: a model file, not a backup "
+                   "written by BackupAndRestore")
+    state = _json(meta, FIT_STATE, fail)
+    seeds = _dropout_seeds(model, _json(meta, "model", fail), fail)
+    iterations = _iterations(meta, fail)
+    model._reseed_dropout(seeds)
+    opt = model.optimizer
+    if opt._slots is None:
+        opt.build(model.weights)
+    _assign(model, tensors, fail, extra_prefix=_NOT_WEIGHTS)
+    _assign_optimizer_state(model, tensors, fail)
+    opt.iterations = iterations
+    arrays = {n[len(FIT_PREFIX):]: t for n, t in tensors.items()
+              if n.startswith(FIT_PREFIX)}
+    return state, arrays
+
+
+def _dropout_seeds(model, config, fail):
+    """{layer index: seed} of the Dropout layers of the file's model config,
+    whose layers must line up with ``model``'s."""
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list) or not all(isinstance(c, dict) for c in layers):
+        raise fail("the model config has no list of layers")
+    layers = [c for c in layers if c.get("class_name") != "InputLayer"]
+    own = model.layers
+    kinds = [c.get("class_name") for c in layers]
+    if kinds != [type(l).__name__ for l in own]:
+        raise fail(f"it holds a model of layers {kinds}, this model's are "
+                   f"{[type(l).__name__ for l in own]}")
+    seeds = {}
+    for i, (c, layer) in enumerate(zip(layers, own)):
+        if isinstance(layer, Dropout):
+            seed = (c.get("config") or {}).get("seed")
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 64:
+                raise fail(f"layer {i} ({layer.name!r}) has no valid seed: {seed!r:.100}")
+            seeds[i] = seed
+    return seeds
 
 
 def model_to_bytes(model):
@@ -184,21 +261,34 @@ def load_model(filepath, cls, compile=True):
         model.build()
     except (ValueError, TypeError, KeyError, NotImplementedError) as e:
         raise fail(f"the model config is invalid: {e}") from None
-    _assign(model, tensors, fail, extra_prefix="optimizer/")
+    _assign(model, tensors, fail, extra_prefix=_NOT_WEIGHTS)
     cc = _json(meta, "compile", fail)
     if cc is None or not compile:
         return model
     try:
         model.compile_from_config(cc)
-        iterations = int(meta.get("iterations", "0"))
     except (ValueError, TypeError, KeyError, NotImplementedError) as e:
         raise fail(f"the compile config is invalid: {e}") from None
-    if iterations < 0:
-        raise fail(f"iterations must be >= 0, got {iterations}")
-    opt = model.optimizer
-    opt.iterations = iterations
+    model.optimizer.iterations = _iterations(meta, fail)
     if model.quantized:       # saved without optimizer state
         return model
+    _assign_optimizer_state(model, tensors, fail)
+    return model
+
+
+def _iterations(meta, fail):
+    try:
+        iterations = int(meta.get("iterations", "0"))
+    except (ValueError, TypeError) as e:
+        raise fail(f"metadata 'iterations' is not an int ({e})") from None
+    if iterations < 0:
+        raise fail(f"iterations must be >= 0, got {iterations}")
+    return iterations
+
+
+def _assign_optimizer_state(model, tensors, fail):
+    """Set the optimizer's state arrays from the file's, checking them all."""
+    opt = model.optimizer
     state = _optimizer_state(model)
     for name, s in state.items():
         t = tensors.get(name)
@@ -210,7 +300,6 @@ def load_model(filepath, cls, compile=True):
     if n_state != len(state):
         raise fail(f"the file holds {n_state} optimizer state tensors, "
                    f"{type(opt).__name__} has {len(state)}")
-    return model
 
 
 def load_weights(model, filepath):
@@ -223,4 +312,4 @@ def load_weights(model, filepath):
     if not model.built:
         raise ValueError(f"Model '{model.name}' must be built before load_weights")
     _assign(model, tensors, lambda m: ModelFileError(f"{os.fspath(filepath)!r}: {m}"),
-            extra_prefix="optimizer/")
+            extra_prefix=_NOT_WEIGHTS)

@@ -8,19 +8,19 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import seeding
+from .dask import worker_threads
 from .model import Sequential
 
 
 @contextlib.contextmanager
 def _seeded(random_state):
-    """Run with the package's seed stream set from ``random_state``."""
+    """Run a fit with this thread's seed stream set from ``random_state``
+    (``seeding.scoped``: fits in threads at once are each reproducible)
+    and, in a Dask worker (a joblib "dask" backend's search), the engine's
+    threads limited to the task's budget (``dask.worker_threads``)."""
     seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
-    saved = dict(seeding._state)
-    seeding._state.update(seed=seed, counter=0)
-    try:
+    with seeding.scoped(seed), worker_threads():
         yield seed
-    finally:
-        seeding._state.update(saved)
 
 
 class _FittedModel:

@@ -118,6 +118,19 @@ class Sequential:
         if self._net is not None:
             self._make_net()
 
+    def _reseed_dropout(self, seeds):
+        """Give the dropout layers these mask seeds ({layer index: seed}),
+        re-planning the C net when one changes (the plan holds the seeds);
+        the optimizer state is then rebuilt, zeroed.  For a resumed fit
+        (``_model_file.load_fit_state``)."""
+        changed = False
+        for i, seed in seeds.items():
+            if self._layers[i]._seed != seed:
+                self._layers[i]._seed, changed = seed, True
+        if changed and self.built:
+            self._net = None
+            self.build()
+
     @property
     def built(self):
         return self._net is not None

@@ -8,9 +8,16 @@ stream, so building and fitting the same model after the same
 ``set_random_seed`` reproduces it bit for bit.  Dropout masks are drawn in C
 from counter-derived keys (seed, layer, step), never from thread state, so
 the result is also independent of the thread count.
+
+``scoped(seed)`` gives the calling thread a stream of its own for a block
+(the scikit-learn estimators' fits run in one), so that fits running at
+once in threads -- a Dask worker's, joblib's threading backend -- are each
+reproducible and leave the global stream alone.
 """
+import contextlib
 import os
 import random
+import threading
 
 import numpy as np
 
@@ -18,6 +25,11 @@ from ._validation import is_int
 
 _MASK = (1 << 64) - 1
 _state = {"seed": None, "counter": 0}
+_local = threading.local()      # .state: the thread's scoped stream, if any
+
+
+def _stream():
+    return getattr(_local, "state", None) or _state
 
 
 def _splitmix64(z):
@@ -38,8 +50,9 @@ def set_random_seed(seed):
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     seed = int(seed)
-    _state["seed"] = seed
-    _state["counter"] = 0
+    state = _stream()          # inside scoped(), that block's stream
+    state["seed"] = seed
+    state["counter"] = 0
     random.seed(seed)
     np.random.seed(seed % (1 << 32))
 
@@ -47,10 +60,25 @@ def set_random_seed(seed):
 def next_seed():
     """The next 64-bit seed of the package's stream (fresh entropy when
     ``set_random_seed`` was never called)."""
-    if _state["seed"] is None:
+    state = _stream()
+    if state["seed"] is None:
         return int.from_bytes(os.urandom(8), "little")
-    _state["counter"] += 1
-    return _splitmix64(_splitmix64(_state["seed"]) ^ _state["counter"])
+    state["counter"] += 1
+    return _splitmix64(_splitmix64(state["seed"]) ^ state["counter"])
+
+
+@contextlib.contextmanager
+def scoped(seed):
+    """Within the block, the calling thread's draws come from a stream of
+    its own seeded with ``seed`` (an int >= 0), as after
+    ``set_random_seed(seed)`` but for the package's stream only and for
+    this thread only; the global stream and other threads' are untouched."""
+    saved = getattr(_local, "state", None)
+    _local.state = {"seed": int(seed), "counter": 0}
+    try:
+        yield
+    finally:
+        _local.state = saved
 
 
 def numpy_rng(seed=None):

@@ -20,10 +20,13 @@ Decisions worth knowing:
     n_samples`` added to the mean loss (an ``L2(0.5 * alpha / n)`` kernel
     regularizer), so the same alpha means the same thing as in MLPClassifier.
   - ``random_state`` seeds weight init, dropout masks and shuffling through
-    the package's seed stream, which is set for the duration of ``fit`` and
-    restored afterwards (Python's ``random`` and numpy's global RNG are not
-    touched).  Two fits with the same int give the same model on any
-    thread count.
+    a seed stream of the fitting thread's own for the duration of ``fit``
+    (``seeding.scoped``; the global stream, Python's ``random`` and numpy's
+    global RNG are not touched).  Two fits with the same int give the same
+    model on any thread count, also when they run at once in threads
+    (joblib's threading backend, a Dask worker's threads).
+  - In a Dask worker, a fit's engine threads are limited to the task's
+    budget (``dropout_engine.dask.worker_threads``).
   - Fitted estimators pickle their architecture and weights, not the C net.
 """
 import numbers

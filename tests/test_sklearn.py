@@ -181,3 +181,18 @@ def test_sample_weight_reaches_the_keras_fit():
     assert pipe.score(X, y) > 0.6
     with pytest.raises(ValueError):
         fit(sample_weight=-np.ones(200))
+
+
+def test_grid_search_in_threads_equals_sequential():
+    # joblib's threading backend (as a Dask worker's threads) runs fits at
+    # once in one process: each fit's seed stream is its thread's own.
+    import joblib
+    X, y = make_classification(n_samples=120, n_features=6, random_state=0)
+    est = DropoutMLPClassifier((16,), dropout_rate=0.3, epochs=8, random_state=0)
+    grid = {"learning_rate": [0.001, 0.003, 0.01, 0.03]}
+    seq = GridSearchCV(est, grid, cv=StratifiedKFold(3)).fit(X, y)
+    with joblib.parallel_config(backend="threading"):
+        par = GridSearchCV(est, grid, cv=StratifiedKFold(3), n_jobs=4).fit(X, y)
+    np.testing.assert_array_equal(seq.cv_results_["mean_test_score"],
+                                  par.cv_results_["mean_test_score"])
+    assert seq.best_params_ == par.best_params_

@@ -30,11 +30,13 @@ keras/src/callbacks/):
   progbar.py            Progbar (the bar) and ProgbarLogger (its callback)
   monitors.py           MonitorCallback, EarlyStopping, ReduceLROnPlateau
   checkpoint.py         ModelCheckpoint
+  backup_and_restore.py BackupAndRestore (resume a killed fit)
   csv_logger.py         CSVLogger
   lambda_callback.py    LambdaCallback
   terminate_on_nan.py   TerminateOnNaN
   tensorboard.py        TensorBoard (event files by _tfevents.py, no TensorFlow)
 """
+from .backup_and_restore import BackupAndRestore
 from .base import BATCH_HOOKS, BEGIN_END_HOOKS, HOOKS, Callback, overrides  # noqa: F401
 from .callback_list import CallbackList
 from .checkpoint import ModelCheckpoint
@@ -48,4 +50,4 @@ from .terminate_on_nan import TerminateOnNaN
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger",
            "TerminateOnNaN", "CSVLogger", "LambdaCallback", "EarlyStopping",
-           "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard"]
+           "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard", "BackupAndRestore"]

@@ -28,6 +28,15 @@ class Callback:
         batch_hooks_at_chunk_ends: class attribute, ours.  False (the
             default) means an overridden batch hook must see every batch;
             True means calls at chunk ends suffice (see dropout_engine.callbacks).
+        _backup_attributes: class attribute, ours: the names of the
+            attributes that are this callback's training state, which
+            BackupAndRestore saves and restores (JSON-able values and numpy
+            arrays, in lists and str-keyed dicts).  Give your own stateful
+            callback one to have it resume exactly.
+        _dispatch_last: class attribute, ours: the CallbackList calls this
+            callback after all the others (BackupAndRestore: it saves the
+            state they reach at each epoch end, and restores theirs after
+            their on_train_begin reset it).
 
     Example:
         >>> class PrintLoss(Callback):
@@ -36,6 +45,8 @@ class Callback:
     """
 
     batch_hooks_at_chunk_ends = False
+    _backup_attributes = ()
+    _dispatch_last = False
 
     def __init__(self):
         self.params = None

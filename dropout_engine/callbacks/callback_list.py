@@ -44,7 +44,8 @@ class CallbackList(Callback):
         **params: passed to every callback's set_params when given.
 
     Every hook of Callback exists here and calls that hook on each callback
-    in order, with a fresh copy of `logs`.
+    in order (those with `_dispatch_last` after the others), with a fresh
+    copy of `logs`.
     """
 
     def __init__(self, callbacks=None, add_history=False, add_progbar=False,
@@ -66,6 +67,7 @@ class CallbackList(Callback):
         if self._progbar is None and add_progbar:
             self._progbar = ProgbarLogger()
             self.callbacks.append(self._progbar)
+        self.callbacks.sort(key=lambda cb: cb._dispatch_last)   # stable
         self.set_model(model)
         self.set_params(params)
 

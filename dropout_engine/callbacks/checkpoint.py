@@ -28,6 +28,8 @@ class ModelCheckpoint(MonitorCallback):
     Example:
         >>> ckpt = ModelCheckpoint("best.safetensors", save_best_only=True)
     """
+    _backup_attributes = ("best", "_batches_since_save", "_last_batch_seen",
+                          "_current_epoch")
 
     def __init__(self, filepath, monitor="val_loss", verbose=0,
                  save_best_only=False, save_weights_only=False, mode="auto",

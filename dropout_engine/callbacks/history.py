@@ -9,6 +9,7 @@ class History(Callback):
     epoch indices.  fit returns it, and sets `model.history` to it."""
 
     batch_hooks_at_chunk_ends = True
+    _backup_attributes = ("history", "epoch")
 
     def __init__(self):
         super().__init__()

@@ -104,6 +104,8 @@ class EarlyStopping(MonitorCallback):
         >>> stop = EarlyStopping(monitor="loss", patience=3)
         >>> # model.fit(x, y, epochs=100, callbacks=[stop])
     """
+    _backup_attributes = ("wait", "stopped_epoch", "best", "best_weights",
+                          "best_epoch")
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0,
                  mode="auto", baseline=None, restore_best_weights=False,
@@ -176,6 +178,8 @@ class ReduceLROnPlateau(MonitorCallback):
     Example:
         >>> reduce = ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5)
     """
+    # The rate itself is the optimizer's: BackupAndRestore saves it.
+    _backup_attributes = ("best", "cooldown_counter", "wait")
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0,
                  mode="auto", min_delta=1e-4, cooldown=0, min_lr=0.0):

@@ -1,11 +1,11 @@
 """keras.callbacks: Keras 3's callbacks (see dropout_engine.callbacks)."""
-from ..callbacks import (Callback, CallbackList, CSVLogger, EarlyStopping,
+from ..callbacks import (BackupAndRestore, Callback, CallbackList, CSVLogger, EarlyStopping,
                          History, LambdaCallback, ModelCheckpoint,
                          ProgbarLogger, ReduceLROnPlateau, TensorBoard,
                          TerminateOnNaN)
 from ._reexport import unsupported
 
-__all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
+__all__ = ["BackupAndRestore", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
            "LambdaCallback", "ModelCheckpoint", "ProgbarLogger",
            "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]
 

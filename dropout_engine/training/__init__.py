@@ -7,6 +7,8 @@
                      today; the seam for an MPI all-reduce of gradients)
   on_batch.py        train_on_batch / test_on_batch / predict_on_batch and
                      model(x, training=...): one batch, one C call
+  fit_state.py       FitState: where a running fit stands, and the seam to
+                     resume one (callbacks.BackupAndRestore)
 
 Each model owns a Trainer (``model._trainer``); ``model.fit`` checks the
 model can train and hands it the arguments.  The Trainer reaches the model
@@ -15,7 +17,8 @@ docstring, and C through the ``_net.Net`` the model gives it.
 """
 from .data_adapters import ArrayAdapter, Chunk, DataAdapter, get_data
 from .distribution import Distribution
+from .fit_state import FitState
 from .trainer import Trainer
 
 __all__ = ["Trainer", "DataAdapter", "ArrayAdapter", "Chunk", "get_data",
-           "Distribution"]
+           "Distribution", "FitState"]

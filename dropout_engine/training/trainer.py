@@ -10,6 +10,11 @@ callback that needs every batch (``CallbackList.wants_batch_hooks``), or a
 learning-rate schedule that only Python can evaluate, makes chunks of one
 batch.
 
+While a fit runs, ``trainer.state`` is its ``FitState`` (fit_state.py):
+the loop's position, which a callback may back up, and, set in
+``on_train_begin``, a position to resume from (epoch, batches of it done,
+the shuffle generator's state, the epoch's running sums).
+
 A batch whose loss is NaN/Inf is not applied (the C loop stops before its
 update).  Its logs go to ``on_train_batch_end``; unless a callback (such as
 TerminateOnNaN) then sets ``model.stop_training``, fit raises
@@ -35,7 +40,8 @@ import numpy as np
 
 from .. import _validation, seeding
 from .data_adapters import get_data
-from .distribution import Distribution
+from .distribution import Distribution, is_chief
+from .fit_state import FitState
 
 _CHUNK_SECONDS = 0.1
 
@@ -49,6 +55,7 @@ class Trainer:
 
     def __init__(self, distribution=None):
         self.distribution = distribution if distribution is not None else Distribution()
+        self.state = None     # the running fit's FitState (BackupAndRestore's seam)
         # The training arena is the model's: one fit at a time.
         self._lock = threading.Lock()
 
@@ -61,6 +68,7 @@ class Trainer:
         try:
             return self._fit(model, *args)
         finally:
+            self.state = None
             self._lock.release()
 
     def _fit(self, model, x, y, batch_size, epochs, verbose, callbacks,
@@ -87,23 +95,29 @@ class Trainer:
         from .. import callbacks as callbacks_mod
         B, steps = data.batch_size, data.num_batches
         names = model._metric_names()
-        net = model._train_net(B, data.t_cols, data.weighted,
-                               self.distribution.allreduce)
         opt = model.optimizer
 
         cbl = callbacks_mod.CallbackList(callbacks, add_history=True,
                                          add_progbar=verbose != 0, model=model,
                                          verbose=verbose, epochs=epochs, steps=steps,
                                          samples=data.num_samples, batch_size=B)
-        every_batch = cbl.wants_batch_hooks("train") or opt._per_batch_lr()
         stats = np.empty((steps, len(names)), np.float32)
         rng = seeding.numpy_rng()
+        state = self.state = FitState(rng, cbl, len(names), is_chief())
         model.stop_training = False
         chunk, logs = 1, {}
         cbl.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
+        # After on_train_begin: a callback may have restored the model there.
+        net = model._train_net(B, data.t_cols, data.weighted,
+                               self.distribution.allreduce)
+        every_batch = cbl.wants_batch_hooks("train") or opt._per_batch_lr()
+        for epoch in range(state.first_epoch(initial_epoch, epochs), epochs):
             cbl.on_epoch_begin(epoch)
-            totals, seen, b = np.zeros(len(names)), 0.0, 0
+            # A resumed epoch skips its first `skip` batches (their sums given).
+            totals, seen, skip = state.begin_epoch(epoch)
+            b = 0
+            if seen:
+                logs = {k: float(v / seen) for k, v in zip(names, totals)}
             for part in data.epoch(rng):
                 # The part's batches: j counts them, b + j is the epoch's index.
                 rows = part.index.shape[0]
@@ -112,7 +126,7 @@ class Trainer:
                 sizes[-1] = rows - B * (part_steps - 1)
                 if stats.shape[0] < part_steps:
                     stats = np.empty((part_steps, len(names)), np.float32)
-                j = 0
+                j = min(max(skip - b, 0), part_steps)
                 while j < part_steps and not model.stop_training:
                     count = 1 if every_batch else min(chunk, part_steps - j)
                     if every_batch:
@@ -137,6 +151,7 @@ class Trainer:
                         logs = bad
                         break
                     logs = {k: float(v / seen) for k, v in zip(names, totals)}
+                    state.batch, state.seen = b + j, seen
                     cbl.on_train_batch_end(b + j - 1, logs)
                     if not every_batch:
                         grow = _CHUNK_SECONDS / max(elapsed, 1e-6)
