@@ -34,6 +34,8 @@ def _keras():
 
 
 def _torch():
+    if ASAN:
+        pytest.skip("torch's C++ runtime is not run under ASan")
     return pytest.importorskip("torch")
 
 

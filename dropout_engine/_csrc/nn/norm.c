@@ -49,6 +49,22 @@ static size_t block_width(size_t n, size_t j0)
     return n - j0 < NB ? n - j0 : NB;
 }
 
+/* Run the statement for each block of NB columns of an m x n matrix (j0
+ * its first column, w its width), whole blocks to a thread. */
+#define COLUMN_BLOCKS(m, n, ...)                                             \
+    do {                                                                     \
+        const size_t nblk_ = ((n) + NB - 1) / NB;                            \
+        int nt = team(nblk_, (m) * (n));                                     \
+        DE_PARALLEL({                                                        \
+            size_t b0_, b1_;                                                 \
+            share(nblk_, DE_TEAM_ID(), DE_TEAM_SIZE(), &b0_, &b1_);           \
+            for (size_t blk_ = b0_; blk_ < b1_; blk_++) {                    \
+                const size_t j0 = blk_ * NB, w = block_width((n), j0);       \
+                __VA_ARGS__;                                                 \
+            }                                                                \
+        });                                                                  \
+    } while (0)
+
 size_t de_norm_stat_floats(const de_norm_t *nm, size_t m, size_t n)
 {
     return nm->kind == DE_NORM_BATCH ? 3 * n : 2 * m;
@@ -95,16 +111,26 @@ static void bn_block(const de_norm_t *nm, size_t m, size_t n, size_t j0,
         }
 }
 
+/* Keras's ops.batch_normalization in its float32 order: inv = 1 /
+ * sqrt(var + eps) (* gamma), res = -mean * inv (+ beta).  Loops without
+ * branches, so they vectorise: predict folds at every call (the weights are
+ * the user's arrays), so at batch 1 this is most of the layer's norm work. */
 void de_norm_fold(const de_norm_t *nm, size_t j0, size_t j1, float *s,
                   float *t)
 {
-    for (size_t j = j0; j < j1; j++) {
-        double r = 1.0 / sqrt((double)nm->moving_var[j] + (double)nm->epsilon);
-        float sj = (float)((nm->gamma ? nm->gamma[j] : 1.0) * r);
-        s[j - j0] = sj;
-        t[j - j0] = (float)((nm->beta ? nm->beta[j] : 0.0)
-                            - (double)nm->moving_mean[j] * sj);
-    }
+    const size_t w = j1 - j0;
+    const float eps = nm->epsilon, *mean = nm->moving_mean + j0;
+    const float *var = nm->moving_var + j0;
+    for (size_t j = 0; j < w; j++)
+        s[j] = 1.f / sqrtf(var[j] + eps);
+    if (nm->gamma)
+        for (size_t j = 0; j < w; j++)
+            s[j] *= nm->gamma[j0 + j];
+    for (size_t j = 0; j < w; j++)
+        t[j] = -mean[j] * s[j];
+    if (nm->beta)
+        for (size_t j = 0; j < w; j++)
+            t[j] += nm->beta[j0 + j];
 }
 
 /* y = x * s + t per column, s and t folded once per block of columns. */
@@ -132,16 +158,12 @@ static void bn_infer(const de_norm_t *nm, size_t m, size_t n, const float *x,
     }
 }
 
-/* Columns [j0, j0 + w): dbeta = sum dy, dgamma = sum dy * xhat, then
- *   dx = gamma * rstd * (dy - dbeta / m - xhat * dgamma / m)
- * (dx may equal dy: the block's dy is summed before it is overwritten). */
-static void bn_backward_block(const de_norm_t *nm, size_t m, size_t n,
-                              size_t j0, size_t w, const float *xhat,
-                              const float *stat, const float *dy, float *dx,
-                              float *dgamma, float *dbeta)
+/* Columns [j0, j0 + w): sd = sum dy (dbeta), sx = sum dy * xhat (dgamma)
+ * over rows 0..m-1, stored into dbeta / dgamma where given. */
+static void grad_sums(size_t m, size_t n, size_t j0, size_t w,
+                      const float *xhat, const float *dy, double *sd,
+                      double *sx, float *dgamma, float *dbeta)
 {
-    double sd[NB], sx[NB], f[NB];
-    const float *rstd = stat + 2 * n;
     for (size_t j = 0; j < w; j++)
         sd[j] = sx[j] = 0.0;
     for (size_t i = 0; i < m; i++)
@@ -153,6 +175,21 @@ static void bn_backward_block(const de_norm_t *nm, size_t m, size_t n,
     for (size_t j = 0; j < w; j++) {
         if (dbeta) dbeta[j0 + j] = (float)sd[j];
         if (dgamma) dgamma[j0 + j] = (float)sx[j];
+    }
+}
+
+/* Columns [j0, j0 + w): the sums, then
+ *   dx = gamma * rstd * (dy - dbeta / m - xhat * dgamma / m)
+ * (dx may equal dy: the block's dy is summed before it is overwritten). */
+static void bn_backward_block(const de_norm_t *nm, size_t m, size_t n,
+                              size_t j0, size_t w, const float *xhat,
+                              const float *stat, const float *dy, float *dx,
+                              float *dgamma, float *dbeta)
+{
+    double sd[NB], sx[NB], f[NB];
+    const float *rstd = stat + 2 * n;
+    grad_sums(m, n, j0, w, xhat, dy, sd, sx, dgamma, dbeta);
+    for (size_t j = 0; j < w; j++) {
         f[j] = (double)(nm->gamma ? nm->gamma[j0 + j] : 1.f) * rstd[j0 + j];
         sd[j] /= (double)m;
         sx[j] /= (double)m;
@@ -166,18 +203,43 @@ static void bn_backward_block(const de_norm_t *nm, size_t m, size_t n,
 
 /* ------------------------------------------------------------ LayerNorm */
 
+/* A row's sums in double: LANES interleaved partial sums (element j into
+ * lane j % LANES), added up in lane order at the end.  A fixed order, so
+ * the bits do not depend on anything but the row; and independent lanes,
+ * so the loop is not bound by the latency of one long chain of adds. */
+#define LANES 8
+
+static double lanes_total(const double *acc)
+{
+    double s = 0.0;
+    for (int l = 0; l < LANES; l++)
+        s += acc[l];
+    return s;
+}
+
+/* sum_j a[j] * (b ? b[j] : 1) (c NULL), or sum_j (a[j] - *c)^2 (b NULL). */
+static double row_sum(size_t n, const float *a, const float *b, const double *c)
+{
+    double acc[LANES] = {0};
+    size_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            double v = c ? a[j + l] - *c : a[j + l];
+            acc[l] += c ? v * v : b ? v * b[j + l] : v;
+        }
+    for (int l = 0; j < n; j++, l++) {
+        double v = c ? a[j] - *c : a[j];
+        acc[l] += c ? v * v : b ? v * b[j] : v;
+    }
+    return lanes_total(acc);
+}
+
 /* One row: mean, rstd (into *mean, *rstd), xhat (NULL: not kept), y. */
 static void ln_row(const de_norm_t *nm, size_t n, const float *x, float *xhat,
                    float *y, float *mean, float *rstd)
 {
-    double s = 0.0, q = 0.0;
-    for (size_t j = 0; j < n; j++)
-        s += x[j];
-    s /= (double)n;
-    for (size_t j = 0; j < n; j++) {
-        double d = x[j] - s;
-        q += d * d;
-    }
+    double s = row_sum(n, x, NULL, NULL) / (double)n;
+    double q = row_sum(n, x, NULL, &s);
     float mu = (float)s, r = (float)(1.0 / sqrt(q / (double)n + (double)nm->epsilon));
     *mean = mu;
     *rstd = r;
@@ -211,27 +273,9 @@ static void ln_rows(const de_norm_t *nm, size_t m, size_t n, const float *x,
 static void column_grads(size_t m, size_t n, const float *xhat,
                          const float *dy, float *dgamma, float *dbeta)
 {
-    size_t nblk = (n + NB - 1) / NB;
-    int nt = team(nblk, m * n);
-    DE_PARALLEL({
-        size_t b0, b1;
+    COLUMN_BLOCKS(m, n, {
         double sd[NB], sx[NB];
-        share(nblk, DE_TEAM_ID(), DE_TEAM_SIZE(), &b0, &b1);
-        for (size_t blk = b0; blk < b1; blk++) {
-            size_t j0 = blk * NB, w = block_width(n, j0);
-            for (size_t j = 0; j < w; j++)
-                sd[j] = sx[j] = 0.0;
-            for (size_t i = 0; i < m; i++)
-                for (size_t j = 0; j < w; j++) {
-                    size_t e = i * n + j0 + j;
-                    sd[j] += dy[e];
-                    sx[j] += (double)dy[e] * xhat[e];
-                }
-            for (size_t j = 0; j < w; j++) {
-                if (dbeta) dbeta[j0 + j] = (float)sd[j];
-                if (dgamma) dgamma[j0 + j] = (float)sx[j];
-            }
-        }
+        grad_sums(m, n, j0, w, xhat, dy, sd, sx, dgamma, dbeta);
     });
 }
 
@@ -247,13 +291,17 @@ static void ln_backward_rows(const de_norm_t *nm, size_t m, size_t n,
         for (size_t i = r0; i < r1; i++) {
             const float *h = xhat + i * n, *d = dy + i * n;
             float *o = dx + i * n;
-            double a = 0.0, b = 0.0, r = stat[m + i];
-            for (size_t j = 0; j < n; j++) {
-                double g = (double)d[j] * (nm->gamma ? nm->gamma[j] : 1.f);
-                a += g;
-                b += g * h[j];
+            double r = stat[m + i];
+            double a = row_sum(n, d, nm->gamma, NULL) / (double)n;
+            double b;
+            if (nm->gamma) {      /* sum g * xhat, g = dy * gamma */
+                double acc[LANES] = {0};
+                for (size_t j = 0; j < n; j++)
+                    acc[j % LANES] += (double)d[j] * nm->gamma[j] * h[j];
+                b = lanes_total(acc);
+            } else {
+                b = row_sum(n, d, h, NULL);
             }
-            a /= (double)n;
             b /= (double)n;
             for (size_t j = 0; j < n; j++) {
                 double g = (double)d[j] * (nm->gamma ? nm->gamma[j] : 1.f);
@@ -272,15 +320,7 @@ void de_norm_forward_train(const de_norm_t *nm, size_t m, size_t n,
         ln_rows(nm, m, n, x, xhat, stat, y);
         return;
     }
-    size_t nblk = (n + NB - 1) / NB;
-    int nt = team(nblk, m * n);
-    DE_PARALLEL({
-        size_t b0, b1;
-        share(nblk, DE_TEAM_ID(), DE_TEAM_SIZE(), &b0, &b1);
-        for (size_t blk = b0; blk < b1; blk++)
-            bn_block(nm, m, n, blk * NB, block_width(n, blk * NB), x, xhat,
-                     stat, y);
-    });
+    COLUMN_BLOCKS(m, n, bn_block(nm, m, n, j0, w, x, xhat, stat, y));
 }
 
 void de_norm_forward_infer(const de_norm_t *nm, size_t m, size_t n,
@@ -302,15 +342,8 @@ void de_norm_backward(const de_norm_t *nm, size_t m, size_t n,
         ln_backward_rows(nm, m, n, xhat, stat, dy, dx);
         return;
     }
-    size_t nblk = (n + NB - 1) / NB;
-    int nt = team(nblk, m * n);
-    DE_PARALLEL({
-        size_t b0, b1;
-        share(nblk, DE_TEAM_ID(), DE_TEAM_SIZE(), &b0, &b1);
-        for (size_t blk = b0; blk < b1; blk++)
-            bn_backward_block(nm, m, n, blk * NB, block_width(n, blk * NB),
-                              xhat, stat, dy, dx, dgamma, dbeta);
-    });
+    COLUMN_BLOCKS(m, n, bn_backward_block(nm, m, n, j0, w, xhat, stat, dy, dx,
+                                          dgamma, dbeta));
 }
 
 void de_norm_update_moving(const de_norm_t *nm, size_t n, const float *stat)
