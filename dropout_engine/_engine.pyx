@@ -284,6 +284,17 @@ cdef extern from "engine.h" nogil:
         int constraint
         float max_value
         int axis
+    ctypedef struct de_norm_t:
+        int kind
+        int post
+        float epsilon
+        double momentum
+        float *gamma
+        float *beta
+        float *moving_mean
+        float *moving_var
+        const float *fold_scale
+        const float *fold_shift
     ctypedef struct de_layer_t:
         size_t n_in, n_out
         de_act_t act
@@ -296,6 +307,7 @@ cdef extern from "engine.h" nogil:
         const int8_t *qw
         const int32_t *qcorr
         const float *qscale
+        de_norm_t norm
     ctypedef struct de_net_t:
         pass
 
@@ -424,6 +436,27 @@ cdef void _fill_param(de_param_t *p, dict c):
     p.axis = c.get("axis", 0)
 
 
+cdef void _fill_norm(de_norm_t *nm, dict c) except *:
+    """c: None (no normalisation) or kind, post, epsilon, momentum and the
+    float32 [n] arrays gamma, beta (or None), moving_mean, moving_var (BN)
+    that ``layers.normalization`` builds."""
+    memset(nm, 0, sizeof(nm[0]))
+    if c is None:
+        return
+    nm.kind = c["kind"]
+    if not 0 < nm.kind <= 2:
+        raise ValueError(f"no normalisation kind {nm.kind}")
+    nm.post = c["post"]
+    nm.epsilon = c["epsilon"]
+    nm.momentum = c.get("momentum", 0.0)
+    nm.gamma = _fptr(c["gamma"])
+    nm.beta = _fptr(c["beta"])
+    nm.moving_mean = _fptr(c.get("moving_mean"))
+    nm.moving_var = _fptr(c.get("moving_var"))
+    if nm.kind == 1 and (nm.moving_mean == NULL or nm.moving_var == NULL):
+        raise ValueError("a BatchNormalization needs its moving statistics")
+
+
 cdef inline const float *_opt_rows(const float[::1] a):
     return &a[0] if a is not None else NULL
 
@@ -525,7 +558,8 @@ cdef class Net:
                 ls[i].inverted = c["inverted"]
                 ls[i].seed = c["seed"]
                 ls[i].noise = c.get("noise", 0)
-                self._keep += [c["w"], c["b"], q, c.get("slopes")]
+                _fill_norm(&ls[i].norm, c.get("norm"))
+                self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm")]
             self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
         finally:
             free(ls)
@@ -676,3 +710,64 @@ def qdense_forward(const float[:, ::1] x, q, const float[::1] b, act,
         rc = de_qdense_forward(x.shape[0], y.shape[1], x.shape[1], &x[0, 0],
                                pw, pc, ps, pb, &a, &y[0, 0])
     _check(rc)
+
+
+# ======================================================== normalisation
+# norm.c's kernels on their own (the C train loop calls them in place);
+# for the tests that check them against numpy and torch.
+cdef extern from "engine.h" nogil:
+    size_t de_norm_stat_floats(const de_norm_t *nm, size_t m, size_t n)
+    void de_norm_forward_train(const de_norm_t *nm, size_t m, size_t n,
+                               const float *x, float *xhat, float *stat,
+                               float *y)
+    void de_norm_forward_infer(const de_norm_t *nm, size_t m, size_t n,
+                               const float *x, float *y)
+    void de_norm_backward(const de_norm_t *nm, size_t m, size_t n,
+                          const float *xhat, const float *stat, const float *dy,
+                          float *dx, float *dgamma, float *dbeta)
+    void de_norm_update_moving(const de_norm_t *nm, size_t n, const float *stat)
+
+
+def norm_stat_floats(dict norm, size_t m, size_t n):
+    cdef de_norm_t nm
+    _fill_norm(&nm, norm)
+    return de_norm_stat_floats(&nm, m, n)
+
+
+def norm_forward_train(dict norm, const float[:, ::1] x, float[:, ::1] xhat,
+                       float[::1] stat, float[:, ::1] y):
+    """Training mode: statistics into stat, xhat and y (the dict as Net's)."""
+    cdef de_norm_t nm
+    _fill_norm(&nm, norm)
+    if stat.shape[0] < <Py_ssize_t>de_norm_stat_floats(&nm, x.shape[0], x.shape[1]):
+        raise ValueError("stat is too small")
+    with nogil:
+        de_norm_forward_train(&nm, x.shape[0], x.shape[1], &x[0, 0], &xhat[0, 0],
+                              &stat[0], &y[0, 0])
+
+
+def norm_forward_infer(dict norm, const float[:, ::1] x, float[:, ::1] y):
+    cdef de_norm_t nm
+    _fill_norm(&nm, norm)
+    with nogil:
+        de_norm_forward_infer(&nm, x.shape[0], x.shape[1], &x[0, 0], &y[0, 0])
+
+
+def norm_backward(dict norm, const float[:, ::1] xhat, const float[::1] stat,
+                  const float[:, ::1] dy, float[:, ::1] dx, float[::1] dgamma,
+                  float[::1] dbeta):
+    cdef de_norm_t nm
+    _fill_norm(&nm, norm)
+    cdef float *pg = &dgamma[0] if dgamma is not None else NULL
+    cdef float *pb = &dbeta[0] if dbeta is not None else NULL
+    with nogil:
+        de_norm_backward(&nm, xhat.shape[0], xhat.shape[1], &xhat[0, 0], &stat[0],
+                         &dy[0, 0], &dx[0, 0], pg, pb)
+
+
+def norm_update_moving(dict norm, const float[::1] stat):
+    cdef de_norm_t nm
+    _fill_norm(&nm, norm)
+    cdef size_t n = norm["moving_mean"].shape[0]
+    with nogil:
+        de_norm_update_moving(&nm, n, &stat[0])

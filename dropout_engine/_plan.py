@@ -13,14 +13,20 @@ The engine runs ``[input dropout] (Dense act [dropout])*``.  Rules:
   - stacked Dropouts combine into one with keep probability the product
     (the same distribution of masks), when their scaling rules agree;
   - a GaussianDropout or AlphaDropout (``noise`` != 0) is a dropout site of
-    its own kind: after a Dense, alone, with no Activation after it.
+    its own kind: after a Dense, alone, with no Activation after it;
+  - a BatchNormalization or LayerNormalization joins the Dense before it,
+    one per Dense and before its Dropout: between the bias and the
+    activation while the Dense is still linear (``Dense(64) -> BN ->
+    Activation("relu")``), after the activation once it has one
+    (``Dense(64, activation="relu") -> BN``: "post"; no activation layer may
+    follow it then).
 Anything else (two non-linear activations in a row, an activation on the
 raw input, ...) is refused with a message naming the layer.
 """
 from . import activations
 from ._net import Net
 from .activations import LINEAR, PRELU, RELU, SIGMOID, SOFTMAX  # noqa: F401
-from .layers import Dense, Dropout
+from .layers import Dense, Dropout, _Normalization
 
 
 class _Drop:
@@ -50,15 +56,20 @@ class _Drop:
 
 
 class Plan:
-    """input_drop: _Drop; stages: list of (Dense, activations.Act, _Drop)."""
+    """input_drop: _Drop; stages: list of (Dense, activations.Act, _Drop);
+    norms: per stage None or (normalization layer, post)."""
 
     def __init__(self, layers):
         self.input_drop = _Drop()
-        self.stages = []
+        self.stages, self.norms = [], []
+        self._layers = list(layers)
         for layer in layers:
             if isinstance(layer, Dense):
                 self.stages.append([layer, activations.named(layer.activation),
                                     _Drop()])
+                self.norms.append(None)
+            elif isinstance(layer, _Normalization):
+                self._normalization(layer)
             elif isinstance(layer, Dropout):
                 (self.stages[-1][2] if self.stages else self.input_drop).add(
                     layer, not self.stages)
@@ -70,6 +81,24 @@ class Plan:
         if not self.stages:
             raise ValueError("The model needs at least one Dense layer")
 
+    def _normalization(self, layer):
+        kind = type(layer).__name__
+        if not self.stages:
+            raise ValueError(f"Layer '{layer.name}': {kind} before the first Dense "
+                             "layer is not supported (it runs inside a Dense layer's "
+                             "step); put it after a Dense layer")
+        dense, act, drop = self.stages[-1]
+        if drop.rate > 0.0 or drop.owner is not None:
+            raise ValueError(f"Layer '{layer.name}': {kind} after "
+                             f"'{drop.owner.name}' is not supported; put it before "
+                             f"the {type(drop.owner).__name__} (Dense -> {kind} -> "
+                             "Activation -> Dropout)")
+        if self.norms[-1] is not None:
+            raise ValueError(f"Layer '{layer.name}': layer '{dense.name}' is already "
+                             f"normalized by '{self.norms[-1][0].name}'; one "
+                             "normalization layer per Dense layer")
+        self.norms[-1] = (layer, act.kind != LINEAR)
+
     def _activation(self, layer):
         act = layer._act()
         if act.kind == LINEAR:
@@ -78,6 +107,13 @@ class Plan:
             raise ValueError(f"Layer '{layer.name}': an activation before the first "
                              "Dense layer is not supported")
         stage = self.stages[-1]
+        norm = self.norms[-1]
+        if norm is not None and norm[1]:
+            raise ValueError(
+                f"Layer '{layer.name}': an activation after '{norm[0].name}', which "
+                f"normalizes the output of layer '{stage[0].name}' (activation "
+                f"{stage[0].activation!r}), cannot be fused; make the Dense linear "
+                f"(Dense -> {type(norm[0]).__name__} -> Activation)")
         dropped = stage[2].rate > 0.0 and not stage[2].noise
         if stage[2].rate == 0.0 and stage[1].kind == LINEAR:
             stage[1] = act
@@ -104,8 +140,10 @@ class Plan:
 
     @property
     def out_act(self):
-        """The C kind of the last layer's activation."""
-        return self.stages[-1][1].kind
+        """The C kind of the model's output activation (linear when a
+        normalization comes after the last Dense's activation)."""
+        norm = self.norms[-1]
+        return LINEAR if norm is not None and norm[1] else self.stages[-1][1].kind
 
     @property
     def out_dropout(self):
@@ -120,31 +158,40 @@ class Plan:
              "b": dense.bias, "act": act.c,
              "slopes": act.prelu.alpha if act.kind == PRELU else None,
              "rate": drop.rate,
-             "inverted": drop.inverted, "seed": drop.seed, "noise": drop.noise}
-            for dense, act, drop in self.stages])
+             "inverted": drop.inverted, "seed": drop.seed, "noise": drop.noise,
+             "norm": None if norm is None else norm[0]._c_norm(norm[1])}
+            for (dense, act, drop), norm in zip(self.stages, self.norms)])
 
     @property
     def quantized(self):
         return any(dense._int8 is not None for dense, _, _ in self.stages)
 
     def params(self, slots):
-        """The C param descriptions: kernel then bias of each Dense, with the
-        optimizer's state arrays ``slots`` (one list per weight; only
-        consulted for training, which a quantized model refuses)."""
+        """The C param descriptions, per stage in the C layer's order (kernel,
+        bias, the normalization's gamma and beta, PReLU's alpha), with the
+        optimizer's state arrays ``slots`` (one list per weight of the
+        model, in ``model.weights`` order; only consulted for training,
+        which a quantized model refuses)."""
+        index = {id(w): i for i, w in enumerate(
+            w for layer in self._layers for w in layer.weights)}
+        if self.quantized:   # the slots are the float model's: never read
+            slots = None
         out = []
-        for dense, act, _ in self.stages:
+        for (dense, act, _), norm in zip(self.stages, self.norms):
             # A quantized kernel is not a float param (Keras's int8 kernel
             # has no regularizer either); such a net is never trained.
             pairs = [] if dense._int8 else [
                 (dense.kernel, dense.kernel_regularizer, dense.kernel_constraint)]
             if dense.use_bias:
                 pairs.append((dense.bias, dense.bias_regularizer, dense.bias_constraint))
-            if act.kind == PRELU:    # after the Dense's own: model.weights order
+            if norm is not None:     # the moving statistics are no params
+                pairs += norm[0]._params()
+            if act.kind == PRELU:
                 p = act.prelu
                 pairs.append((p.alpha, p.alpha_regularizer, p.alpha_constraint))
             for w, reg, con in pairs:
                 kind, max_value, axis = con._c if con is not None else (0, 0.0, 0)
-                out.append({"w": w, "slots": slots[len(out)] if slots else [],
+                out.append({"w": w, "slots": slots[index[id(w)]] if slots else [],
                             "l1": reg.l1 if reg else 0.0, "l2": reg.l2 if reg else 0.0,
                             "constraint": kind, "max_value": max_value, "axis": axis})
         return out

@@ -144,6 +144,16 @@ class Sequential:
         """The weight arrays themselves (kernel, bias per Dense): not copies."""
         return [w for layer in self._layers for w in layer.weights]
 
+    @property
+    def trainable_weights(self):
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        """BatchNormalization's moving statistics (fit moves them by its own
+        rule, the optimizer never does)."""
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
     def count_params(self):
         return sum(w.size for w in self.weights)
 
@@ -200,7 +210,7 @@ class Sequential:
             print_fn("=" * len(line) if i == 0 else line)
         n = self.count_params()
         fixed = [w for layer in self._layers if getattr(layer, "_int8", None)
-                 for w in (layer.kernel, layer.kernel_scale)]
+                 for w in (layer.kernel, layer.kernel_scale)] + self.non_trainable_weights
         frozen = sum(w.size for w in fixed)
         size = sum(w.nbytes for w in self.weights)
         print_fn(f" Total params: {n:,} ({size / 1024:.2f} KB)")

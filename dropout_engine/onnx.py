@@ -11,7 +11,11 @@ Softplus, Elu (its alpha), Selu (Keras's constants), Softmax (last axis),
 silu as ``x * Sigmoid(x)``, relu6 and ReLU's general form from Clip /
 LessOrEqual / Where, and GELU in Keras's exact form
 ``0.5 * x * (1 + Erf(x / sqrt(2)))`` built from Erf, which every opset
-since 9 has.  The input is float32 ``[batch, features]`` with a symbolic
+since 9 has.  BatchNormalization becomes ONNX's BatchNormalization
+(inference mode, the moving statistics) and LayerNormalization ONNX's
+LayerNormalization (opset 17, last axis), each where the plan puts it:
+right after the Gemm, or after the activation ("post"); gamma and beta
+default to ones and zeros when the layer has none.  The input is float32 ``[batch, features]`` with a symbolic
 batch dimension.  onnxruntime's output matches ``predict`` to ~1e-6
 (tests/test_onnx.py checks 1e-5).
 """
@@ -93,6 +97,22 @@ def _activation(g, act, x, layer):
     raise ValueError(f"Layer '{layer.name}': activation kind {k} has no ONNX export")
 
 
+def _normalization(g, layer, x):
+    """BatchNormalization (moving statistics) or LayerNormalization (last axis)."""
+    n = layer.input_dim
+    scale = g.const(f"{layer.name}/gamma",
+                    layer.gamma if layer.gamma is not None else np.ones(n))
+    bias = g.const(f"{layer.name}/beta",
+                   layer.beta if layer.beta is not None else np.zeros(n))
+    if hasattr(layer, "moving_mean"):
+        return g.op("BatchNormalization", [
+            x, scale, bias, g.const(f"{layer.name}/moving_mean", layer.moving_mean),
+            g.const(f"{layer.name}/moving_variance", layer.moving_variance)],
+            layer.name, epsilon=layer.epsilon)
+    return g.op("LayerNormalization", [x, scale, bias], layer.name, axis=-1,
+                epsilon=layer.epsilon)
+
+
 def _dropout(g, drop, x):
     """Dropout at inference: identity, or x * (1 - rate) for weight scaling."""
     if drop.rate > 0.0 and not drop.inverted and not drop.noise:
@@ -117,12 +137,17 @@ def to_onnx(model):
                                   "export the float model")
     plan, g = model._plan, _Graph(helper, numpy_helper)
     x = _dropout(g, plan.input_drop, "x")
-    for dense, act, drop in plan.stages:
+    for (dense, act, drop), norm in zip(plan.stages, plan.norms):
         inputs = [x, g.const(f"{dense.name}/kernel", dense.kernel)]
         if dense.use_bias:
             inputs.append(g.const(f"{dense.name}/bias", dense.bias))
-        x = _dropout(g, drop, _activation(g, act, g.op("Gemm", inputs, dense.name),
-                                          dense))
+        x = g.op("Gemm", inputs, dense.name)
+        if norm is not None and not norm[1]:
+            x = _normalization(g, norm[0], x)
+        x = _activation(g, act, x, dense)
+        if norm is not None and norm[1]:
+            x = _normalization(g, norm[0], x)
+        x = _dropout(g, drop, x)
     g.nodes.append(helper.make_node("Identity", [x], ["y"], name="output"))
     graph = helper.make_graph(
         g.nodes, model.name,

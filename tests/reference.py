@@ -403,3 +403,51 @@ def qnet_forward(x, layers, in_keep=None, activate=None):
         if keep is not None:
             h = h * np.float32(keep)
     return h
+
+
+# ------------------------------------------------------- normalization
+# Keras 3's BatchNormalization / LayerNormalization in float64: xhat =
+# (x - mean) / sqrt(var + eps) with the biased variance, y = gamma * xhat +
+# beta; BN over the batch (axis 0), LN over the features (axis 1).
+def norm_forward(kind, x, gamma=None, beta=None, eps=1e-3):
+    """(y, xhat, mean, var) in float64; kind "batch" or "layer"."""
+    x = np.asarray(x, np.float64)
+    axis = 0 if kind == "batch" else 1
+    mean = x.mean(axis=axis, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axis, keepdims=True)
+    xhat = (x - mean) / np.sqrt(var + eps)
+    y = xhat * (1.0 if gamma is None else np.asarray(gamma, np.float64))
+    y = y + (0.0 if beta is None else np.asarray(beta, np.float64))
+    return y, xhat, mean.ravel(), var.ravel()
+
+
+def norm_backward(kind, x, dy, gamma=None, eps=1e-3):
+    """float64 (dx, dgamma, dbeta) of norm_forward for upstream dy, the
+    textbook closed forms (BN: Ioffe & Szegedy; LN the same per row)."""
+    _, xhat, _, var = norm_forward(kind, x, eps=eps)
+    dy = np.asarray(dy, np.float64)
+    axis = 0 if kind == "batch" else 1
+    g = dy * (1.0 if gamma is None else np.asarray(gamma, np.float64))
+    rstd = 1.0 / np.sqrt((var if kind == "batch" else var[:, None]) + eps)
+    dx = rstd * (g - g.mean(axis=axis, keepdims=True)
+                 - xhat * (g * xhat).mean(axis=axis, keepdims=True))
+    return dx, (dy * xhat).sum(axis=0), dy.sum(axis=0)
+
+
+def batch_norm_infer(x, moving_mean, moving_var, gamma=None, beta=None, eps=1e-3):
+    """Keras's inference BN (ops.batch_normalization) in float64."""
+    x = np.asarray(x, np.float64)
+    inv = 1.0 / np.sqrt(np.asarray(moving_var, np.float64) + eps)
+    if gamma is not None:
+        inv = inv * np.asarray(gamma, np.float64)
+    res = -np.asarray(moving_mean, np.float64) * inv
+    if beta is not None:
+        res = res + np.asarray(beta, np.float64)
+    return x * inv + res
+
+
+def moving_update(moving, batch, momentum):
+    """Keras's rule in its float32 arithmetic: moving * momentum + batch *
+    (1 - momentum), the Python float factors rounded to float32."""
+    return (np.float32(moving) * np.float32(momentum)
+            + np.float32(batch) * np.float32(1.0 - momentum)).astype(np.float32)

@@ -493,3 +493,94 @@ def test_truncated_int8_data_is_refused(build):
             f.write(raw[:-cut])
         r = subprocess.run([exe, path, "/dev/null"], capture_output=True, text=True)
         assert r.returncode == 1 and "not a valid model file" in r.stderr, r.stderr
+
+
+# ----------------------------------------------------------- normalization
+def _norm_layers(name):
+    from dropout_engine.layers import BatchNormalization, LayerNormalization
+    return {
+        # BN between bias and activation, BN after one (no beta), LN after
+        # one (no gamma), LN on the softmax's logits (a built Keras axis).
+        "pre_post_and_layer": [
+            Input((7,)), Dense(12), BatchNormalization(), Activation("relu"),
+            Dropout(0.3), Dense(9, activation="tanh"),
+            BatchNormalization(center=False, epsilon=0.01), Dense(6, activation="relu"),
+            LayerNormalization(scale=False), Dense(4), LayerNormalization(axis=[-1]),
+            Activation("softmax")],
+        # more than one 256-column block; weight-scaled dropout after the norm
+        "wide_plain": [
+            Input((7,)), Dense(300, activation="elu"),
+            BatchNormalization(scale=False, center=False), Dropout(0.5, scaling="weight"),
+            Dense(3)],
+    }[name]
+
+
+def _save_normalized(tmp, name, quantize=False):
+    m = Sequential(_norm_layers(name))
+    rng = np.random.default_rng(len(name))
+    names = [n for layer in m.layers for n in getattr(layer, "weight_names", ())]
+    m.set_weights([np.abs(w) + 0.2 if n == "moving_variance" else w for n, w in zip(
+        names, (rng.normal(0, 0.6, w.shape).astype(np.float32) for w in m.get_weights()))])
+    if quantize:
+        m.quantize("int8")
+    path = os.path.join(str(tmp), f"norm_{name}_{quantize}.safetensors")
+    m.save(path)
+    return m, path
+
+
+@pytest.mark.parametrize("quantize", [False, True], ids=["float32", "int8"])
+@pytest.mark.parametrize("name", ["pre_post_and_layer", "wide_plain"])
+def test_normalized_models_are_python_bits(build, name, quantize):
+    """BN folded once at load gives the bits Python's predict computes (the
+    same fold at each call); LN per row; the int8 kernels around them."""
+    tmp, exe = build
+    m, path = _save_normalized(tmp, name, quantize)
+    rng = np.random.default_rng(9)
+    for rows in (1, 70):
+        x = rng.normal(0, 1.5, (rows, 7)).astype(np.float32)
+        _exact(_run_predict(exe, path, x, tmp), m.predict(x, verbose=0))
+    _exact(_run_predict(exe, path, x, tmp, "-t", "2"), m.predict(x, verbose=0))
+
+
+def _norm_config(cfg, i, **change):
+    cfg["layers"][i]["config"].update(change)
+
+
+DAMAGED_NORM = {   # name: (change(tensors, model config), what C's message names)
+    "after a Dropout": (lambda t, c: c["layers"].insert(4, c["layers"].pop(2)),
+                        "after a Dropout"),
+    "two on one Dense": (lambda t, c: c["layers"].insert(2, json.loads(json.dumps(
+        c["layers"][2]))), "a second normalization"),
+    "activation after post": (lambda t, c: c["layers"].insert(
+        7, {"class_name": "Activation", "config": {"activation": "relu"}}),
+        "an activation after a normalization"),
+    "epsilon": (lambda t, c: _norm_config(c, 2, epsilon=-1.0), "epsilon must be"),
+    "axis": (lambda t, c: _norm_config(c, 2, axis=0), "axis must be -1"),
+    "renorm": (lambda t, c: _norm_config(c, 2, renorm=True), "renorm must be false"),
+    "scale not a bool": (lambda t, c: _norm_config(c, 10, scale=1), "center and scale"),
+    "missing moving_variance": (lambda t, c: t.pop("weights/1/moving_variance"),
+                                "'weights/1/moving_variance' must be float32 [12]"),
+    "gamma shape": (lambda t, c: t.update({"weights/1/gamma": np.ones(11, np.float32)}),
+                    "'weights/1/gamma' must be float32 [12]"),
+    "beta of a center=False": (lambda t, c: t.update(
+        {"weights/5/beta": np.zeros(9, np.float32)}), "the file holds"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_NORM))
+def test_damaged_normalized_file_is_refused_as_python_refuses(build, case):
+    from dropout_engine.safetensors import load_tensors, save_tensors
+    from dropout_engine.saving import load_model
+    tmp, exe = build
+    _, path = _save_normalized(tmp, "pre_post_and_layer")
+    tensors, meta = load_tensors(path)
+    cfg = json.loads(meta["model"])
+    change, message = DAMAGED_NORM[case]
+    change(tensors, cfg)
+    path = os.path.join(str(tmp), "norm_damaged.safetensors")
+    save_tensors(path, tensors, dict(meta, model=json.dumps(cfg)))
+    with pytest.raises(ValueError):
+        load_model(path)
+    r = subprocess.run([exe, path, "/dev/null"], capture_output=True, text=True)
+    assert r.returncode == 1 and "not a valid model file" in r.stderr, r.stderr
+    assert message in r.stderr, r.stderr

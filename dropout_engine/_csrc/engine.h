@@ -320,6 +320,62 @@ enum { DE_NOISE_DROPOUT = 0, DE_NOISE_GAUSSIAN, DE_NOISE_ALPHA };
 void de_noise(int kind, double rate, uint64_t key, size_t len, float *y,
               float *mul);
 
+/* ---------------------------------------------------------------- norm.c */
+/* Keras 3's BatchNormalization (each feature over the batch) and
+ * LayerNormalization (each row over its features) of x [m x n]:
+ *   xhat = (x - mean) / sqrt(var + epsilon),  y = gamma * xhat + beta
+ * with the biased variance (Keras's).  At inference BN uses the moving
+ * statistics, folded into one affine map per column (de_norm_fold, Keras's
+ * ops.batch_normalization order: s = gamma / sqrt(var + eps), t = beta -
+ * mean * s, y = x * s + t); LN always uses the row's own.  Statistics are
+ * sums in double over a fixed order (rows 0..m-1 for a column, columns
+ * 0..n-1 for a row) and threads take whole columns or rows, so every
+ * result is bit-identical for any thread count. */
+enum { DE_NORM_NONE = 0, DE_NORM_BATCH, DE_NORM_LAYER };
+
+typedef struct {
+    int kind;              /* DE_NORM_* */
+    int post;              /* 0: between the bias and the activation
+                              (Dense -> BN -> Activation); 1: after the
+                              activation (Dense(act) -> BN), before dropout */
+    float epsilon;
+    double momentum;       /* BN: moving = moving * momentum + batch * (1 - momentum) */
+    float *gamma, *beta;   /* [n] or NULL (scale=False / center=False); trained */
+    float *moving_mean, *moving_var;   /* BN [n]; fit updates them */
+    /* BN, optional: de_norm_fold's s and t [n], precomputed by a loader for
+     * an inference-only net (the C library folds once at load); NULL:
+     * computed from the moving statistics at each call (the same bits). */
+    const float *fold_scale, *fold_shift;
+} de_norm_t;
+
+/* Floats of the statistics buffer de_norm_forward_train fills for m rows
+ * of n features: BN mean, var, rstd [n] each; LN mean, rstd [m] each. */
+size_t de_norm_stat_floats(const de_norm_t *nm, size_t m, size_t n);
+
+/* Training mode: the batch's (BN) or each row's (LN) statistics into stat,
+ * xhat [m x n] (may equal x), y = gamma * xhat + beta (may equal x). */
+void de_norm_forward_train(const de_norm_t *nm, size_t m, size_t n,
+                           const float *x, float *xhat, float *stat, float *y);
+
+/* Inference: y = the normalisation of x with the moving statistics (BN) or
+ * the row's own (LN); y may equal x. */
+void de_norm_forward_infer(const de_norm_t *nm, size_t m, size_t n,
+                           const float *x, float *y);
+
+/* BN's inference map of columns [j0, j1): s[j - j0], t[j - j0]. */
+void de_norm_fold(const de_norm_t *nm, size_t j0, size_t j1, float *s,
+                  float *t);
+
+/* Backward of de_norm_forward_train for upstream dy: dx (may equal dy),
+ * dgamma and dbeta [n] (NULL when the layer has none). */
+void de_norm_backward(const de_norm_t *nm, size_t m, size_t n,
+                      const float *xhat, const float *stat, const float *dy,
+                      float *dx, float *dgamma, float *dbeta);
+
+/* BN: the moving averages from a batch's stat (Keras's momentum rule, in
+ * float32 as Keras computes it); no-op for LN. */
+void de_norm_update_moving(const de_norm_t *nm, size_t n, const float *stat);
+
 /* ---------------------------------------------------------------- train.c */
 /* One Dense layer with its activation and the dropout that follows it. */
 typedef struct {
@@ -339,7 +395,39 @@ typedef struct {
     const int8_t *qw;
     const int32_t *qcorr;
     const float *qscale;
+    de_norm_t norm;        /* kind DE_NORM_NONE: no normalisation */
 } de_layer_t;
+
+/* The layer step of a layer with a normalisation (norm.c), called by
+ * train.c.  Per-layer training buffers: */
+typedef struct {
+    float *xhat;           /* [batch x n_out] */
+    float *stat;           /* de_norm_stat_floats(batch) */
+    float *act;            /* post: the activation's output [batch x n_out] */
+} de_norm_buf_t;
+
+/* Training forward: y = dropout(act(norm(x @ w + b))) (or dropout(norm(
+ * act(.))) when post), mask as de_dense_forward's; pre (or NULL): the
+ * activation's input where de_act_needs_pre asks for it. */
+int de_norm_layer_forward(size_t m, const de_layer_t *L, const float *x,
+                          const de_dropout_t *drop, float *pre,
+                          const de_norm_buf_t *nb, float *y, uint64_t *mask);
+
+/* Inference forward of the same (float or int8 kernel, BN's moving
+ * statistics); drop as the caller wants it (MC dropout draws). */
+int de_norm_layer_infer(size_t m, const de_layer_t *L, const float *x,
+                        const de_dropout_t *drop, float *y, uint64_t *mask);
+
+/* Backward from dz = dL/dy (overwritten with dL/d(x @ w + b)) through the
+ * dropout, activation and normalisation; dgamma, dbeta, dslopes: the
+ * layer's param gradients or NULL.  fused: dz is already the gradient at
+ * the activation's input (the loss fused with the output softmax/sigmoid;
+ * only without post). */
+void de_norm_layer_backward(size_t m, const de_layer_t *L,
+                            const de_dropout_t *drop, const uint64_t *mask,
+                            const float *y, const float *pre,
+                            const de_norm_buf_t *nb, int fused, float *dz,
+                            float *dgamma, float *dbeta, float *dslopes);
 
 typedef struct de_net de_net_t;   /* opaque */
 
@@ -380,7 +468,9 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
  * once, reused by every de_net_train call), the loss (fused with the last
  * activation when `fused`), the metrics (at most 8), whether rows carry
  * sample weights, and the params of each layer in order (kernel, then bias
- * when the layer has one, then the slopes of a PRELU activation). */
+ * when the layer has one, then the normalisation's gamma and beta when it
+ * has them, then the slopes of a PRELU activation).  Each step also moves
+ * the BN layers' moving statistics (once the step is applied). */
 int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
                        int fused, size_t n_metrics, const int *metrics,
                        int weighted, const de_param_t *params);

@@ -4,6 +4,7 @@ from ._reexport import optional, unsupported
 
 _extra = optional("dropout_engine.layers", "GaussianDropout", "AlphaDropout",
                   "GaussianNoise", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
+                  "BatchNormalization", "LayerNormalization",
                   "serialize", "deserialize")
 globals().update(_extra)
 __all__ = ["Activation", "Dense", "Dropout", "Input", "InputLayer", "Layer",

@@ -1,6 +1,7 @@
 """Layers, a module per family as Keras 3's: core (Input, Dense), dropout
 (Dropout, GaussianDropout, AlphaDropout), activation (Activation, ReLU,
-LeakyReLU, PReLU, ELU, Softmax); base holds Layer.  Keras 3 names and
+LeakyReLU, PReLU, ELU, Softmax), normalization (BatchNormalization,
+LayerNormalization); base holds Layer.  Keras 3 names and
 defaults.
 
 Layers hold configuration and, once built, their weights as float32 numpy
@@ -19,12 +20,14 @@ from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, _shape_dim, _unique_name  # noqa: F401
 from .core import INT8_POLICY, Dense, Input, InputLayer  # noqa: F401
 from .dropout import AlphaDropout, Dropout, GaussianDropout, _NoiseDropout  # noqa: F401
+from .normalization import BatchNormalization, LayerNormalization, _Normalization  # noqa: F401
 
 # What deserialize builds.  A new layer module adds its classes here (one
 # line in this file), so a model file or a Keras config can name them.
 _CLASSES = {c.__name__: c for c in (InputLayer, Dense, Dropout, GaussianDropout,
                                      AlphaDropout, Activation, ReLU, LeakyReLU,
-                                     PReLU, ELU, Softmax)}
+                                     PReLU, ELU, Softmax, BatchNormalization,
+                                     LayerNormalization)}
 
 
 def serialize(layer):

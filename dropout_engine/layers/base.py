@@ -93,6 +93,17 @@ class Layer:
     def weights(self):
         return []
 
+    @property
+    def non_trainable_weights(self):
+        """The weights the optimizer never updates (BN's moving statistics,
+        an int8 kernel and its scale)."""
+        return []
+
+    @property
+    def trainable_weights(self):
+        fixed = {id(w) for w in self.non_trainable_weights}
+        return [w for w in self.weights if id(w) not in fixed]
+
     def count_params(self):
         return sum(w.size for w in self.weights)
 

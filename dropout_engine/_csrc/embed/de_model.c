@@ -12,10 +12,15 @@
  * activation, one that commutes with dropout (relu, leaky_relu, PReLU,
  * ReLU without max_value and threshold) after a Dropout folds into a linear
  * Dense (and relu into a relu Dense), stacked Dropouts combine (keep
- * probabilities multiply).
+ * probabilities multiply), a BatchNormalization or LayerNormalization joins
+ * the Dense before it (before its Dropout; between bias and activation
+ * while the Dense is linear, after the activation otherwise, "post"; one
+ * per Dense; parsed and loaded by de_norm.c, BN folded once into an affine
+ * map per column).
  * Weights must be exactly "weights/<layer index>/kernel|bias" (float32,
  * Keras shapes [in, units] and [units]) for every Dense and nothing else
- * outside "optimizer/" (and "weights/<index>/alpha" [units] for a PReLU):
+ * outside "optimizer/" (and "weights/<index>/alpha" [units] for a PReLU,
+ * "weights/<index>/gamma|beta|moving_mean|moving_variance" for a norm):
  * the same check Python's load_model makes.  A Dense
  * of dtype "int8_from_float32" (model.quantize("int8")) has instead an I8
  * kernel [in, units] and a float32 kernel_scale [units] (plus the bias),
@@ -38,10 +43,12 @@
 #include "frame/dispatch.h"
 #include "dropout_engine.h"
 #include "io/safetensors.h"
+#include "embed/de_norm.h"
 
 #define PREDICT_CHUNK 1024  /* Python's model.predict chunk */
 #define MAX_UNITS ((uint64_t)1 << 31)
 #define Q_MAX_INPUTS 65536  /* quantization.MAX_INPUTS: exact int32 sums */
+#define PER_STAGE 8         /* tensors: kernel, bias, kernel_scale, alpha, 4 norm */
 
 struct de_model {
     de_net_t *net;
@@ -107,6 +114,8 @@ typedef struct {
     de_act_t act;
     int int8;                /* dtype "int8_from_float32" */
     drop_t drop;
+    int noised;              /* a GaussianDropout/AlphaDropout follows */
+    de_embed_norm_t norm;    /* kind 0: none */
 } stage_t;
 
 typedef struct {
@@ -240,6 +249,22 @@ static int add_noise(plan_t *p, size_t cfg)
         return PFAIL(p, "a GaussianDropout/AlphaDropout rate must be a number in [0, 1)");
     if (!p->n_stages)
         return PFAIL(p, "a GaussianDropout/AlphaDropout before the first Dense layer");
+    p->stages[p->n_stages - 1].noised = 1;
+    return 0;
+}
+
+/* A BatchNormalization / LayerNormalization at model index `layer`. */
+static int add_norm(plan_t *p, size_t cls, size_t cfg, size_t layer)
+{
+    if (!p->n_stages) return PFAIL(p, "a normalization before the first Dense layer");
+    stage_t *s = &p->stages[p->n_stages - 1];
+    if (s->drop.used || s->noised)
+        return PFAIL(p, "a normalization after a Dropout (it must come before it)");
+    if (s->norm.kind) return PFAIL(p, "a second normalization of the same Dense layer");
+    if (de_embed_norm_config(p->c, cls, cfg, &s->norm, p->err, p->errlen))
+        return DE_EFORMAT;
+    s->norm.post = s->act.kind != DE_LINEAR;
+    s->norm.layer = layer;
     return 0;
 }
 
@@ -265,6 +290,8 @@ static int add_activation(plan_t *p, size_t cls, size_t cfg, size_t layer)
     if (act.kind == DE_LINEAR) return 0;
     if (!p->n_stages) return PFAIL(p, "an activation before the first Dense layer");
     stage_t *s = &p->stages[p->n_stages - 1];
+    if (s->norm.post)
+        return PFAIL(p, "an activation after a normalization of an activated Dense layer");
     int after_drop = s->drop.rate > 0.0 && commutes_with_dropout(&act);
     if (s->act.kind == DE_LINEAR && (s->drop.rate == 0.0 || after_drop)) s->act = act;
     else if (after_drop && act.kind != DE_PRELU && s->act.kind == DE_RELU)
@@ -342,9 +369,13 @@ static int build_plan(plan_t *p)
             rc = add_activation(p, cls, cfg, index);
         else if (de_json_streq(c, cls, "GaussianDropout")
                  || de_json_streq(c, cls, "AlphaDropout")) rc = add_noise(p, cfg);
+        else if (de_json_streq(c, cls, "BatchNormalization")
+                 || de_json_streq(c, cls, "LayerNormalization"))
+            rc = add_norm(p, cls, cfg, index);
         else return PFAIL(p, "layers[%zu]: class_name must be InputLayer, Dense, "
                           "Dropout, GaussianDropout, AlphaDropout, Activation, "
-                          "ReLU, LeakyReLU, PReLU, ELU or Softmax", i);
+                          "ReLU, LeakyReLU, PReLU, ELU, Softmax, "
+                          "BatchNormalization or LayerNormalization", i);
         if (rc) {
             char msg[200];
             snprintf(msg, sizeof msg, "%s", p->err);
@@ -382,7 +413,7 @@ static const de_st_tensor *find_weight(const de_st_file *st, size_t layer,
 
 /* Where stage s's arrays go in the model's block: byte offsets. */
 typedef struct {
-    size_t w, b, qw, corr, scale, slopes;
+    size_t w, b, qw, corr, scale, slopes, norm;
 } place_t;
 
 static size_t up64(size_t n) { return (n + 63) / 64 * 64; }
@@ -415,14 +446,17 @@ static size_t place(const plan_t *p, place_t *at)
         off += S->use_bias ? units * sizeof(float) : 0;
         at[s].slopes = off;
         off += S->act.kind == DE_PRELU ? units * sizeof(float) : 0;
+        at[s].norm = off;
+        off += S->norm.kind ? 2 * units * sizeof(float) : 0;
         dim = units;
     }
     return off;
 }
 
-/* Find stage s's kernel, bias, (int8) kernel_scale and (PReLU) alpha
- * (w[4s .. 4s + 3]) with the dtypes and shapes the plan implies; no other
- * tensor may sit outside "optimizer/". */
+/* Find stage s's kernel, bias, (int8) kernel_scale, (PReLU) alpha and
+ * norm tensors (w[PER_STAGE s ..], de_embed_norm_tensor's order from + 4)
+ * with the dtypes and shapes the plan implies; no other tensor may sit
+ * outside "optimizer/". */
 static int match_weights(const plan_t *p, const de_st_file *st,
                          const de_st_tensor **w, char *err, size_t errlen)
 {
@@ -430,7 +464,7 @@ static int match_weights(const plan_t *p, const de_st_file *st,
     size_t n_expected = 0, n_own = 0;
     for (size_t s = 0; s < p->n_stages; s++) {
         const stage_t *S = &p->stages[s];
-        const de_st_tensor **t = w + 4 * s;
+        const de_st_tensor **t = w + PER_STAGE * s;
         if (S->int8 && dim > Q_MAX_INPUTS)
             return snprintf(err, errlen, "layer %zu: int8 quantization supports at most "
                             "%d inputs, the layer has %llu", S->layer, Q_MAX_INPUTS,
@@ -446,6 +480,14 @@ static int match_weights(const plan_t *p, const de_st_file *st,
             return DE_EFORMAT;
         n_expected += 1 + (size_t)S->use_bias + (size_t)S->int8
                       + (size_t)(S->act.kind == DE_PRELU);
+        for (int i = 0; S->norm.kind && i < 4; i++) {
+            const char *name = de_embed_norm_tensor(&S->norm, i);
+            if (!name) continue;
+            if (!(t[4 + i] = find_weight(st, S->norm.layer, name, 0, S->units, 0, err,
+                                         errlen)))
+                return DE_EFORMAT;
+            n_expected++;
+        }
         dim = S->units;
     }
     for (size_t i = 0; i < st->n_tensors; i++) {
@@ -507,6 +549,9 @@ static int read_stage(const de_st_file *st, const stage_t *S, const de_st_tensor
         L->act.slopes = (const float *)(block + at->slopes);
         rc = de_st_read_f32(st, t[3], (float *)(block + at->slopes), err, errlen);
     }
+    if (!rc && S->norm.kind)
+        rc = de_embed_norm_load(st, &S->norm, L->n_out, t + 4,
+                                (float *)(block + at->norm), &L->norm, err, errlen);
     return rc;
 }
 
@@ -535,7 +580,7 @@ static int assemble(de_st_file *st, de_model *m, char *err, size_t errlen)
     de_layer_t *layers = NULL;
     place_t *at = NULL;
     if (!rc) {
-        w = calloc(4 * p.n_stages, sizeof *w);
+        w = calloc(PER_STAGE * p.n_stages, sizeof *w);
         layers = calloc(p.n_stages, sizeof *layers);
         at = calloc(p.n_stages, sizeof *at);
         rc = !w || !layers || !at ? (snprintf(err, errlen, "out of memory"), DE_ENOMEM)
@@ -557,7 +602,7 @@ static int assemble(de_st_file *st, de_model *m, char *err, size_t errlen)
         L->act = S->act;
         L->rate = S->drop.rate;
         L->inverted = S->drop.inverted;
-        rc = read_stage(st, S, w + 4 * s, &at[s], m->weights, L, err, errlen);
+        rc = read_stage(st, S, w + PER_STAGE * s, &at[s], m->weights, L, err, errlen);
     }
     if (!rc) {
         m->n_in = (size_t)p.n_in;

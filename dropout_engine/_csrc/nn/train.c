@@ -8,6 +8,8 @@
  * its output (post-dropout, what the next layer and the backward pass
  * read), its mask bits and, where the activation's derivative needs it
  * (de_act_needs_pre), its pre-activation; two ping-pong gradient buffers; one gradient per param.
+ * A layer with a normalisation (norm.c) also keeps its xhat, statistics
+ * and (post) activation output, de_norm_buf_t.
  * A training step allocates nothing.  Inference allocates its scratch per
  * call, so concurrent predicts on one net never share a buffer.
  *
@@ -44,6 +46,7 @@ struct de_net {
                                         noise multiplier (noise.c) */
     uint64_t **mask;
     de_dropout_t *drop;              /* per layer, this step's dropout */
+    de_norm_buf_t *nbuf;             /* per layer: normalisation buffers */
 };
 
 static size_t mask_words(size_t m, size_t n) { return (m * n + 63) / 64; }
@@ -54,15 +57,23 @@ static int has_mask(const de_layer_t *l)
     return l->rate > 0.0 && !l->noise;
 }
 
+/* A normalisation after the activation keeps the activation's output
+ * whole (norm.c), so the dropout never hides it. */
 static int needs_pre(const de_layer_t *l)
 {
-    return de_act_needs_pre(&l->act, has_mask(l));
+    return de_act_needs_pre(&l->act, has_mask(l) && !l->norm.post);
 }
 
 /* PReLU's slopes are the layer's last param. */
 static int has_slopes(const de_layer_t *l)
 {
     return l->act.kind == DE_PRELU;
+}
+
+/* The layer's params: kernel, bias, gamma, beta, slopes (those it has). */
+static size_t n_params(const de_layer_t *l)
+{
+    return 1 + !!l->b + !!l->norm.gamma + !!l->norm.beta + has_slopes(l);
 }
 
 static int has_noise(const de_layer_t *l)
@@ -113,6 +124,8 @@ static void free_train(de_net_t *net)
     free(net->drop);
     free(net->act);
     free(net->mul);
+    free(net->nbuf);
+    net->nbuf = NULL;
     net->arena = NULL;
     net->params = NULL;
     net->out = net->pre = net->grad = NULL;
@@ -150,7 +163,8 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
         float *o = l + 1 == net->n_layers ? y : (in == a ? b : a);
-        int rc = L->qw
+        int rc = L->norm.kind ? de_norm_layer_infer(m, L, in, &none, o, NULL)
+            : L->qw
             ? de_qdense_forward(m, L->n_out, L->n_in, in, L->qw, L->qcorr,
                                 L->qscale, L->b, &L->act, o)
             : de_dense_forward(m, L->n_out, L->n_in, in, L->w, L->b,
@@ -277,8 +291,9 @@ static int mc_forward(const de_net_t *net, size_t rows, float *xs,
         uint64_t key = de_rng_key(L->seed, l + 1, step);
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, &d);
         memset(mask, 0, mask_words(rows, L->n_out) * 8);
-        int rc = de_dense_forward(rows, L->n_out, L->n_in, in, L->w, L->b,
-                                  &L->act, &d, o, mask);
+        int rc = L->norm.kind ? de_norm_layer_infer(rows, L, in, &d, o, mask)
+            : de_dense_forward(rows, L->n_out, L->n_in, in, L->w, L->b,
+                               &L->act, &d, o, mask);
         if (rc) return rc;
         if (has_noise(L))
             de_noise(L->noise, L->rate, key, rows * L->n_out, o, mul);
@@ -365,6 +380,15 @@ static size_t layout(de_net_t *net, char *base)
             ? carve(base, &at, (B * L->n_out + 1) * sizeof(float)) : NULL;
         net->pre[l] = needs_pre(L)
             ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
+        de_norm_buf_t *nb = &net->nbuf[l];
+        nb->xhat = nb->stat = nb->act = NULL;
+        if (L->norm.kind) {
+            nb->xhat = carve(base, &at, B * L->n_out * sizeof(float));
+            nb->stat = carve(base, &at, de_norm_stat_floats(&L->norm, B, L->n_out)
+                             * sizeof(float));
+            if (L->norm.post)
+                nb->act = carve(base, &at, B * L->n_out * sizeof(float));
+        }
     }
     for (size_t i = 0; i < net->n_params; i++)
         net->grad[i] = carve(base, &at, net->params[i].rows
@@ -380,7 +404,7 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
     if (n_metrics > MAX_METRICS || quantized(net)) return DE_EINVAL;
     size_t L = net->n_layers, np = 0;
     for (size_t l = 0; l < L; l++)
-        np += 1 + !!net->layers[l].b + has_slopes(&net->layers[l]);
+        np += n_params(&net->layers[l]);
     net->batch = batch;
     net->t_cols = t_cols;
     net->loss = loss;
@@ -397,8 +421,9 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
     net->grad = malloc(np * sizeof *net->grad);
     net->act = malloc(L * sizeof *net->act);
     net->mul = malloc(L * sizeof *net->mul);
+    net->nbuf = malloc(L * sizeof *net->nbuf);
     if (!net->params || !net->out || !net->pre || !net->mask || !net->drop
-        || !net->grad || !net->act || !net->mul)
+        || !net->grad || !net->act || !net->mul || !net->nbuf)
         goto oom;
     memcpy(net->params, params, np * sizeof *params);
     size_t size = layout(net, NULL);
@@ -431,7 +456,10 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step)
         int rc;
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, d);
         if (net->mask[l]) memset(net->mask[l], 0, mask_words(m, n) * 8);
-        if (z) {
+        if (L->norm.kind) {
+            rc = de_norm_layer_forward(m, L, in, d, z, &net->nbuf[l], y,
+                                       net->mask[l]);
+        } else if (z) {
             /* The backward pass needs the pre-activation: unfused steps. */
             de_epilogue_t ep = {L->b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL},
                                 {0, 1.f, 0}, NULL};
@@ -463,18 +491,30 @@ static int backward(de_net_t *net, size_t m)
         size_t n = L->n_out, k = L->n_in;
         float *dz = net->gbuf[cur];
         const float *x = l ? net->out[l - 1] : net->xb;
+        const float *y = has_noise(L) ? net->act[l] : net->out[l];
+        const int fused = net->fused && l + 1 == net->n_layers;
+        /* This layer's param gradients, in de_net_train_setup's order. */
+        float **g = net->grad + (p -= n_params(L));
+        float *gw = *g++, *gb = L->b ? *g++ : NULL;
+        float *ggamma = L->norm.gamma ? *g++ : NULL;
+        float *gbeta = L->norm.beta ? *g++ : NULL;
+        float *gslopes = has_slopes(L) ? *g : NULL;
         if (has_noise(L))
             for (size_t i = 0; i < m * n; i++) dz[i] *= net->mul[l][i];
-        if (has_slopes(L))   /* from dy, before dz overwrites it */
-            de_prelu_slope_grad(m, n, &net->drop[l], net->mask[l],
-                                net->pre[l], dz, net->grad[--p]);
-        if (!(net->fused && l + 1 == net->n_layers))
-            de_backward_act(m, n, &L->act, &net->drop[l], net->mask[l],
-                            has_noise(L) ? net->act[l] : net->out[l],
-                            net->pre[l], dz, dz);
-        if (L->b) de_sum_rows(m, n, dz, net->grad[--p]);
-        int rc = de_gemm(1, 0, k, n, m, x, k, dz, n, net->grad[--p], n, 0,
-                         NULL);
+        if (L->norm.kind) {
+            de_norm_layer_backward(m, L, &net->drop[l], net->mask[l], y,
+                                   net->pre[l], &net->nbuf[l], fused, dz,
+                                   ggamma, gbeta, gslopes);
+        } else {
+            if (gslopes)   /* from dy, before dz overwrites it */
+                de_prelu_slope_grad(m, n, &net->drop[l], net->mask[l],
+                                    net->pre[l], dz, gslopes);
+            if (!fused)
+                de_backward_act(m, n, &L->act, &net->drop[l], net->mask[l], y,
+                                net->pre[l], dz, dz);
+        }
+        if (gb) de_sum_rows(m, n, dz, gb);
+        int rc = de_gemm(1, 0, k, n, m, x, k, dz, n, gw, n, 0, NULL);
         if (!rc && l)
             rc = de_gemm(0, 1, m, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
                          0, NULL);
@@ -537,6 +577,9 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
         double lr = de_optim_lr(opt, step);
         for (size_t i = 0; i < net->n_params; i++)
             de_param_update(opt, lr, step, &net->params[i], net->grad[i]);
+        for (size_t l = 0; l < net->n_layers; l++)   /* BN's moving stats */
+            de_norm_update_moving(&net->layers[l].norm, net->layers[l].n_out,
+                                  net->nbuf[l].stat);
         *iterations = step + 1;
         done++;
     }
