@@ -1,10 +1,6 @@
 """Prepacked weights (de_gemm_pack_b / de_gemm_prepacked, _engine.Net's
 packed kernel panels): bit-identical to the unpacked path on every ISA, made
 lazily, and never stale after any way of changing a weight."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -66,20 +62,9 @@ def test_predict_bit_identical():
 
 @pytest.mark.parametrize("isa", [0, 1, 2])
 def test_bit_identical_each_isa(isa):
-    if not _engine.isa_available(isa):
-        pytest.skip(f"{_engine.isa_name(isa)} not available here")
-    if isa == _engine.isa_get():
-        pytest.skip("the default ISA is checked in-process")
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = (f"import sys; sys.path.insert(0, {here!r})\n"
-            "from dropout_engine import _engine\n"
-            f"assert _engine.isa_get() == {isa}\n"
-            "import test_prepacked as t\n"
-            "t.check_gemm_bit_identical(); t.check_predict_bit_identical()\n")
-    env = dict(os.environ, DROPOUT_ENGINE_ISA=_engine.isa_name(isa))
-    res = subprocess.run([sys.executable, "-c", code], env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
+    from test_gemm import run_under_isa
+    run_under_isa(isa, "test_prepacked", ["check_gemm_bit_identical",
+                                          "check_predict_bit_identical"])
 
 
 def test_panels_for_other_kernels_are_not_used():
