@@ -37,6 +37,19 @@ cdef extern from "engine.h" nogil:
     void de_random_bits(uint64_t key, uint32_t *out, size_t n)
     void de_dropout_params(double rate, int inverted, uint64_t key, de_dropout_t *d)
 
+    ctypedef struct de_packed_b_t:
+        pass
+    de_packed_b_t *de_gemm_pack_b(size_t k, size_t n, const float *b, size_t ldb)
+    void de_packed_b_free(de_packed_b_t *pb)
+    size_t de_packed_b_bytes(const de_packed_b_t *pb)
+    int de_gemm_uses_packed_b(size_t m, size_t n)
+    int de_gemm_prepacked(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                          const float *b, size_t ldb, const de_packed_b_t *pb,
+                          float *c, size_t ldc, int accumulate,
+                          const de_epilogue_t *ep)
+    uint64_t de_gemm_pack_epoch()
+    void de_gemm_packs_stale()
+
     int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 const float *a, size_t lda, const float *b, size_t ldb,
                 float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
@@ -119,7 +132,7 @@ def dropout_params(double rate, bint inverted, uint64_t key):
 
 
 # ------------------------------------------------------------------ gemm
-def gemm(bint trans_a, bint trans_b, float[:, :] a, float[:, :] b,
+def gemm(bint trans_a, bint trans_b, const float[:, :] a, const float[:, :] b,
          float[:, ::1] c, bint accumulate=False):
     """c = op(a) @ op(b) (+ c). a and b: unit column stride, any row stride."""
     cdef size_t m = c.shape[0], n = c.shape[1]
@@ -131,6 +144,48 @@ def gemm(bint trans_a, bint trans_b, float[:, :] a, float[:, :] b,
         rc = de_gemm(trans_a, trans_b, m, n, k, &a[0, 0], lda, &b[0, 0], ldb,
                      &c[0, 0], n, accumulate, NULL)
     _check(rc)
+
+
+cdef class PackedB:
+    """B (k x n float32, C-contiguous) packed once into the GEMM's panels for
+    the ISA selected when it was made (de_gemm_pack_b); freed with it."""
+    cdef de_packed_b_t *p
+
+    def __cinit__(self, const float[:, ::1] b):
+        with nogil:
+            self.p = de_gemm_pack_b(b.shape[0], b.shape[1], &b[0, 0], b.shape[1])
+        if self.p == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        de_packed_b_free(self.p)
+
+    @property
+    def nbytes(self):
+        return de_packed_b_bytes(self.p)
+
+
+def gemm_prepacked(const float[:, ::1] a, const float[:, ::1] b, PackedB bp,
+                   float[:, ::1] c, bint accumulate=False):
+    """c = a @ b (+ c) with b's panels from bp (or packed here when bp was
+    packed for other kernels or another b shape)."""
+    cdef int rc
+    with nogil:
+        rc = de_gemm_prepacked(c.shape[0], c.shape[1], a.shape[1], &a[0, 0],
+                               a.shape[1], &b[0, 0], b.shape[1], bp.p,
+                               &c[0, 0], c.shape[1], accumulate, NULL)
+    _check(rc)
+
+
+def gemm_uses_packed_b(size_t m, size_t n):
+    """Whether de_gemm packs B for an m x n output (else prepacking is moot)."""
+    return bool(de_gemm_uses_packed_b(m, n))
+
+
+def weights_written():
+    """Tell every holder of packed weight panels that weights may have
+    changed (they repack at their next use)."""
+    de_gemm_packs_stale()
 
 
 # ------------------------------------------------------------ activations
@@ -254,7 +309,7 @@ def prelu_slope_grad(const float[:, ::1] z, const float[:, ::1] dy,
 # The model's C side (loss.c, optim.c, schedule.c, train.c).  model.py
 # validates and plans; these only move pointers.
 from libc.stdint cimport int8_t, int32_t, int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
 cdef extern from "engine.h" nogil:
@@ -327,6 +382,9 @@ cdef extern from "engine.h" nogil:
     void de_net_free(de_net_t *net)
     int de_net_predict(const de_net_t *net, size_t m, const float *x,
                        float *y, size_t chunk)
+    int de_net_predict_packed(const de_net_t *net, size_t m, const float *x,
+                              float *y, size_t chunk,
+                              const de_packed_b_t *const *packed)
     int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
                           size_t samples, uint64_t key, float *mean,
                           float *std, size_t chunk)
@@ -355,13 +413,18 @@ cdef inline bint _is_f32c(cnp.ndarray a, size_t cols):
             and <size_t>a.shape[1] == cols)
 
 
-cdef float *_fptr(a):
-    """Data pointer of a C-contiguous float32 array (None -> NULL)."""
-    cdef float[::1] v
+cdef float *_fptr(a) except? NULL:
+    """Data pointer of a C-contiguous native float32 ndarray (None -> NULL).
+    Its writeable flag is not asked: weights are read-only to users
+    (layers/core.py) and written only by the engine's own code."""
+    cdef cnp.ndarray v
     if a is None:
         return NULL
-    v = a.reshape(-1)
-    return &v[0]
+    v = a
+    if not (cnp.PyArray_TYPE(v) == cnp.NPY_FLOAT32 and cnp.PyArray_ISNOTSWAPPED(v)
+            and cnp.PyArray_IS_C_CONTIGUOUS(v) and cnp.PyArray_SIZE(v) > 0):
+        raise ValueError("expected a non-empty C-contiguous native float32 array")
+    return <float *>cnp.PyArray_DATA(v)
 
 
 cdef const void *_ptr(cnp.ndarray a):
@@ -518,14 +581,55 @@ def param_update(dict opt, int64_t step, dict param, float[::1] grad):
         de_param_update(&o, lr, step, &p, &grad[0])
 
 
+# Rows of a predict big enough for the packed GEMM path (any m > 4 does).
+cdef enum:
+    DE_PACK_ROWS = 1 << 20
+
+
+cdef class _Packs:
+    """One set of packed kernel panels of a Net (an entry per layer, NULL
+    where not packed) and the pack epoch read before they were made.  A
+    predict holds a reference for its call, so replacing a Net's set never
+    frees panels a concurrent predict is reading."""
+    cdef de_packed_b_t **p
+    cdef size_t n
+    cdef uint64_t epoch
+    cdef size_t nbytes
+
+    def __cinit__(self, size_t n, uint64_t epoch):
+        self.p = <de_packed_b_t **>calloc(n if n else 1, sizeof(de_packed_b_t *))
+        if self.p == NULL:
+            raise MemoryError()
+        self.n = n
+        self.epoch = epoch
+
+    def __dealloc__(self):
+        cdef size_t i
+        if self.p != NULL:
+            for i in range(self.n):
+                de_packed_b_free(self.p[i])
+            free(self.p)
+
+
 cdef class Net:
     """A de_net_t plus references keeping every array it points at alive.
 
     layers: list of dicts (w, b or None, act: a kind or the activation
     tuple of _fill_act, slopes: a PReLU's or None, rate, inverted, seed);
     the weights must stay the same numpy objects (updated in place).
+
+    Prepacked kernels: predict of more than DE_GEMM_SMALL_M rows packs each
+    float kernel's GEMM panels once (lazily, at the first such predict) and
+    reuses them while de_gemm_pack_epoch() is unchanged; every write to
+    weights bumps the epoch (C training and parameter updates do it
+    themselves; Python writes call weights_written()), as does an ISA
+    change.  The panels hold about the kernels' size again; batch-1 predict
+    (the small-m path reads kernels in place) never makes them.
     """
     cdef de_net_t *net
+    cdef _Packs _packs       # packed kernel panels, or None
+    cdef list _pack_src      # per layer: (kernel or None, k, n)
+    cdef size_t _pack_nmax   # widest packable layer output (0: none)
     cdef list _keep          # the layers' arrays
     cdef list _keep_train    # the arrays of the current training setup
     cdef size_t n_in, n_out
@@ -539,6 +643,8 @@ cdef class Net:
         if ls == NULL:
             raise MemoryError()
         self._keep = []
+        self._pack_src = []
+        self._pack_nmax = 0
         try:
             for i in range(n):
                 c = layers[i]
@@ -560,6 +666,10 @@ cdef class Net:
                 ls[i].noise = c.get("noise", 0)
                 _fill_norm(&ls[i].norm, c.get("norm"))
                 self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm")]
+                self._pack_src.append((None if q else c["w"], ls[i].n_in,
+                                       ls[i].n_out))
+                if not q and ls[i].n_out > self._pack_nmax:
+                    self._pack_nmax = ls[i].n_out
             self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
         finally:
             free(ls)
@@ -600,10 +710,45 @@ cdef class Net:
         cdef float *py = <float *>cnp.PyArray_DATA(y)
         cdef size_t m = dims[0]
         cdef int rc
+        cdef _Packs packs = None
+        cdef const de_packed_b_t *const *pp = NULL
+        if self._pack_nmax and de_gemm_uses_packed_b(min(m, chunk), self._pack_nmax):
+            packs = self._packs
+            if packs is None or packs.epoch != de_gemm_pack_epoch():
+                packs = self._repack()
+            pp = <const de_packed_b_t *const *>packs.p
         with nogil:
-            rc = de_net_predict(self.net, m, px, py, chunk)
+            rc = de_net_predict_packed(self.net, m, px, py, chunk, pp)
         _check(rc)
         return y
+
+    cdef _Packs _repack(self):
+        """Pack the kernels of the layers whose GEMM packs B (the others
+        stay NULL, as does one whose copy would not fit in memory: it runs
+        unpacked, as before).  The epoch is read first, so a write during
+        packing leaves the set stale."""
+        cdef _Packs packs = _Packs(len(self._pack_src), de_gemm_pack_epoch())
+        cdef size_t i, k, n
+        cdef const float *w
+        for i in range(packs.n):
+            src, k, n = self._pack_src[i]
+            if src is None or not de_gemm_uses_packed_b(DE_PACK_ROWS, n):
+                continue
+            w = _fptr(src)
+            with nogil:
+                packs.p[i] = de_gemm_pack_b(k, n, w, n)
+            packs.nbytes += de_packed_b_bytes(packs.p[i])
+        self._packs = packs
+        return packs
+
+    def packed_bytes(self):
+        """Bytes of packed kernel panels this net holds now (0 before the
+        first predict that packs, and after release_packed)."""
+        return self._packs.nbytes if self._packs is not None else 0
+
+    def release_packed(self):
+        """Free the packed panels (the next large predict packs again)."""
+        self._packs = None
 
     def predict_mc(self, const float[:, ::1] x, size_t samples, uint64_t key,
                    size_t chunk):

@@ -27,8 +27,8 @@ class Net:
         layers: the C layers, dicts as ``_plan.Plan.net`` builds them.
 
     ``reads(x)``, ``predict(x, chunk)``, ``predict_mc(x, samples, key,
-    chunk)`` and ``evaluate(x, t, loss, metric_kinds, chunk, sw)`` are the
-    binding's own methods, bound here once so that a batch-1 predict pays no
+    chunk)``, ``evaluate(x, t, loss, metric_kinds, chunk, sw)``,
+    ``packed_bytes()`` and ``release_packed()`` are the binding's own methods, bound here once so that a batch-1 predict pays no
     extra Python call.  ``reads(x)``: whether predict reads x as is (a
     C-contiguous native float32 [m > 0, n_in] ndarray), the cheap check the
     caller makes first; predict refuses anything else.  The x, t and sw of
@@ -40,6 +40,8 @@ class Net:
         self._c = c
         self.reads, self.predict = c.reads, c.predict
         self.predict_mc, self.evaluate = c.predict_mc, c.evaluate
+        # predict's packed kernel panels (see _engine.Net and read_only).
+        self.packed_bytes, self.release_packed = c.packed_bytes, c.release_packed
         self._train_token = self._optimizer = None
 
     # ---------------------------------------------------------- training
@@ -91,6 +93,42 @@ class Net:
         opt = self._optimizer
         return self._c.train(opt._c_config(), x, t, index, first, count,
                              opt._iterations, stats, sw)
+
+
+# ------------------------------------------------------------ weight writes
+def read_only(w):
+    """``w`` (a weight array), made read-only to its users and returned.
+
+    Why: predict packs each float kernel's GEMM panels once and reuses them
+    (``_engine.Net``), so a write the engine is not told of would leave the
+    packed copy stale.  Keras's variables are not numpy-writable either; the
+    sanctioned writes are ``set_weights`` (model or layer), ``load_weights``
+    / ``load``, training, and ``write_weights`` here.  The engine's C code
+    writes through its own pointers, which the flag does not guard."""
+    w.flags.writeable = False
+    return w
+
+
+def write_weights(own, values):
+    """Copy ``values`` (checked by ``_validation.weight_values``) into the
+    weight arrays ``own``, read-only or not (their flags are kept), then
+    tell every holder of packed panels to repack."""
+    try:
+        for w, v in zip(own, values):
+            locked = not w.flags.writeable
+            w.flags.writeable = True
+            try:
+                np.copyto(w, v, casting="unsafe")
+            finally:
+                w.flags.writeable = not locked
+    finally:
+        weights_written()
+
+
+def weights_written():
+    """Weights changed outside the engine's C code: packed copies of them
+    are stale (every net repacks at its next large predict)."""
+    _engine.weights_written()
 
 
 # ------------------------------------------------- standalone objects' kernels

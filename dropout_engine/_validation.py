@@ -157,6 +157,29 @@ NOT_BUILT = ("This model has not yet been built. Build the model first by callin
              "build() or by calling the model on a batch of data.")
 
 
+def weight_values(own, weights, where, hint=""):
+    """``weights`` checked against the arrays ``own`` they would be copied
+    into (count, shapes, an int8 kernel's integer range): the list of numeric
+    arrays to copy.  ``where`` names the holder ("Model 'm'", "Layer 'd'"),
+    ``hint`` ends the count mismatch's message."""
+    weights = list(weights)
+    if len(weights) != len(own):
+        raise ValueError(f"{where} has {len(own)} weight arrays, "
+                         f"set_weights got {len(weights)}{hint}")
+    new = []
+    for i, (w, v) in enumerate(zip(own, weights)):
+        v = numeric(v, f"weights[{i}]")
+        if v.shape != w.shape:
+            raise ValueError(f"weights[{i}] must have shape {w.shape}, got {v.shape}")
+        if w.dtype == np.int8 and not (
+                np.array_equal(v, np.round(v)) and v.min(initial=0) >= -128
+                and v.max(initial=0) <= 127):
+            raise ValueError(f"weights[{i}] is an int8 kernel: its values must be "
+                             "integers in [-128, 127]")
+        new.append(v)
+    return new
+
+
 def numeric(a, what):
     a = np.asarray(a)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number)

@@ -13,7 +13,6 @@ one C call for the whole network with per-call scratch, so many Python
 threads may predict on one model at once.  Arrays are converted once to
 float32 at the API edge.
 """
-import numpy as np
 
 from ._validation import is_int
 from . import _net, _validation, losses, metrics as metrics_mod, optimizers
@@ -166,24 +165,10 @@ class Sequential:
     def set_weights(self, weights):
         """Copy ``weights`` (Keras order) in; all shapes are checked first."""
         own = self.weights
-        weights = list(weights)
-        if len(weights) != len(own):
-            raise ValueError(f"Model '{self.name}' has {len(own)} weight arrays, "
-                             f"set_weights got {len(weights)}"
-                             + ("" if self.built else f". {_validation.NOT_BUILT}"))
-        new = []
-        for i, (w, v) in enumerate(zip(own, weights)):
-            v = _validation.numeric(v, f"weights[{i}]")
-            if v.shape != w.shape:
-                raise ValueError(f"weights[{i}] must have shape {w.shape}, got {v.shape}")
-            if w.dtype == np.int8 and not (
-                    np.array_equal(v, np.round(v)) and v.min(initial=0) >= -128
-                    and v.max(initial=0) <= 127):
-                raise ValueError(f"weights[{i}] is an int8 kernel: its values must be "
-                                 "integers in [-128, 127]")
-            new.append(v)
-        for w, v in zip(own, new):
-            np.copyto(w, v, casting="unsafe")
+        new = _validation.weight_values(
+            own, weights, f"Model '{self.name}'",
+            "" if self.built else f". {_validation.NOT_BUILT}")
+        _net.write_weights(own, new)
         for layer in self._layers:    # the engine's packed copy of int8 kernels
             if getattr(layer, "_int8", None) is not None:
                 layer._int8.repack()

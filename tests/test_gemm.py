@@ -78,8 +78,9 @@ def test_all_shapes_and_transposes_default_isa():
     check_all_shapes()
 
 
-@pytest.mark.parametrize("isa", [0, 1, 2])
-def test_all_shapes_and_transposes_each_isa(isa):
+def run_under_isa(isa, module, checks):
+    """Run ``module.<name>()`` for each name in ``checks`` in a subprocess
+    forced to ``isa`` (skips when it is absent or the default)."""
     if not _engine.isa_available(isa):
         pytest.skip(f"{_engine.isa_name(isa)} not available here")
     if isa == _engine.isa_get():
@@ -88,13 +89,18 @@ def test_all_shapes_and_transposes_each_isa(isa):
     code = (f"import sys; sys.path.insert(0, {here!r})\n"
             "from dropout_engine import _engine\n"
             f"assert _engine.isa_get() == {isa}\n"
-            "import test_gemm; test_gemm.check_all_shapes()\n"
-            "test_gemm.check_small_m_paths()\n"
-            "test_gemm.check_thin_outputs()\n")
+            f"import {module}\n"
+            + "".join(f"{module}.{c}()\n" for c in checks))
     env = dict(os.environ, DROPOUT_ENGINE_ISA=_engine.isa_name(isa))
     res = subprocess.run([sys.executable, "-c", code], env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
+
+
+@pytest.mark.parametrize("isa", [0, 1, 2])
+def test_all_shapes_and_transposes_each_isa(isa):
+    run_under_isa(isa, "test_gemm", ["check_all_shapes", "check_small_m_paths",
+                                     "check_thin_outputs"])
 
 
 @pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)

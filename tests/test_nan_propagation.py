@@ -81,7 +81,7 @@ def _model(case):
     from dropout_engine.layers import Input, PReLU
     from dropout_engine.model import Sequential
     m = Sequential([Input((1,))] + CASES[case][0]())
-    m.layers[0].kernel[...] = W
+    m.layers[0].set_weights([W] + m.layers[0].weights[1:])
     for layer in m.layers:
         if isinstance(layer, PReLU):
             layer.alpha[...] = PRELU_ALPHA
@@ -108,7 +108,9 @@ def _fit_raises(case):
     from dropout_engine.layers import Dense
     m = _model(case)
     m.add(Dense(1))
-    m.layers[0].kernel[0, 3] = np.nan
+    k = m.layers[0].kernel.copy()
+    k[0, 3] = np.nan
+    m.layers[0].set_weights([k] + m.layers[0].weights[1:])
     m.compile("sgd", "mse")
     x = np.linspace(-2, 2, 16, dtype=np.float32).reshape(-1, 1)
     try:

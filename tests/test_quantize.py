@@ -42,9 +42,8 @@ def _net(rng, sizes, acts, use_bias=True, drops=None, in_drop=None):
     model = Sequential(layers)
     for d in model.layers:
         if isinstance(d, Dense):
-            d.kernel[:] = rng.normal(size=d.kernel.shape).astype(np.float32)
-            if use_bias:
-                d.bias[:] = rng.normal(size=d.bias.shape).astype(np.float32)
+            d.set_weights([rng.normal(size=w.shape).astype(np.float32)
+                           for w in d.weights])
     return model
 
 
@@ -71,7 +70,7 @@ def test_kernel_quantization_is_kerass_abs_max_per_column():
     w = rng.normal(size=(37, 70)).astype(np.float32)
     w[:, 3] = 0.0                       # an all-zero column: scale 127 / eps
     model = Sequential([Input((37,)), Dense(70)])
-    model.layers[0].kernel[:] = w
+    model.layers[0].set_weights([w, model.layers[0].bias])
     model.quantize("int8")
     q, scale = ref.abs_max_quantize(w, axis=0)
     d = model.layers[0]

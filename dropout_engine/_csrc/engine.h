@@ -135,6 +135,35 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
             const float *a, size_t lda, const float *b, size_t ldb,
             float *c, size_t ldc, int accumulate, const de_epilogue_t *ep);
 
+/* Prepacked B (inference weights).  de_gemm packs op(B) into micro-panels at
+ * every call; a weight matrix that does not change can be packed once.
+ * de_gemm_pack_b packs B (k x n, row stride ldb, not transposed) into the
+ * very panels the packed path builds per call, for the kernels selected now
+ * (the same KC blocking, so the same sums): de_gemm_prepacked then gives
+ * results bit-identical to de_gemm(0, 0, ...) on the same B.  The copy holds
+ * k x round_up(n, NR) floats (about the weights' size again); NULL when out
+ * of memory.  Free it with de_packed_b_free.  de_gemm_prepacked still needs
+ * B itself: the small-m and thin paths read B in place, and a copy packed
+ * for other kernels (the ISA changed) or another shape is not used (the
+ * call packs B as de_gemm does).  de_gemm_uses_packed_b(m, n) says whether
+ * de_gemm packs B for such a shape at all (m rows of output, n columns);
+ * packing is only worth it where it does. */
+typedef struct de_packed_b de_packed_b_t;
+de_packed_b_t *de_gemm_pack_b(size_t k, size_t n, const float *b, size_t ldb);
+void de_packed_b_free(de_packed_b_t *pb);
+size_t de_packed_b_bytes(const de_packed_b_t *pb);
+int de_gemm_uses_packed_b(size_t m, size_t n);
+int de_gemm_prepacked(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                      const float *b, size_t ldb, const de_packed_b_t *pb,
+                      float *c, size_t ldc, int accumulate,
+                      const de_epilogue_t *ep);
+/* The generation of packed copies: bumped (de_gemm_packs_stale) whenever
+ * weights may have been written (training, parameter updates, the caller's
+ * own writes) or the ISA changed.  A holder of packed copies compares it
+ * with the value read before it packed and repacks when they differ. */
+uint64_t de_gemm_pack_epoch(void);
+void de_gemm_packs_stale(void);
+
 /* ---------------------------------------------- elementwise (unfused) */
 /* The unfused pieces: references for the fused path, and the building
  * blocks for layers that stand alone.  All work in place on y[m x n]
@@ -155,6 +184,11 @@ void de_dropout(size_t m, size_t n, const float *x, float *y, uint64_t *mask,
 int de_dense_forward(size_t m, size_t n, size_t k, const float *x,
                      const float *w, const float *b, const de_act_t *act,
                      const de_dropout_t *drop, float *y, uint64_t *mask);
+/* The same with w's panels prepacked (de_gemm_pack_b of w, or NULL). */
+int de_dense_forward_packed(size_t m, size_t n, size_t k, const float *x,
+                            const float *w, const de_packed_b_t *wp,
+                            const float *b, const de_act_t *act,
+                            const de_dropout_t *drop, float *y, uint64_t *mask);
 
 /* dz = dy * keep * scale * act'(.) in one pass (dz may equal dy).
  *  y: the forward output (after dropout); z: the pre-activation x@w+b, needed
@@ -444,6 +478,14 @@ void de_net_free(de_net_t *net);
  * on one net). */
 int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
                    size_t chunk);
+/* The same with layer l's kernel panels packed[l] (de_gemm_pack_b of its
+ * w, or NULL for any layer; packed itself may be NULL): bit-identical
+ * results.  The net keeps no packed copy itself: the caller owns them and
+ * keeps them alive for the call, so concurrent predicts stay safe while it
+ * replaces them. */
+int de_net_predict_packed(const de_net_t *net, size_t m, const float *x,
+                          float *y, size_t chunk,
+                          const de_packed_b_t *const *packed);
 
 /* Monte-Carlo dropout: `samples` forward passes of each row with every
  * dropout site active as in training (inverted: kept units scaled;

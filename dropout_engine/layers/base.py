@@ -4,7 +4,7 @@ import weakref
 
 import numpy as np
 
-from .. import _validation
+from .. import _net, _validation
 
 _counters = {}
 
@@ -106,6 +106,19 @@ class Layer:
 
     def count_params(self):
         return sum(w.size for w in self.weights)
+
+    def get_weights(self):
+        """Copies of ``weights`` (Keras's)."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (the order of ``weights``) in, shapes checked
+        first (Keras's); the way to change a layer's read-only arrays."""
+        own = self.weights
+        _net.write_weights(own, _validation.weight_values(
+            own, weights, f"Layer '{self.name}'"))
+        if getattr(self, "_int8", None) is not None:   # its packed copy
+            self._int8.repack()
 
     def get_config(self):
         c = {"name": self.name}

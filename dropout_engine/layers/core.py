@@ -1,9 +1,10 @@
 """Input and Dense (Keras 3 names and defaults).  A Dense holds its kernel
 [in, out] and bias as float32 arrays the C engine reads and updates in
-place; ``quantize("int8")`` swaps in Keras's int8 kernel."""
+place, read-only to users (see Dense); ``quantize("int8")`` swaps in
+Keras's int8 kernel."""
 import numpy as np
 
-from .. import activations, constraints, initializers, ops, regularizers
+from .. import _net, activations, constraints, initializers, ops, regularizers
 from .._validation import is_int
 from .base import Layer
 
@@ -45,6 +46,15 @@ class Dense(Layer):
         use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
         bias_regularizer, kernel_constraint, bias_constraint: as in Keras.
 
+    ``kernel`` and ``bias`` are read-only numpy arrays (as Keras's variables
+    are not numpy-writable): ``layer.kernel[...] = 0`` raises.  Change them
+    with ``set_weights`` (the layer's or the model's), ``load_weights``, or
+    training.  Why: predict packs the kernel into the GEMM's panels once, at
+    its first call on more than 4 rows, and reuses them until a weight is
+    written; that copy holds about the kernel's size again (batch-1 predict
+    never makes it; it saves the per-call packing, ~10% of a batch-64
+    predict of 1024-wide layers).
+
     Example:
         >>> Dense(64, activation="relu", input_shape=(100,))
     """
@@ -83,11 +93,11 @@ class Dense(Layer):
 
     def build(self, input_dim):
         super().build(input_dim)
-        self.kernel = np.ascontiguousarray(
-            self.kernel_initializer((input_dim, self.units)), np.float32)
+        self.kernel = _net.read_only(np.array(
+            self.kernel_initializer((input_dim, self.units)), np.float32, order="C"))
         if self.use_bias:
-            self.bias = np.ascontiguousarray(
-                self.bias_initializer((self.units,)), np.float32)
+            self.bias = _net.read_only(np.array(
+                self.bias_initializer((self.units,)), np.float32, order="C"))
         if self._int8_on_build:
             self.quantize("int8")
 
@@ -147,7 +157,7 @@ class Dense(Layer):
         """quantize("int8") once _check_quantize passed."""
         from .. import quantization
         self._int8 = quantization.Int8Kernel.from_float(self.kernel)
-        self.kernel = self._int8.kernel
+        self.kernel = _net.read_only(self._int8.kernel)
 
     @staticmethod
     def _tell_owners(layers):

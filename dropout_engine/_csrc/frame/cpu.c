@@ -100,6 +100,7 @@ int de_isa_set(int isa)
         return DE_EINVAL;
     de_kt = &tables[isa];
     de_qk = qkernels_for(isa);
+    de_gemm_packs_stale();   /* packed panels are per ISA */
     return DE_OK;
 }
 

@@ -40,6 +40,13 @@
  * the same order as the microkernel, so results are bit-identical to the
  * packed path's (and batch-size invariant wherever that one is).
  *
+ * Prepacked B (inference weights, de_gemm_pack_b): all of B packed once,
+ * KC block by KC block, each block's NR-column panels in order across the
+ * whole n.  Thread regions and NC blocks start at NR multiples (col_unit
+ * and NC are multiples of every NR), so the panels packed_region would
+ * build for block (pc, jc) are exactly the run at bp + pc * round_up(n, NR)
+ * + jc * kc: the same floats, the same microkernel calls, the same sums.
+ *
  * Memory: one 64-byte-aligned workspace per thread (static __thread), grown
  * on demand and reused, so steady-state calls allocate nothing; freed when
  * its thread exits.
@@ -67,6 +74,7 @@ typedef struct {
     const de_epilogue_t *ep;
     const de_kernel_table_t *kt;   /* read once per call */
     size_t col_unit;               /* thread regions start at multiples */
+    const float *bp;               /* op(B) prepacked for kt, or NULL */
 } gemm_t;
 
 static size_t min_sz(size_t x, size_t y) { return x < y ? x : y; }
@@ -171,8 +179,9 @@ static int packed_region(const gemm_t *g, size_t i0, size_t i1, size_t j0,
     size_t mc_max = round_up(min_sz(MC, i1 - i0), MR);
     size_t nc_max = round_up(min_sz(NC, j1 - j0), NR);
     size_t a_bytes = round_up(mc_max * kc_max * sizeof(float), 64);
-    size_t b_bytes = round_up(nc_max * kc_max * sizeof(float), 64);
+    size_t b_bytes = g->bp ? 0 : round_up(nc_max * kc_max * sizeof(float), 64);
     size_t r_bytes = g->ep ? mc_max * sizeof(de_lanes_t) : 0;
+    size_t npad = round_up(g->n, NR);
     char *ws = workspace(a_bytes + b_bytes + r_bytes);
     if (!ws)
         return DE_ENOMEM;
@@ -183,11 +192,15 @@ static int packed_region(const gemm_t *g, size_t i0, size_t i1, size_t j0,
         size_t nc = min_sz(NC, j1 - jc);
         for (size_t pc = 0; pc < g->k; pc += KC) {
             size_t kc = min_sz(KC, g->k - pc);
-            pack_b(g, pc, kc, jc, nc, bp);
+            const float *bpc = bp;
+            if (g->bp)
+                bpc = g->bp + pc * npad + jc * kc;
+            else
+                pack_b(g, pc, kc, jc, nc, bp);
             for (size_t ic = i0; ic < i1; ic += MC) {
                 size_t mc = min_sz(MC, i1 - ic);
                 pack_a(g, ic, mc, pc, kc, ap);
-                macro_kernel(g, ic, mc, jc, nc, pc, kc, ap, bp, rows_state);
+                macro_kernel(g, ic, mc, jc, nc, pc, kc, ap, bpc, rows_state);
             }
         }
     }
@@ -213,7 +226,7 @@ static size_t grid_cost(const gemm_t *g, size_t tm, size_t tn)
     size_t cols = min_sz(round_up(g->n, NR), ((segs + tn - 1) / tn) * g->col_unit);
     rows = min_sz(rows, round_up(g->m, MR));
     size_t nblocks = (cols + g->kt->gemm->nc - 1) / g->kt->gemm->nc;
-    return rows * cols + PACK_WEIGHT * (rows * nblocks + cols);
+    return rows * cols + PACK_WEIGHT * (rows * nblocks + (g->bp ? 0 : cols));
 }
 
 static int packed(const gemm_t *g, int nthreads)
@@ -380,23 +393,28 @@ static int thin(const gemm_t *g, int nthreads)
     return rc;
 }
 
-int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
-            const float *a, size_t lda, const float *b, size_t ldb,
-            float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
+/* The thin path serves this shape (for m > DE_GEMM_SMALL_M). */
+static int thin_shape(const de_kernel_table_t *kt, size_t n)
 {
-    gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c,
-                accumulate, ep, de_kt,
-                (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT};
+    return n <= DE_GEMM_THIN_N && kt->gemm->thin;
+}
+
+static int run(gemm_t *g)
+{
+    const size_t m = g->m, n = g->n, k = g->k;
+    float *c = g->c;
+    const size_t ldc = g->ldc;
+    const de_epilogue_t *ep = g->ep;
     if (m == 0 || n == 0)
         return DE_OK;
     if (k == 0) {   /* empty sum: C = 0 (or unchanged), then the epilogue */
         de_lanes_t rs;
         for (size_t i = 0; i < m; i++) {
-            if (!accumulate)
+            if (!g->accumulate)
                 memset(c + i * ldc, 0, n * sizeof(float));
             for (size_t j = 0; ep && j < n; j += DE_RNG_SEGMENT)
-                g.kt->ew->epilogue(ep, n, c + i * ldc + j, ldc, i, j, 1,
-                                   min_sz(DE_RNG_SEGMENT, n - j), &rs);
+                g->kt->ew->epilogue(ep, n, c + i * ldc + j, ldc, i, j, 1,
+                                    min_sz(DE_RNG_SEGMENT, n - j), &rs);
         }
         return DE_OK;
     }
@@ -409,8 +427,90 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
     if (nthreads < 1)
         nthreads = 1;
     if (m <= DE_GEMM_SMALL_M)
-        return small(&g, nthreads);
-    if (n <= DE_GEMM_THIN_N && g.kt->gemm->thin)
-        return thin(&g, nthreads);
-    return packed(&g, nthreads);
+        return small(g, nthreads);
+    if (thin_shape(g->kt, n))
+        return thin(g, nthreads);
+    return packed(g, nthreads);
+}
+
+int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+            const float *a, size_t lda, const float *b, size_t ldb,
+            float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
+{
+    gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c,
+                accumulate, ep, de_kt,
+                (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT, NULL};
+    return run(&g);
+}
+
+/* ------------------------------------------------------------ prepacked B */
+struct de_packed_b {
+    const de_gemm_kernels_t *gk;   /* the kernels whose panels these are */
+    size_t k, n, bytes;
+    float *panels;                 /* 64-byte aligned */
+};
+
+/* Starts at 1 so that a holder's 0 means "never packed". */
+static uint64_t pack_epoch = 1;
+
+uint64_t de_gemm_pack_epoch(void)
+{
+    return __atomic_load_n(&pack_epoch, __ATOMIC_ACQUIRE);
+}
+
+void de_gemm_packs_stale(void)
+{
+    __atomic_add_fetch(&pack_epoch, 1, __ATOMIC_ACQ_REL);
+}
+
+int de_gemm_uses_packed_b(size_t m, size_t n)
+{
+    return m > DE_GEMM_SMALL_M && !thin_shape(de_kt, n);
+}
+
+de_packed_b_t *de_gemm_pack_b(size_t k, size_t n, const float *b, size_t ldb)
+{
+    const de_gemm_kernels_t *gk = de_kt->gemm;
+    const size_t KC = (size_t)gk->kc, npad = round_up(n, (size_t)gk->nr);
+    de_packed_b_t *pb = malloc(sizeof *pb);
+    if (!pb)
+        return NULL;
+    pb->gk = gk;
+    pb->k = k;
+    pb->n = n;
+    pb->bytes = round_up((k ? k : 1) * npad * sizeof(float), 64);
+    pb->panels = aligned_alloc(64, pb->bytes);
+    if (!pb->panels) {
+        free(pb);
+        return NULL;
+    }
+    for (size_t pc = 0; pc < k; pc += KC)   /* B's element (p, j): b[p*ldb + j] */
+        gk->pack_b(b + pc * ldb, 1, ldb, n, min_sz(KC, k - pc),
+                   pb->panels + pc * npad);
+    return pb;
+}
+
+void de_packed_b_free(de_packed_b_t *pb)
+{
+    if (pb)
+        free(pb->panels);
+    free(pb);
+}
+
+size_t de_packed_b_bytes(const de_packed_b_t *pb)
+{
+    return pb ? pb->bytes : 0;
+}
+
+int de_gemm_prepacked(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                      const float *b, size_t ldb, const de_packed_b_t *pb,
+                      float *c, size_t ldc, int accumulate,
+                      const de_epilogue_t *ep)
+{
+    gemm_t g = {0, 0, m, n, k, a, b, lda, ldb, ldc, c, accumulate, ep, de_kt,
+                (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT, NULL};
+    /* Panels packed for other kernels or another shape are never read. */
+    if (pb && pb->gk == g.kt->gemm && pb->k == k && pb->n == n)
+        g.bp = pb->panels;
+    return run(&g);
 }

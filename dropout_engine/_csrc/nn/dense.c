@@ -139,12 +139,20 @@ int de_dense_forward(size_t m, size_t n, size_t k, const float *x,
                      const float *w, const float *b, const de_act_t *act,
                      const de_dropout_t *drop, float *y, uint64_t *mask)
 {
+    return de_dense_forward_packed(m, n, k, x, w, NULL, b, act, drop, y, mask);
+}
+
+int de_dense_forward_packed(size_t m, size_t n, size_t k, const float *x,
+                            const float *w, const de_packed_b_t *wp,
+                            const float *b, const de_act_t *act,
+                            const de_dropout_t *drop, float *y, uint64_t *mask)
+{
     if (act->kind != DE_SOFTMAX) {
         de_epilogue_t ep = {b, *act, *drop, mask};
-        return de_gemm(0, 0, m, n, k, x, k, w, n, y, n, 0, &ep);
+        return de_gemm_prepacked(m, n, k, x, k, w, n, wp, y, n, 0, &ep);
     }
     de_epilogue_t ep = {b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL}, {0, 1.f, 0}, NULL};
-    int rc = de_gemm(0, 0, m, n, k, x, k, w, n, y, n, 0, &ep);
+    int rc = de_gemm_prepacked(m, n, k, x, k, w, n, wp, y, n, 0, &ep);
     if (rc == DE_OK)
         softmax_dropout(m, n, y, mask, drop);
     return rc;

@@ -153,4 +153,7 @@ void de_param_update(const de_optim_t *o, double lr_d, int64_t step,
         if (i0 < i1) update_range(o, (float)lr_d, alpha, p, g, i0, i1);
     });
     constrain(p);
+    /* After the write: a packed copy made from the old values (its epoch
+     * read before this) is now stale.  Every training step comes here. */
+    de_gemm_packs_stale();
 }

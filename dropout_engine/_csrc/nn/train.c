@@ -152,7 +152,7 @@ static void scale(size_t n, float f, const float *x, float *y)
 /* Forward m rows in inference mode: dropout is the identity, "weight"
  * scaling multiplies by (1 - rate).  a, b: scratch of m * width floats. */
 static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
-                      float *a, float *b)
+                      float *a, float *b, const de_packed_b_t *const *packed)
 {
     static const de_dropout_t none = {0, 1.f, 0};
     const float *in = x;
@@ -167,8 +167,9 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
             : L->qw
             ? de_qdense_forward(m, L->n_out, L->n_in, in, L->qw, L->qcorr,
                                 L->qscale, L->b, &L->act, o)
-            : de_dense_forward(m, L->n_out, L->n_in, in, L->w, L->b,
-                               &L->act, &none, o, NULL);
+            : de_dense_forward_packed(m, L->n_out, L->n_in, in, L->w,
+                                      packed ? packed[l] : NULL, L->b,
+                                      &L->act, &none, o, NULL);
         if (rc) return rc;
         if (has_mask(L) && !L->inverted)
             scale(m * L->n_out, (float)(1.0 - L->rate), o, o);
@@ -179,6 +180,13 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
 
 int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
                    size_t chunk)
+{
+    return de_net_predict_packed(net, m, x, y, chunk, NULL);
+}
+
+int de_net_predict_packed(const de_net_t *net, size_t m, const float *x,
+                          float *y, size_t chunk,
+                          const de_packed_b_t *const *packed)
 {
     size_t rows = chunk < m ? chunk : m;
     size_t need = 2 * rows * net->width;
@@ -192,7 +200,7 @@ int de_net_predict(const de_net_t *net, size_t m, const float *x, float *y,
     for (size_t r = 0; r < m && !rc; r += rows) {
         size_t mr = m - r < rows ? m - r : rows;
         rc = infer_rows(net, mr, x + r * net->n_in, y + r * n_out, s,
-                        s + rows * net->width);
+                        s + rows * net->width, packed);
     }
     if (s != small) free(s);
     return rc;
@@ -214,7 +222,8 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
     for (size_t r = 0; r < m && !rc; r += rows) {
         size_t mr = m - r < rows ? m - r : rows;
         const float *tr = t + r * t_cols;
-        rc = infer_rows(net, mr, x + r * net->n_in, p, s, s + rows * net->width);
+        rc = infer_rows(net, mr, x + r * net->n_in, p, s, s + rows * net->width,
+                        NULL);
         sums[0] += de_loss_rows(loss, mr, n_out, p, tr, sw ? sw + r : NULL,
                                 NULL, 0, 1.f);
         for (size_t i = 0; i < n_metrics; i++)
