@@ -133,7 +133,8 @@ def _dtype(policy, fail, where):
     """Keras's dtype (a name or a policy) -> ours: None, or the quantized
     Dense policy; anything else is refused."""
     if isinstance(policy, dict):
-        name, c = policy.get("class_name"), policy.get("config") or {}
+        name, c = policy.get("class_name"), policy.get("config")
+        c = c if isinstance(c, dict) else {}
         if name == "DTypePolicy":
             policy = c.get("name")
         elif name == "QuantizedDTypePolicy" and c.get("mode") == "int8" and \
@@ -170,7 +171,7 @@ def _layer_item(item, index, fail):
     if not isinstance(name, str):
         raise fail(f"{where}: the layer name must be a string, got {name!r:.100}")
     where = f"layer {name!r} ({kind})"
-    if (kind != "InputLayer" and kind not in LAYERS) or not isinstance(kind, str) \
+    if not isinstance(kind, str) or (kind != "InputLayer" and kind not in LAYERS) \
             or item.get("registered_name") not in (None, kind):
         raise fail(f"{where} is not supported: dropout_engine reads Keras files of "
                    f"InputLayer, {', '.join(LAYERS)}")

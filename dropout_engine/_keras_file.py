@@ -165,16 +165,17 @@ class _Zip:
 class _H5:
     """Checked access to a Keras weights HDF5 file."""
 
-    def __init__(self, h5, source, fail):
-        self.h5, self.fail = h5, fail
+    def __init__(self, h5, fail):
+        self.h5, self.fail, self.f = h5, fail, None
+
+    def open(self, source):
         try:
-            self.f = h5.File(source, "r")
-        except (OSError, ValueError) as e:
-            raise fail(f"the weights are not a valid HDF5 file ({e})") from None
+            self.f = self.h5.File(source, "r")
+        except (OSError, ValueError, OverflowError) as e:
+            raise self.fail(f"the weights are not a valid HDF5 file ({e})") from None
         if "layer_names" in self.f.attrs:
-            self.f.close()
-            raise fail("this is a Keras 2 (legacy HDF5) weights file: load it in Keras "
-                       "and save it again as '.weights.h5' with Keras 3")
+            raise self.fail("this is a Keras 2 (legacy HDF5) weights file: load it in "
+                            "Keras and save it again as '.weights.h5' with Keras 3")
 
     def vars(self, path):
         """The "vars" group at ``path`` ({} when absent), hard links only."""
@@ -191,12 +192,17 @@ class _H5:
                 raise self.fail(f"{path}: {part!r} must be a group")
         return node
 
-    def array(self, group, key, dtype, shape, where):
+    def dataset(self, group, key, where):
         if not isinstance(group.get(key, getlink=True), self.h5.HardLink):
             raise self.fail(f"{where} variable {key} is missing (or a link)")
         ds = group[key]
         if not isinstance(ds, self.h5.Dataset) or ds.external or ds.is_virtual:
             raise self.fail(f"{where} variable {key} must be a plain dataset")
+        return ds
+
+    def array(self, group, key, dtype, shape, where):
+        """The dataset's values, once its dtype and shape are the expected."""
+        ds = self.dataset(group, key, where)
         if ds.dtype != dtype or ds.shape != tuple(shape):
             raise self.fail(f"{where} variable {key} must be {np.dtype(dtype)} "
                             f"{tuple(shape)}, got {ds.dtype} {ds.shape}")
@@ -206,11 +212,12 @@ class _H5:
             raise self.fail(f"{where} variable {key} cannot be read ({e})") from None
 
     def close(self):
-        self.f.close()
+        if self.f is not None:
+            self.f.close()
 
 
-def _load_layers(model, h5):
-    """Every layer's variables from the file, set with set_weights."""
+def _read_layers(model, h5):
+    """Every layer's variables from the file, in the model's weight order."""
     new, paths = [], kc.h5_paths(kc.class_names(model))
     for path, layer, kind in zip(paths, model.layers, kc.class_names(model)):
         g, where = h5.vars(path), f"layer {layer.name!r} ({path})"
@@ -227,12 +234,13 @@ def _load_layers(model, h5):
     if extra:
         raise h5.fail(f"the file holds variables of layers the model does not have: "
                       f"{sorted(extra)[:5]}")
-    model.set_weights(new)
+    return new
 
 
-def _load_optimizer(model, h5):
-    """The optimizer's state, as Keras's load does: skipped with a warning
-    when the file's count differs (an optimizer saved before it was built)."""
+def _read_optimizer(model, h5):
+    """A function that sets the optimizer's state read from the file, as
+    Keras's load does (None, with Keras's warning, when the file's count
+    differs: an optimizer saved before it was built)."""
     opt = model.optimizer
     g = h5.vars("optimizer")
     n_scalars, state = kc.optimizer_layout(opt, len(model.weights))
@@ -240,33 +248,47 @@ def _load_optimizer(model, h5):
         warnings.warn(f"Skipping variable loading for optimizer '{opt.name}', because "
                       f"it has {n_scalars + len(state)} variables whereas the saved "
                       f"optimizer has {len(g)} variables.", stacklevel=2)
-        return
+        return None
     where = f"optimizer {opt.name!r}"
-    it = g.get("0")
-    if it is None or it.shape != () or it.dtype.kind not in "iu":
+    it = h5.dataset(g, "0", where)
+    if it.shape != () or it.dtype.kind not in "iu":
         raise h5.fail(f"{where} variable 0 (iterations) must be an integer scalar")
     iterations = int(h5.array(g, "0", it.dtype, (), where))
     lr = float(h5.array(g, "1", np.float32, (), where)) if n_scalars == 2 else None
     values = [h5.array(g, str(n_scalars + i), np.float32, s.shape, where)
               for i, s in enumerate(state)]
-    if iterations < 0 or lr is not None and not lr > 0:
+    if not 0 <= iterations < 2 ** 63 or lr is not None and not 0 < lr < np.inf:
         raise h5.fail(f"{where}: iterations {iterations} / learning rate {lr} out of range")
-    for s, v in zip(state, values):
-        s[...] = v
-    opt.iterations = iterations
-    # The variable is the current rate (ReduceLROnPlateau changes it), in
-    # float32: the config's rate stays when it is the same number.
-    if lr is not None and np.float32(opt.learning_rate) != np.float32(lr):
-        opt.learning_rate = lr
+
+    def assign():
+        for s, v in zip(state, values):
+            s[...] = v
+        opt.iterations = iterations
+        # The variable is the current rate (ReduceLROnPlateau changes it), in
+        # float32: the config's rate stays when it is the same number.
+        if lr is not None and np.float32(opt.learning_rate) != np.float32(lr):
+            opt.learning_rate = lr
+    return assign
 
 
 def _load_state(model, source, fail, *, optimizer):
-    h5 = _H5(_h5py(), source, fail)
+    """Read and check everything, then change the model (so a bad file
+    leaves a model given to load_weights as it was)."""
+    h5 = _H5(_h5py(), fail)
     try:
-        _load_layers(model, h5)
-        if optimizer and model.compiled and not model.quantized:
-            _load_optimizer(model, h5)
-    except (KeyError, OSError, RuntimeError, TypeError) as e:
+        h5.open(source)
+        weights = _read_layers(model, h5)
+        assign = _read_optimizer(model, h5) if (
+            optimizer and model.compiled and not model.quantized) else None
+        model.set_weights(weights)       # checks all, then copies
+        if assign is not None:
+            assign()
+    except ModelFileError:
+        raise
+    except (KeyError, IndexError, OSError, RuntimeError, TypeError, ValueError,
+            OverflowError) as e:
+        # h5py's own errors on damaged HDF5 structures (a dtype of no
+        # numpy type, an unreadable B-tree, ...).
         raise fail(f"the weights file is damaged ({type(e).__name__}: {e})") from None
     finally:
         h5.close()
