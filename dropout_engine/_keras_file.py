@@ -124,7 +124,7 @@ class _Zip:
     def __init__(self, path):
         self.fail = _failer(path)
         try:
-            self.z = zipfile.ZipFile(path)
+            self.z = zipfile.ZipFile(os.fsdecode(os.fspath(path)))
             infos = self.z.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as e:
             raise self.fail(f"not a valid .keras zip ({e})") from None
@@ -328,7 +328,7 @@ def load_weights(model, filepath, *, zipped):
     """Weights (and optimizer state, when compiled) from a ``.weights.h5``
     file or the weights of a ``.keras`` file (``zipped``), as Keras's."""
     fail = _failer(filepath)
-    source = os.fspath(filepath)
+    source = os.fsdecode(os.fspath(filepath))
     if zipped:
         z = _Zip(filepath)
         try:
