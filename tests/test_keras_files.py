@@ -230,7 +230,7 @@ def test_quantized_models_both_ways(keras, tmp_path):
 
 
 def test_unsupported_keras_layers_and_models_are_refused_by_name(keras, tmp_path):
-    km = keras.Sequential([keras.Input((8, 2)), keras.layers.Conv1D(3, 2)])
+    km = keras.Sequential([keras.Input((8, 2)), keras.layers.Conv1D(3, 2, name="conv1d")])
     km.save(tmp_path / "conv.keras")
     with pytest.raises(ModelFileError, match=r"layer 'conv1d' \(Conv1D\) is not supported"):
         load_model(tmp_path / "conv.keras")
