@@ -30,6 +30,11 @@ model whose weight names, shapes and dtypes are exactly the file's, and the
 optimizer state must match the weights; any mismatch raises ModelFileError
 (a ValueError) naming the file and what was expected.  Nothing is
 unpickled or evaluated.
+
+The suffix decides what save writes (``file_format``): ".keras" and
+".weights.h5" are Keras 3's files (``_keras_file``), ".safetensors" ours;
+any other suffix is refused.  Loading picks the reader by the file's first
+bytes (a zip, HDF5, or else ours), whatever its name.
 """
 import json
 import os
@@ -50,6 +55,51 @@ FIT_STATE = "fit_state"
 FIT_PREFIX = FIT_STATE + "/"
 # Tensors that are not weights: load_model and load_weights pass them by.
 _NOT_WEIGHTS = ("optimizer/", FIT_PREFIX)
+
+
+# What each save writes, by suffix: (suffix, format, what it is).
+_MODEL_SUFFIXES = ((".keras", "keras", "Keras 3's zip; Keras and dropout_engine load it"),
+                   (".safetensors", "safetensors",
+                    "dropout_engine's own file, which the C library also reads"))
+_WEIGHTS_SUFFIXES = ((".weights.h5", "keras", "Keras 3's weights file"),
+                     (".safetensors", "safetensors", "dropout_engine's own"))
+_ZIP, _HDF5 = b"PK\x03\x04", b"\x89HDF\r\n\x1a\n"
+
+
+def file_format(filepath, *, weights=False):
+    """"keras" or "safetensors": the format ``save`` (``save_weights`` when
+    ``weights``) writes to ``filepath``, by its suffix.  Other suffixes are
+    refused, with what each accepted one means (Keras 3 refuses them too)."""
+    path = os.fsdecode(os.fspath(filepath))
+    table = _WEIGHTS_SUFFIXES if weights else _MODEL_SUFFIXES
+    for suffix, fmt, _ in table:
+        if path.endswith(suffix):
+            return fmt
+    call = "save_weights" if weights else "save"
+    choices = " or ".join(f"'{s}' ({what})" for s, _, what in table)
+    if not weights and path.endswith(".weights.h5"):
+        why = "'.weights.h5' is Keras's weights-only file: call save_weights(), or "
+    elif weights and path.endswith(".keras"):
+        why = "a '.keras' file holds a whole model: call save(), or "
+    elif path.endswith((".h5", ".hdf5")):
+        why = ("Keras 2's HDF5 format (legacy in Keras 3) is not written by "
+               "dropout_engine: ")
+    else:
+        why = ""
+    raise ValueError(f"{path!r}: {call}() writes the format its suffix names; "
+                     f"{why}name the file {choices}")
+
+
+def _sniff(filepath):
+    """"zip", "hdf5" or None (then it should be ours) from the first bytes."""
+    with open(filepath, "rb") as f:
+        head = f.read(8)
+    return "zip" if head[:4] == _ZIP else "hdf5" if head == _HDF5 else None
+
+
+def _keras():
+    from . import _keras_file
+    return _keras_file
 
 
 def _weight_names(model):
@@ -96,7 +146,10 @@ def save_model(model, filepath, overwrite=True, *, metadata=None):
     Ours, keyword-only: ``metadata`` (a dict of str -> str) is stored beside
     them in the same atomic write; ``load_metadata`` gives it back.
     """
+    fmt = file_format(filepath)
     _check_overwrite(filepath, overwrite)
+    if fmt == "keras":
+        return _keras().save_model(model, filepath, _user_metadata(metadata))
     tensors, meta = _content(model)
     meta.update(_user_metadata(metadata))
     save_tensors(filepath, tensors, meta)
@@ -200,7 +253,11 @@ def model_from_bytes(data, cls):
 
 
 def save_weights(model, filepath, overwrite=True):
+    fmt = file_format(filepath, weights=True)
     _check_overwrite(filepath, overwrite)
+    if fmt == "keras":
+        _weights(model)           # refuses an unbuilt model
+        return _keras().save_weights(model, filepath)
     save_tensors(filepath, _weights(model), {"format": WEIGHTS_FORMAT, "version": VERSION})
 
 
@@ -246,14 +303,27 @@ def _json(meta, key, fail):
 
 def load_metadata(filepath):
     """The ``metadata=`` a model file was saved with (``{}`` when none): the
-    file's ``__metadata__`` without the reserved keys."""
+    file's ``__metadata__`` without the reserved keys (a ``.keras`` file's
+    are in its metadata.json)."""
+    if _sniff(filepath) == "zip":
+        return _keras().load_metadata(filepath)
     _, meta, _ = _read(filepath, FORMAT)
     return {k: v for k, v in meta.items() if k not in RESERVED_METADATA}
 
 
 def load_model(filepath, cls, compile=True):
     """The ``cls`` model saved by ``model.save``: same weights, same
-    predictions, and (when compiled) the optimizer state to go on training."""
+    predictions, and (when compiled) the optimizer state to go on training.
+    A Keras 3 ``.keras`` file (found by its content) loads as Keras loads it."""
+    kind = _sniff(filepath)
+    if kind == "zip":
+        return _keras().load_model(filepath, cls, compile=compile)
+    if kind == "hdf5":
+        raise ModelFileError(
+            f"{os.fspath(filepath)!r} is an HDF5 file: a Keras 2 legacy '.h5' model "
+            "or a '.weights.h5' weights file.  load_model reads '.keras' and "
+            "'.safetensors' models; weights load into a built model with "
+            "model.load_weights()")
     tensors, meta, fail = _read(filepath, FORMAT)
     config = _json(meta, "model", fail)
     try:
@@ -303,7 +373,14 @@ def _assign_optimizer_state(model, tensors, fail):
 
 
 def load_weights(model, filepath):
-    """Load weights saved by ``save_weights`` (or ``save``) into ``model``."""
+    """Load weights saved by ``save_weights`` (or ``save``) into ``model``;
+    Keras 3's ``.weights.h5`` and ``.keras`` files (found by their content)
+    load as Keras loads them, optimizer state included when compiled."""
+    kind = _sniff(filepath)
+    if kind is not None:
+        if not model.built:
+            raise ValueError(f"Model '{model.name}' must be built before load_weights")
+        return _keras().load_weights(model, filepath, zipped=kind == "zip")
     tensors, meta = load_tensors(filepath)
     fmt = meta.get("format")
     if fmt not in (FORMAT, WEIGHTS_FORMAT):

@@ -535,7 +535,8 @@ class Sequential:
     # and the container it costs twice the rest of the model to import.
     def save(self, filepath, overwrite=True, *, metadata=None):
         """Save architecture, weights, compile config and optimizer state to
-        one file (see ``_model_file``).  Ours, keyword-only: ``metadata``, a
+        one file, ".keras" (Keras 3's) or ".safetensors" (ours): the suffix
+        decides (``_model_file``).  Ours, keyword-only: ``metadata``, a
         dict of str -> str stored in the same file (``saving.load_metadata``)."""
         from . import _model_file
         _model_file.save_model(self, filepath, overwrite=overwrite, metadata=metadata)

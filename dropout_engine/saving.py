@@ -1,7 +1,8 @@
 """model.save / load_model: the public entries (Keras 3's saving API).
 
-The model <-> file mapping (one file in the safetensors layout, its
-tensors and metadata, the checks on load) is ``_model_file``; this module
+The model <-> file mapping is ``_model_file`` (ours, the safetensors
+layout; the suffix rule and the dispatch by content) and ``_keras_file``
+(Keras 3's .keras / .weights.h5, with h5py); this module
 adds the one thing it must not know, the class a file's config builds
 (``Sequential``).  The model saves through ``_model_file`` directly, so the
 model code and the file code never import each other.
@@ -19,11 +20,15 @@ __all__ = ["load_model", "save_model", "load_weights", "save_weights", "load_met
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """A model saved by ``model.save``: same weights, same predictions, and
-    (when compiled) the optimizer state to go on training.
+    (when compiled) the optimizer state to go on training.  A ``.keras``
+    file Keras 3 wrote loads too (found by its content, whatever its name),
+    with its compile config and optimizer state when ``compile``.
 
     Raises:
         ModelFileError (a ValueError): the file is not a model file, is
-            truncated or tampered with, or its parts do not match.
+            truncated or tampered with, its parts do not match, or it holds
+            a layer or model class we do not run (named in the message).
+        ImportError: a Keras file without h5py installed.
     """
     if custom_objects:
         raise NotImplementedError("custom_objects are not supported")

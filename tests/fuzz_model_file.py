@@ -21,7 +21,7 @@ with atheris.instrument_imports():
     from dropout_engine.model import Sequential
 
 WORK = tempfile.mkdtemp(prefix="fuzz_model_file_")
-PATH = os.path.join(WORK, "m.keras")
+PATH = os.path.join(WORK, "m.safetensors")
 
 
 def _seed_corpus():
@@ -31,8 +31,8 @@ def _seed_corpus():
                     Dense(2, activation="softmax")])
     m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     m.fit(np.ones((8, 4), np.float32), np.arange(8) % 2, epochs=1, verbose=0)
-    m.save(os.path.join(corpus, "model"))
-    m.save_weights(os.path.join(corpus, "weights"))
+    m.save(os.path.join(corpus, "model.safetensors"))
+    m.save_weights(os.path.join(corpus, "weights.safetensors"))
     return corpus
 
 

@@ -212,7 +212,7 @@ def test_checkpoint_every_epoch_overwrites_one_file_with_weights_only(tmp_path):
 
 def test_checkpoint_initial_value_threshold(tmp_path):
     model = FakeModel()
-    fit([cbs.ModelCheckpoint(tmp_path / "m", save_best_only=True,
+    fit([cbs.ModelCheckpoint(tmp_path / "m.safetensors", save_best_only=True,
                              initial_value_threshold=0.35)], model,
         val_losses(0.5, 0.4, 0.3, 0.45))
     assert len(model.saved) == 1
@@ -222,21 +222,21 @@ def test_checkpoint_integer_save_freq_counts_batches_across_chunks(tmp_path):
     model = FakeModel()
     # Chunks end at batches 3 and 7 (8 batches an epoch): with save_freq=6
     # saves happen at the chunk ends where 6 batches have accumulated.
-    fit([cbs.ModelCheckpoint(tmp_path / "e{epoch}-b{batch}", save_freq=6)],
+    fit([cbs.ModelCheckpoint(tmp_path / "e{epoch}-b{batch}.keras", save_freq=6)],
         model, val_losses(0.5, 0.4))
     assert [p.rsplit("/", 1)[-1] for _, p in model.saved] == [
-        "e1-b8", "e2-b8"]
+        "e1-b8.keras", "e2-b8.keras"]
 
 
 def test_checkpoint_missing_format_field_says_which(tmp_path):
     with pytest.raises(KeyError, match="val_acc"):
-        fit([cbs.ModelCheckpoint(tmp_path / "{val_acc:.2f}")], FakeModel(),
+        fit([cbs.ModelCheckpoint(tmp_path / "{val_acc:.2f}.keras")], FakeModel(),
             val_losses(0.5))
 
 
 def test_checkpoint_bad_save_freq():
     with pytest.raises(ValueError, match="save_freq"):
-        cbs.ModelCheckpoint("m", save_freq="batch")
+        cbs.ModelCheckpoint("m.keras", save_freq="batch")
 
 
 # --------------------------------------------------------------- CSVLogger
@@ -352,7 +352,7 @@ def test_callback_list_rejects_non_callbacks():
 
 def test_builtin_callbacks_do_not_need_every_batch(tmp_path):
     builtins = [cbs.History(), cbs.ProgbarLogger(), cbs.EarlyStopping(),
-                cbs.ModelCheckpoint(tmp_path / "m", save_freq=5),
+                cbs.ModelCheckpoint(tmp_path / "m.keras", save_freq=5),
                 cbs.ReduceLROnPlateau(), cbs.TerminateOnNaN(),
                 cbs.CSVLogger(tmp_path / "l.csv"), cbs.LambdaCallback(
                     on_epoch_end=print)]

@@ -353,7 +353,8 @@ def test_missing_files_and_columns_are_one_line_errors(iris, tmp_path):
     _, data, _, _, model, _ = iris
     _fails(_cli("train", tmp_path / "nope.csv", "--target", "y"), "nope.csv", "no such file")
     _fails(_cli("train", data, "--target", "label"), "no column 'label'", "'species'")
-    _fails(_cli("train", data, "--target", "species", "--out", tmp_path / "no" / "m"),
+    _fails(_cli("train", data, "--target", "species", "--out",
+                tmp_path / "no" / "m.safetensors"),
            "does not exist")
     _fails(_cli("train", data, "--target", "species", "--task", "regression"),
            "column 'species', row 1", "regression target must be numeric")
@@ -410,6 +411,30 @@ def test_info_shows_layers_parameters_size_and_metadata(iris):
     assert "classes:  3: setosa, versicolor, virginica" in out
     meta = json.loads(load_metadata(model)[KEY])
     assert re.search(rf"\n\s+d\s+{meta['mean'][3]:.6g}\s+{meta['std'][3]:.6g}\n", out)
+
+
+def test_a_keras_out_file_predicts_and_shows_as_ours(iris, tmp_path):
+    pytest.importorskip("h5py")
+    d, data, _, _, model, _ = iris
+    _train(data, "species", tmp_path / "m.keras", "--epochs", 30)
+    assert (tmp_path / "m.keras").read_bytes()[:2] == b"PK"
+    out = {}
+    for name in (model, tmp_path / "m.keras"):
+        _ok(_cli("predict", name, data, "--out", tmp_path / "p.csv"))
+        out[name] = (tmp_path / "p.csv").read_text()
+    assert out[model] == out[tmp_path / "m.keras"]      # same seed, same model
+    info = _ok(_cli("info", tmp_path / "m.keras"))
+    assert "format:     keras, version 3" in info
+    assert "Adam (learning_rate 0.001), loss sparse_categorical_crossentropy" in info
+    assert "classes:  3: setosa, versicolor, virginica" in info
+
+
+def test_an_out_suffix_save_does_not_write_is_refused_before_training(iris, tmp_path):
+    _, data, _, _, _, _ = iris
+    r = _cli("train", data, "--target", "species", "--out", tmp_path / "m.bin")
+    assert r.returncode == 2 and "'.keras'" in r.stderr and "'.safetensors'" in r.stderr
+    assert "Traceback" not in r.stderr and "data:" not in r.stdout
+    assert not (tmp_path / "m.bin").exists()
 
 
 def test_info_on_a_plain_model_file_says_it_has_no_cli_metadata(tmp_path):

@@ -268,6 +268,19 @@ def test_api_dims_version_and_argument_errors(build, lib):
         assert rc == -3 and b"not a regular file" in lib.de_last_error()
 
 
+def test_keras_files_are_named_as_such_by_the_c_loader(build, lib):
+    pytest.importorskip("h5py")
+    tmp, _ = build
+    m, _ = _save(tmp, "k", MODELS["act_tanh"])
+    for name, what in (("k.keras", b".keras (zip)"), ("k.weights.h5", b"HDF5 (.h5)")):
+        path = os.path.join(str(tmp), name)
+        m.save_weights(path) if name.endswith(".h5") else m.save(path)
+        rc, h = _load(lib, path)
+        assert rc != 0 and h.value is None
+        assert b"this is a Keras " + what in lib.de_last_error()
+        assert b"model.safetensors" in lib.de_last_error()
+
+
 def test_concurrent_predicts_on_one_model_agree(build, lib):
     tmp, _ = build
     m, path = _save(tmp, "threads", lambda: [Input((64,)), Dense(128, activation="gelu"),

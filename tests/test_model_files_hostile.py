@@ -36,17 +36,17 @@ def _trained(seed=0):
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     m, x, y = _trained()
-    path = tmp_path_factory.mktemp("hostile") / "m.keras"
+    path = tmp_path_factory.mktemp("hostile") / "m.safetensors"
     m.save(path)
     return m, path.read_bytes(), x, y
 
 
 def test_every_truncation_of_a_saved_model_is_refused(saved, tmp_path):
     _, raw, _, _ = saved
-    bad = tmp_path / "cut.keras"
+    bad = tmp_path / "cut.safetensors"
     for n in range(len(raw)):
         bad.write_bytes(raw[:n])
-        with pytest.raises(ModelFileError, match="cut.keras"):
+        with pytest.raises(ModelFileError, match="cut.safetensors"):
             load_model(bad)
 
 
@@ -58,7 +58,7 @@ def test_bit_flips_in_a_saved_model_load_intact_or_are_refused(saved, tmp_path):
     bits = np.concatenate([np.arange(64), rng.integers(64, 8 * (8 + n), 300),
                            rng.integers(8 * (8 + n), 8 * len(raw), 200)])
     shapes = [w.shape for w in m.get_weights()]
-    bad = tmp_path / "flip.keras"
+    bad = tmp_path / "flip.safetensors"
     refused = loaded = 0
     for bit in map(int, bits):
         flipped = np.frombuffer(raw, np.uint8).copy()
@@ -67,7 +67,7 @@ def test_bit_flips_in_a_saved_model_load_intact_or_are_refused(saved, tmp_path):
         try:
             got = load_model(bad)
         except ModelFileError as e:
-            assert "flip.keras" in str(e)
+            assert "flip.safetensors" in str(e)
             refused += 1
             continue
         loaded += 1
@@ -97,7 +97,7 @@ while True:
 
 
 def test_a_save_killed_at_any_point_leaves_a_whole_model_file(tmp_path):
-    path = tmp_path / "m.keras"
+    path = tmp_path / "m.safetensors"
     first = Sequential([Input((64,)), Dense(256), Dense(256), Dense(8)])
     first.set_weights([np.zeros(w.shape, np.float32) for w in first.get_weights()])
     first.save(path)
@@ -119,5 +119,5 @@ def test_a_save_killed_at_any_point_leaves_a_whole_model_file(tmp_path):
         kinds |= values
     assert kinds <= {0.0, 1.0}
     # Temporary files of killed saves may remain, but never under the name.
-    assert all(p.name == "m.keras" or (p.name.startswith(".m.keras.") and p.name.endswith(".tmp"))
+    assert all(p.name == "m.safetensors" or (p.name.startswith(".m.safetensors.") and p.name.endswith(".tmp"))
                for p in tmp_path.iterdir())

@@ -162,8 +162,8 @@ def test_a_real_sigint_stops_fit_at_a_batch_boundary(tmp_path):
     assert ref.optimizer.iterations == k
     for a, b in zip(m.get_weights(), ref.get_weights()):
         np.testing.assert_array_equal(a, b)
-    m.save(tmp_path / "m.keras")
-    again = load_model(tmp_path / "m.keras")
+    m.save(tmp_path / "m.safetensors")
+    again = load_model(tmp_path / "m.safetensors")
     for a, b in zip(again.get_weights(), m.get_weights()):
         np.testing.assert_array_equal(a, b)
     again.fit(x, y, epochs=1, batch_size=32, verbose=0)

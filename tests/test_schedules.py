@@ -309,8 +309,8 @@ def test_reduce_lr_on_plateau_keeps_whole_chunks(steady_clock):
 def test_a_saved_model_keeps_its_schedule_and_trains_on_the_same(tmp_path, case):
     m, _ = _fit(_ours(case), epochs=1, opt=optimizers.Adam)
     m._net = m._net.net
-    m.save(tmp_path / "m.keras")
-    loaded = load_model(tmp_path / "m.keras")
+    m.save(tmp_path / "m.safetensors")
+    loaded = load_model(tmp_path / "m.safetensors")
     s, t = m.optimizer._schedule, loaded.optimizer._schedule
     assert type(t) is type(s) and t.get_config() == s.get_config()
     assert loaded.optimizer.iterations == m.optimizer.iterations == 60

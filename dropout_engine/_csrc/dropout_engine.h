@@ -12,8 +12,9 @@
  *
  * Build:  cc prog.c $(python -m dropout_engine.config --cflags --libs)
  *
- * The model file is the one `model.save(path)` writes (safetensors layout,
- * the model's config in its metadata).  Predictions equal Python's
+ * The model file is the one `model.save("model.safetensors")` writes
+ * (safetensors layout, the model's config in its metadata; a ".keras" file
+ * is Keras's zip, which this library refuses with a message).  Predictions equal Python's
  * `model.predict` (same kernels; dropout is the identity at inference and
  * "weight"-scaled dropout multiplies by 1 - rate).  A file saved after
  * `model.quantize("int8")` loads too and runs the same int8 kernels, bit

@@ -18,8 +18,8 @@ none of them slows training down.
 Deviations from Keras, each deliberate: an unknown `mode` raises ValueError
 (Keras warns and falls back to "auto"); a NaN monitored value never counts
 as an improvement (in Keras a NaN first value becomes a "best" nothing can
-beat); ModelCheckpoint takes any file name (our model file is safetensors,
-not .keras/.h5).
+beat); ModelCheckpoint also takes ".safetensors" file names (ours), beside
+Keras's ".keras" / ".weights.h5".
 
 One module per concept, all importable from here (as Keras 3's
 keras/src/callbacks/):

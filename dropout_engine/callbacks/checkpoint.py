@@ -13,8 +13,11 @@ class ModelCheckpoint(MonitorCallback):
     Args:
         filepath: where to save (str or os.PathLike).  It may hold format
             fields filled from `epoch` (1-based), `batch` (with an integer
-            save_freq) and the logs, e.g. "ckpt-{epoch:02d}-{val_loss:.2f}".
-            Missing directories are created.
+            save_freq) and the logs, e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.keras".
+            Missing directories are created.  Its suffix names the format,
+            as for model.save: ".keras" (".weights.h5" with
+            save_weights_only) for Keras 3's files, ".safetensors" for
+            ours; others are refused here, as Keras refuses them.
         monitor: the logs key that decides which save is best.
         verbose: 1 prints a line per save decision.
         save_best_only: save only when `monitor` improves.
@@ -41,6 +44,8 @@ class ModelCheckpoint(MonitorCallback):
             raise ValueError(f"save_freq must be 'epoch' or a positive number "
                              f"of batches, got {save_freq!r}")
         self.filepath = os.fspath(filepath)
+        from .._model_file import file_format
+        file_format(self.filepath, weights=save_weights_only)
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only

@@ -108,6 +108,17 @@ def _hidden(text):
             f"expected comma-separated positive layer widths like 64,64, got {text!r}")
 
 
+def _model_out(path):
+    """A model path whose suffix names a format save writes (checked before
+    training, not after)."""
+    from .._model_file import file_format
+    try:
+        file_format(path)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return path
+
+
 def _common_fit_options(p, epochs):
     p.add_argument("--epochs", type=_positive_int, default=epochs,
                    help="training epochs (default: %(default)s)")
@@ -148,8 +159,9 @@ def _parser():
     t.add_argument("--seed", type=_seed, default=None,
                    help="seed for the split, weights, dropout and shuffling "
                         "(default: fresh randomness)")
-    t.add_argument("--out", default="model.safetensors", metavar="PATH",
-                   help="the model file to write, atomically (default: %(default)s)")
+    t.add_argument("--out", type=_model_out, default="model.safetensors", metavar="PATH",
+                   help="the model file to write, atomically (default: %(default)s, "
+                        "the file the C library reads; '.keras' writes Keras 3's)")
 
     pr = sub.add_parser("predict", help="predict with a model file on a table",
                         formatter_class=raw, epilog=PREDICT_EPILOG,

@@ -11,8 +11,8 @@ import json
 import os
 
 from ..layers import Dense, Dropout
-from ..safetensors import load_tensors
-from ..saving import RESERVED_METADATA, load_model
+from ..safetensors import ModelFileError, load_tensors
+from ..saving import RESERVED_METADATA, load_metadata, load_model
 from .preprocess import KEY, Preprocessor
 
 
@@ -73,10 +73,28 @@ def _cli_lines(prep):
     return lines
 
 
+def _keras_view(path, model):
+    """(tensors, metadata) as ours would hold them, of a Keras 3 file."""
+    tensors = {f"weights/{i}/{n}": w for i, layer in enumerate(model.layers)
+               for n, w in zip(getattr(layer, "weight_names", ()), layer.weights)}
+    meta = dict(load_metadata(path), format="keras", version="3")
+    try:
+        compiled = load_model(path)
+    except ModelFileError:        # a compile config we cannot run
+        return tensors, meta
+    if compiled.compiled:
+        meta.update(compile=json.dumps(compiled.get_compile_config()),
+                    iterations=str(compiled.optimizer.iterations))
+    return tensors, meta
+
+
 def run(args):
     path = args.model
     model = load_model(path, compile=False)
-    tensors, meta = load_tensors(path)
+    try:
+        tensors, meta = load_tensors(path)
+    except ModelFileError:        # not ours: a Keras 3 file, which load_model read
+        tensors, meta = _keras_view(path, model)
     n_params = model.count_params()
     dtypes = sorted({str(t.dtype) for n, t in tensors.items() if n.startswith("weights/")})
     out = [f"file:       {path} ({os.path.getsize(path):,} bytes)",

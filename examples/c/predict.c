@@ -1,5 +1,6 @@
 /*
- * predict.c -- load a model saved by model.save() and print its predictions.
+ * predict.c -- load a model saved by model.save("model.safetensors") and
+ * print its predictions.
  *
  *     predict [-t THREADS] MODEL INPUT
  *

@@ -163,6 +163,13 @@ int de_st_open(de_st_file *st, const char *path, char *err, size_t errlen)
         return FAIL(DE_EFORMAT, "the file holds %llu bytes, fewer than the 8-byte "
                     "header length", (unsigned long long)size);
     }
+    /* Keras's files under any name: say what they are, not "bad length". */
+    if (!memcmp(len, "PK\3\4", 4) || !memcmp(len, "\211HDF\r\n\032\n", 8)) {
+        de_st_close(st);
+        return FAIL(DE_EFORMAT, "this is a Keras %s file; the C library reads the "
+                    "files of model.save(\"model.safetensors\")",
+                    len[0] == 'P' ? ".keras (zip)" : "HDF5 (.h5)");
+    }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | len[i];
     if (n > size - 8 || n > DE_ST_MAX_HEADER) {
