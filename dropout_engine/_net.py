@@ -40,7 +40,7 @@ class Net:
         self._c = c
         self.reads, self.predict = c.reads, c.predict
         self.predict_mc, self.evaluate = c.predict_mc, c.evaluate
-        self._train_token = self._optimizer = None
+        self._train_token = self._optimizer = self._allreduce = None
 
     # ---------------------------------------------------------- training
     def setup_training(self, optimizer, batch, t_cols, loss, metrics, weighted, *,
@@ -59,19 +59,26 @@ class Net:
             params: the C param descriptions (``Plan.params``) of the weights
                 and the optimizer's state arrays.
             allreduce: the distribution seam (``training.distribution``):
-                a C all-reduce of the gradients for the loop to call after
-                each backward pass.  None, the only value today, trains on
-                this process's batches alone.
+                None trains on this process's batches alone; else the
+                distribution's all-reduce (``distribute._MPIAllreduce``):
+                ``batch`` is then the global batch, this process trains on
+                its slice of it, the C loop sums the gradients over the
+                processes, and the weights and optimizer state start from
+                rank 0's (broadcast here, at every setup).
         """
-        if allreduce is not None:
-            raise NotImplementedError("the C training loop has no gradient "
-                                      "all-reduce hook yet")
-        token = (batch, t_cols, loss, tuple(metrics), optimizer, weighted)
+        # The arena holds this process's rows of a batch.
+        rows = batch if allreduce is None else -(-batch // allreduce.size)
+        token = (rows, t_cols, loss, tuple(metrics), optimizer, weighted)
         if self._train_token != token:
-            self._c.train_setup(batch, t_cols, loss, fused, list(metrics), params,
+            self._c.train_setup(rows, t_cols, loss, fused, list(metrics), params,
                                 weighted)
             self._train_token = token
-        self._optimizer = optimizer
+        self._c.set_allreduce(None if allreduce is None else allreduce.c_hook(),
+                              batch)
+        if allreduce is not None:
+            allreduce.broadcast([a for p in params for a in (p["w"], *p["slots"])]
+                                + [optimizer._iterations])
+        self._optimizer, self._allreduce = optimizer, allreduce
 
     def reset_training(self):
         """Forget the training setup (the optimizer's state arrays were
@@ -85,8 +92,12 @@ class Net:
         Returns how many batches were applied (fewer than ``count`` when a
         batch's loss was NaN/Inf: that batch was not applied)."""
         opt = self._optimizer
-        return self._c.train(opt._c_config(), x, t, index, first, count,
-                             opt._iterations, stats, sw)
+        if self._allreduce is None:
+            return self._c.train(opt._c_config(), x, t, index, first, count,
+                                 opt._iterations, stats, sw)
+        with self._allreduce.watch("a training step"):
+            return self._c.train(opt._c_config(), x, t, index, first, count,
+                                 opt._iterations, stats, sw)
 
 
 # ------------------------------------------------- standalone objects' kernels

@@ -28,6 +28,8 @@ class ModelCheckpoint(MonitorCallback):
     Example:
         >>> ckpt = ModelCheckpoint("best.safetensors", save_best_only=True)
     """
+    # One process writes for all under data parallelism (training.distribution).
+    _chief_only = True
 
     def __init__(self, filepath, monitor="val_loss", verbose=0,
                  save_best_only=False, save_weights_only=False, mode="auto",

@@ -119,6 +119,8 @@ class TensorBoard(Callback):
         >>> tb = TensorBoard(log_dir="logs", histogram_freq=1)
         >>> model.fit(x, y, epochs=5, validation_split=0.2, callbacks=[tb])
     """
+    # One process writes for all under data parallelism (training.distribution).
+    _chief_only = True
 
     def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True,
                  write_images=False, write_steps_per_second=False,
