@@ -30,11 +30,14 @@ Every callback sees the same, globally reduced, logs: the training metrics
 are reduced in C per batch, and validation is split over the processes and
 reduced.
 
-Faults: an exception escaping ``fit`` on any process, or an uncaught one
-anywhere, prints its traceback with the rank and aborts the whole job
-(MPI_Abort); a process waiting longer than ``timeout`` seconds in a
-collective (a peer hung, or left fit alone) aborts it too; a killed process
-and Ctrl-C on mpirun end the job through mpirun.
+Faults: an exception escaping ``fit`` on every process (a NaN loss, which
+every process sees at the same batch, or bad data they all load) is raised
+on each as usual; one escaping it on some processes only (within a few
+seconds) prints its traceback with the rank and aborts the whole job
+(MPI_Abort), as does an uncaught exception anywhere; a process waiting
+longer than ``timeout`` seconds in a collective (a peer hung, or left fit
+alone) aborts it too; a killed process and Ctrl-C on mpirun end the job
+through mpirun.
 
 MPI is loaded at run time through mpi4py (``pip install
 "dropout_engine[mpi]"``) and only when the script was started by an MPI
@@ -143,6 +146,9 @@ class _MPIAllreduce:
 
     def __init__(self, MPI, comm, buckets, timeout):
         self.MPI, self.comm = MPI, comm
+        # Its own communicator, so that it can never match a collective of
+        # the training (a failed process meets the others here, or not).
+        self._fault_comm = comm.Dup()
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.buckets = buckets
         self._fns = _mpi_functions(MPI)
@@ -165,6 +171,17 @@ class _MPIAllreduce:
         with self.watch("the broadcast of the starting weights"):
             for a in arrays:
                 self.comm.Bcast(a, root=0)
+
+    def all_failed(self, within):
+        """Whether every process reaches this call within ``within`` seconds
+        (they all failed alike); a process still training never does."""
+        req = self._fault_comm.Ibarrier()
+        end = time.monotonic() + within
+        while not req.Test():
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.005)
+        return True
 
     def abort(self, why):
         """Print why, then end every process of the job."""
@@ -240,15 +257,20 @@ class DataParallel(Distribution):
         sys.excepthook = hook
 
     # ------------------------------------------------ the Trainer's seams
+    # How long a process whose fit failed waits for the others to fail too.
+    _FAULT_GRACE = 3.0
+
     @contextlib.contextmanager
     def fitting(self):
         try:
             yield
         except BaseException as e:
-            if self.allreduce is not None:
+            mpi = self.allreduce
+            if mpi is not None and not mpi.all_failed(min(self._FAULT_GRACE,
+                                                          self.timeout or self._FAULT_GRACE)):
                 traceback.print_exception(type(e), e, e.__traceback__)
-                self.allreduce.abort(f"{type(e).__name__} in fit (the other "
-                                     "processes cannot go on without this one)")
+                mpi.abort(f"{type(e).__name__} in fit (the other processes "
+                          "cannot go on without this one)")
             raise
 
     def shard(self, data):

@@ -334,6 +334,35 @@ def test_an_exception_on_one_rank_stops_all_with_its_message(fault_script, tmp_p
 
 
 @needs_mpi
+def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
+    # A diverging fit: every rank sees the NaN loss at the same batch.
+    script = tmp_path / "nan.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import dropout_engine as de
+        from dropout_engine.keras import layers, models, optimizers
+        de.distribute.set_distribution(de.distribute.DataParallel(timeout=20))
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((400, 5)).astype(np.float32) * 1e3
+        y = rng.standard_normal((400, 1)).astype(np.float32)
+        m = models.Sequential([layers.Input((5,)), layers.Dense(8), layers.Dense(1)])
+        m.compile(optimizer=optimizers.SGD(1e6), loss="mse")
+        try:
+            m.fit(x, y, batch_size=16, epochs=5, verbose=0)
+        except FloatingPointError as e:
+            print("caught on", de.distribute.distribution().rank, str(e)[:20])
+        m.set_weights([w * 0 for w in m.get_weights()])
+        h = m.fit(x[:40], y[:40] * 0, batch_size=16, epochs=1, verbose=0)  # goes on
+        print("then", h.history["loss"])
+        """))
+    rc, out, err = _run(_mpirun(script), timeout=60)
+    assert rc == 0, err
+    lines = sorted(out.splitlines())
+    assert lines == ["caught on 0 fit: the loss became",
+                     "caught on 1 fit: the loss became", "then [0.0]", "then [0.0]"]
+
+
+@needs_mpi
 def test_a_killed_rank_stops_the_others(fault_script, tmp_path):
     t0 = time.monotonic()
     rc, out, err = _run(_mpirun(fault_script, "kill", tmp_path), timeout=60)
