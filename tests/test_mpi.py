@@ -144,6 +144,7 @@ def test_a_worker_skips_the_writes_the_chief_makes(tmp_path, restore_distributio
     m.fit(x, y, batch_size=16, epochs=2, verbose=1, callbacks=cbs)
     m.save(str(tmp_path / "final.safetensors"))
     m.save_weights(str(tmp_path / "final.weights.safetensors"))
+    de.saving.save_model(m, str(tmp_path / "fn.safetensors"))
     assert seen == [0, 1]                       # the other callbacks ran
     assert list(tmp_path.iterdir()) == []       # nothing written
     assert csv.csv_file is None
@@ -158,15 +159,11 @@ TRAIN = """
 import json, sys
 import numpy as np
 import dropout_engine as de
-from dropout_engine import _model_file
 from dropout_engine.keras import callbacks, layers, models, optimizers
 
 de.distribute.set_distribution(de.distribute.DataParallel())   # the one line
 out = sys.argv[1]
 dist = de.distribute.distribution()
-saves = []
-_save = _model_file.save_model
-_model_file.save_model = lambda *a, **k: (saves.append(a[1]), _save(*a, **k))
 
 de.set_random_seed(7)
 rng = np.random.default_rng(0)
@@ -187,12 +184,17 @@ csv = callbacks.CSVLogger(out + "/log.csv")
 began = []
 _begin = csv.on_train_begin
 csv.on_train_begin = lambda logs=None: (began.append(1), _begin(logs))
-cbs = [callbacks.ModelCheckpoint(out + "/ckpt-{epoch}.safetensors"), csv,
+ckpt = callbacks.ModelCheckpoint(out + "/ckpt-{epoch}.safetensors")
+saves = []
+_save = ckpt._save
+ckpt._save = lambda *a: (saves.append(a), _save(*a))
+cbs = [ckpt, csv,
        callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(logs))]
 # 1000 rows, batch 33: 31 batches an epoch (the last of 10 rows), 124 steps
 hist = model.fit(x, y, batch_size=33, epochs=4, verbose=2, sample_weight=sw,
                  validation_data=(xv, yv), callbacks=cbs)
-model.save(out + "/final.safetensors")
+model.save(f"{out}/final_{dist.rank}.safetensors")      # rank 0 alone writes
+de.saving.save_weights(model, f"{out}/weights_{dist.rank}.safetensors")
 np.save(f"{out}/weights_{dist.rank}.npy",
         np.concatenate([w.ravel() for w in model.get_weights()]))
 with open(f"{out}/report_{dist.rank}.json", "w") as f:
@@ -252,8 +254,9 @@ def test_callbacks_see_the_global_metrics_on_every_rank(runs):
 def test_rank_0_alone_prints_the_progress_and_writes_files(runs):
     out, stdout = runs["two"]
     assert stdout.count("Epoch 1/4") == 1 and stdout.count("Epoch 4/4") == 1
-    assert _report(out, 0)["saves"] == 5            # 4 checkpoints + save
-    assert _report(out, 1)["saves"] == 0
+    assert (_report(out, 0)["saves"], _report(out, 1)["saves"]) == (4, 0)
+    assert sorted(p.name for p in out.glob("*.safetensors") if "ckpt" not in p.name) \
+        == ["final_0.safetensors", "weights_0.safetensors"]
     assert (_report(out, 0)["csv_began"], _report(out, 1)["csv_began"]) == (1, 0)
     lines = (out / "log.csv").read_text().splitlines()
     assert lines[0].startswith("epoch") and len(lines) == 5
@@ -338,10 +341,13 @@ def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
     # A diverging fit: every rank sees the NaN loss at the same batch.
     script = tmp_path / "nan.py"
     script.write_text(textwrap.dedent("""
+        import sys
         import numpy as np
         import dropout_engine as de
         from dropout_engine.keras import layers, models, optimizers
         de.distribute.set_distribution(de.distribute.DataParallel(timeout=20))
+        rank = de.distribute.distribution().rank
+        out = open(f"{sys.argv[1]}/said_{rank}", "w")
         rng = np.random.default_rng(0)
         x = rng.standard_normal((400, 5)).astype(np.float32) * 1e3
         y = rng.standard_normal((400, 1)).astype(np.float32)
@@ -350,16 +356,16 @@ def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
         try:
             m.fit(x, y, batch_size=16, epochs=5, verbose=0)
         except FloatingPointError as e:
-            print("caught on", de.distribute.distribution().rank, str(e)[:20])
+            print("caught on", rank, str(e)[:20], file=out)
         m.set_weights([w * 0 for w in m.get_weights()])
         h = m.fit(x[:40], y[:40] * 0, batch_size=16, epochs=1, verbose=0)  # goes on
-        print("then", h.history["loss"])
+        print("then", h.history["loss"], file=out)
         """))
-    rc, out, err = _run(_mpirun(script), timeout=60)
+    rc, _, err = _run(_mpirun(script, tmp_path), timeout=60)
     assert rc == 0, err
-    lines = sorted(out.splitlines())
-    assert lines == ["caught on 0 fit: the loss became",
-                     "caught on 1 fit: the loss became", "then [0.0]", "then [0.0]"]
+    for r in (0, 1):
+        assert (tmp_path / f"said_{r}").read_text().splitlines() == [
+            f"caught on {r} fit: the loss became", "then [0.0]"]
 
 
 @needs_mpi
