@@ -3,8 +3,9 @@
   trainer.py         Trainer: the epoch loop, chunks of batches handed to C
   data_adapters.py   DataAdapter: where the rows come from (arrays today;
                      generators, PyDataset, memmaps, pandas next)
-  distribution.py    Distribution: how a fit is spread over processes (one
-                     today; the seam for an MPI all-reduce of gradients)
+  distribution.py    Distribution: how a fit is spread over processes (the
+                     base class is one; distribute.DataParallel is MPI),
+                     the distribution in force and is_chief()
 
 Each model owns a Trainer (``model._trainer``); ``model.fit`` checks the
 model can train and hands it the arguments.  The Trainer reaches the model
