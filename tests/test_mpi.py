@@ -369,6 +369,32 @@ def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
 
 
 @needs_mpi
+def test_ranks_given_different_data_are_told_so(tmp_path):
+    script = tmp_path / "differ.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import numpy as np
+        import dropout_engine as de
+        from dropout_engine.keras import layers, models
+        de.distribute.set_distribution(de.distribute.DataParallel(timeout=20))
+        rank = de.distribute.distribution().rank
+        x = np.ones((100 - rank, 3), np.float32)
+        m = models.Sequential([layers.Input((3,)), layers.Dense(1)])
+        m.compile(optimizer="sgd", loss="mse")
+        try:
+            m.fit(x, x[:, :1], batch_size=10, verbose=0)
+        except ValueError as e:
+            open(f"{sys.argv[1]}/said_{rank}", "w").write(str(e))
+        """))
+    rc, _, err = _run(_mpirun(script, tmp_path), timeout=60)
+    assert rc == 0, err
+    for r in (0, 1):
+        said = (tmp_path / f"said_{r}").read_text()
+        assert "every process must train on the same data" in said
+        assert "(100, 10, 1, False, 10) on rank 0 but (99, 10, 1, False, 10) on rank 1" in said
+
+
+@needs_mpi
 def test_a_killed_rank_stops_the_others(fault_script, tmp_path):
     t0 = time.monotonic()
     rc, out, err = _run(_mpirun(fault_script, "kill", tmp_path), timeout=60)
