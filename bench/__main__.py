@@ -20,7 +20,7 @@ if any(v in os.environ for v in _BLAS_ENV) and "numpy" not in sys.modules:
     env = {k: v for k, v in os.environ.items() if k not in _BLAS_ENV}
     os.execve(sys.executable, [sys.executable, "-m", "bench"] + sys.argv[1:], env)
 
-SECTIONS = ("kernels", "training", "predict", "embed", "imports")
+SECTIONS = ("kernels", "training", "predict", "embed", "imports", "distributed")
 
 
 def _machine():

@@ -21,7 +21,8 @@ _LAZY = {
 }
 _LAZY_MODULES = ("activations", "layers", "model", "losses", "metrics",
                  "optimizers", "regularizers", "constraints", "initializers",
-                 "saving", "seeding", "utils", "callbacks", "datasets", "keras")
+                 "saving", "seeding", "utils", "callbacks", "datasets", "keras",
+                 "distribute")
 
 
 def __getattr__(name):

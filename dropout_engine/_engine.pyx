@@ -81,6 +81,9 @@ cdef extern from "engine.h" nogil:
 cdef int _check(int rc) except -1:
     if rc == -1:
         raise MemoryError("dropout_engine: out of memory in the C engine")
+    if rc == -3:
+        raise RuntimeError("dropout_engine: an MPI call of the gradient "
+                           "all-reduce failed (data-parallel training)")
     if rc != 0:
         raise RuntimeError(f"dropout_engine: C engine error {rc}")
     return 0
@@ -308,7 +311,7 @@ def prelu_slope_grad(const float[:, ::1] z, const float[:, ::1] dy,
 # ============================================================== training
 # The model's C side (loss.c, optim.c, schedule.c, train.c).  model.py
 # validates and plans; these only move pointers.
-from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, intptr_t
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
@@ -365,6 +368,14 @@ cdef extern from "engine.h" nogil:
         de_norm_t norm
     ctypedef struct de_net_t:
         pass
+    ctypedef struct de_allreduce_t:
+        void *allreduce
+        void *iallreduce
+        void *wait
+        intptr_t comm, float32, float64, sum, in_place
+        int int_handles, rank, size, buckets
+    int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
+                             size_t global_batch)
 
     double de_loss_rows(int loss, size_t m, size_t k, const float *p,
                         const float *t, const float *sw, float *g, int fused,
@@ -805,6 +816,26 @@ cdef class Net:
         finally:
             free(ps)
         self._keep_train = keep
+        _check(rc)
+
+    def set_allreduce(self, dict a, size_t global_batch):
+        """Data-parallel training over MPI (a: the de_allreduce_t fields,
+        addresses and handles as ints), or None: this process alone."""
+        cdef de_allreduce_t c
+        cdef int rc
+        if a is None:
+            rc = de_net_set_allreduce(self.net, NULL, 0)
+        else:
+            c.allreduce = <void *><intptr_t>a["allreduce"]
+            c.iallreduce = <void *><intptr_t>a["iallreduce"]
+            c.wait = <void *><intptr_t>a["wait"]
+            c.comm, c.float32, c.float64 = a["comm"], a["float32"], a["float64"]
+            c.sum, c.in_place = a["sum"], a["in_place"]
+            c.int_handles, c.rank, c.size = a["int_handles"], a["rank"], a["size"]
+            c.buckets = a["buckets"]
+            rc = de_net_set_allreduce(self.net, &c, global_batch)
+        if rc == -2:
+            raise ValueError(f"Net.set_allreduce: invalid hook {a!r}")
         _check(rc)
 
     def train(self, dict opt, const float[:, ::1] x, const float[:, ::1] t,

@@ -2,9 +2,9 @@
 constraints: it owns each model's C net and runs the standalone loss,
 metric, penalty and constraint kernels.
 
-The binding (``_engine``) has three callers, each for one thing: this
-module, ``ops`` (the public kernel API) and ``_runtime`` (ISA, threads,
-build facts); ``tests/test_imports.py`` keeps it so.  What reaches C from
+The binding (``_engine``) has four callers, each for one thing: this
+module, ``ops`` and ``activations`` (the public kernel API) and ``_runtime``
+(ISA, threads, build facts); ``tests/test_imports.py`` keeps it so.  What reaches C from
 here has been validated by the public entry that called (``_validation``);
 the binding only checks what would crash it.
 
@@ -13,6 +13,8 @@ this module knows the C-facing attributes of the other objects: an
 optimizer's ``_c_config()``, ``_iterations`` and ``_slots`` (through the
 param descriptions ``_plan.Plan.params`` builds), a constraint's ``_c``.
 """
+import contextlib
+
 import numpy as np
 
 from . import _engine
@@ -42,7 +44,7 @@ class Net:
         self.predict_mc, self.evaluate = c.predict_mc, c.evaluate
         # predict's packed kernel panels (see _engine.Net and read_only).
         self.packed_bytes, self.release_packed = c.packed_bytes, c.release_packed
-        self._train_token = self._optimizer = None
+        self._train_token = self._optimizer = self._allreduce = None
 
     # ---------------------------------------------------------- training
     def setup_training(self, optimizer, batch, t_cols, loss, metrics, weighted, *,
@@ -61,19 +63,27 @@ class Net:
             params: the C param descriptions (``Plan.params``) of the weights
                 and the optimizer's state arrays.
             allreduce: the distribution seam (``training.distribution``):
-                a C all-reduce of the gradients for the loop to call after
-                each backward pass.  None, the only value today, trains on
-                this process's batches alone.
+                None trains on this process's batches alone; else the
+                distribution's all-reduce (``distribute._MPIAllreduce``):
+                ``batch`` is then the global batch, this process trains on
+                its slice of it, the C loop sums the gradients over the
+                processes, and the weights and optimizer state start from
+                rank 0's (broadcast here, at every setup).
         """
-        if allreduce is not None:
-            raise NotImplementedError("the C training loop has no gradient "
-                                      "all-reduce hook yet")
-        token = (batch, t_cols, loss, tuple(metrics), optimizer, weighted)
+        # The arena holds this process's rows of a batch.
+        rows = batch if allreduce is None else -(-batch // allreduce.size)
+        token = (rows, t_cols, loss, tuple(metrics), optimizer, weighted)
         if self._train_token != token:
-            self._c.train_setup(batch, t_cols, loss, fused, list(metrics), params,
+            self._c.train_setup(rows, t_cols, loss, fused, list(metrics), params,
                                 weighted)
             self._train_token = token
-        self._optimizer = optimizer
+        self._c.set_allreduce(None if allreduce is None else allreduce.c_hook(),
+                              batch)
+        if allreduce is not None:
+            arrays = [a for p in params for a in (p["w"], *p["slots"])]
+            with writable(arrays):
+                allreduce.broadcast(arrays + [optimizer._iterations])
+        self._optimizer, self._allreduce = optimizer, allreduce
 
     def training_batch(self):
         """The rows per batch of the current training setup (0 if none)."""
@@ -91,8 +101,12 @@ class Net:
         Returns how many batches were applied (fewer than ``count`` when a
         batch's loss was NaN/Inf: that batch was not applied)."""
         opt = self._optimizer
-        return self._c.train(opt._c_config(), x, t, index, first, count,
-                             opt._iterations, stats, sw)
+        if self._allreduce is None:
+            return self._c.train(opt._c_config(), x, t, index, first, count,
+                                 opt._iterations, stats, sw)
+        with self._allreduce.watch("a training step"):
+            return self._c.train(opt._c_config(), x, t, index, first, count,
+                                 opt._iterations, stats, sw)
 
 
 # ------------------------------------------------------------ weight writes
@@ -109,20 +123,29 @@ def read_only(w):
     return w
 
 
+@contextlib.contextmanager
+def writable(arrays):
+    """The weight arrays ``arrays`` writable inside the block, read-only or
+    not (their flags are restored after), and every holder of packed panels
+    told to repack when it ends."""
+    locked = [not a.flags.writeable for a in arrays]
+    try:
+        for a in arrays:
+            a.flags.writeable = True
+        yield arrays
+    finally:
+        for a, lock in zip(arrays, locked):
+            a.flags.writeable = not lock
+        weights_written()
+
+
 def write_weights(own, values):
     """Copy ``values`` (checked by ``_validation.weight_values``) into the
-    weight arrays ``own``, read-only or not (their flags are kept), then
-    tell every holder of packed panels to repack."""
-    try:
+    weight arrays ``own``, read-only or not, then tell every holder of
+    packed panels to repack."""
+    with writable(list(own)):
         for w, v in zip(own, values):
-            locked = not w.flags.writeable
-            w.flags.writeable = True
-            try:
-                np.copyto(w, v, casting="unsafe")
-            finally:
-                w.flags.writeable = not locked
-    finally:
-        weights_written()
+            np.copyto(w, v, casting="unsafe")
 
 
 def weights_written():

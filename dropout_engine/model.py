@@ -19,6 +19,7 @@ from . import _net, _validation, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
 from .training import Trainer, on_batch
+from .training.distribution import is_chief
 
 _PREDICT_CHUNK = 1024
 _MAX_MC_SAMPLES = 1 << 16
@@ -537,7 +538,10 @@ class Sequential:
         """Save architecture, weights, compile config and optimizer state to
         one file, ".keras" (Keras 3's) or ".safetensors" (ours): the suffix
         decides (``_model_file``).  Ours, keyword-only: ``metadata``, a
-        dict of str -> str stored in the same file (``saving.load_metadata``)."""
+        dict of str -> str stored in the same file (``saving.load_metadata``).
+        Under data parallelism only the chief (rank 0) writes."""
+        if not is_chief():
+            return
         from . import _model_file
         _model_file.save_model(self, filepath, overwrite=overwrite, metadata=metadata)
 
@@ -558,6 +562,9 @@ class Sequential:
         return _model_file.model_from_bytes(data, cls)
 
     def save_weights(self, filepath, overwrite=True):
+        """The weights alone to one file (rank 0 alone under data parallelism)."""
+        if not is_chief():
+            return
         from . import _model_file
         _model_file.save_weights(self, filepath, overwrite=overwrite)
 

@@ -10,7 +10,7 @@ model code and the file code never import each other.
 from . import _model_file
 from ._model_file import (FORMAT, RESERVED_METADATA, VERSION,  # noqa: F401
                           WEIGHTS_FORMAT, load_metadata, load_weights,
-                          model_to_bytes, save_model, save_weights)
+                          model_to_bytes)
 from .model import Sequential
 from .safetensors import ModelFileError  # noqa: F401
 
@@ -33,6 +33,18 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     if custom_objects:
         raise NotImplementedError("custom_objects are not supported")
     return _model_file.load_model(filepath, Sequential, compile=compile)
+
+
+def save_model(model, filepath, overwrite=True, *, metadata=None):
+    """``model.save(filepath, ...)`` (Keras's ``saving.save_model``); under
+    data parallelism rank 0 alone writes."""
+    model.save(filepath, overwrite=overwrite, metadata=metadata)
+
+
+def save_weights(model, filepath, overwrite=True):
+    """``model.save_weights(filepath, ...)``; rank 0 alone under data
+    parallelism."""
+    model.save_weights(filepath, overwrite=overwrite)
 
 
 def model_from_bytes(data):

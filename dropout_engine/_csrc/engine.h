@@ -25,6 +25,7 @@
 #define DE_OK 0
 #define DE_ENOMEM (-1)
 #define DE_EINVAL (-2)
+#define DE_ECOMM (-3)    /* an MPI call of the gradient all-reduce failed */
 
 /* ---------------------------------------------------------------- cpu.c */
 enum { DE_ISA_GENERIC = 0, DE_ISA_AVX2 = 1, DE_ISA_AVX512 = 2, DE_N_ISA = 3 };
@@ -55,6 +56,11 @@ long de_openmp_version(void);
 /* Stream key for one dropout site: a SplitMix64 mix of (seed, stream, step).
  * stream identifies the layer (0 for the ops API), step the training step. */
 uint64_t de_rng_key(uint64_t seed, uint64_t stream, uint64_t step);
+
+/* The key whose mask row i is row row0 + i of the mask of `key` (and whose
+ * flat stream, de_random_bits, is that row's): so a process that holds rows
+ * row0.. of a batch draws the masks one process would draw for them. */
+uint64_t de_rng_rows_key(uint64_t key, uint64_t row0);
 
 /* The generator that draws the masks, as a flat stream: the first n uint32
  * words that row 0 of a mask with key `key` would consume if the row were
@@ -410,6 +416,47 @@ void de_norm_backward(const de_norm_t *nm, size_t m, size_t n,
  * float32 as Keras computes it); no-op for LN. */
 void de_norm_update_moving(const de_norm_t *nm, size_t n, const float *stat);
 
+/* ------------------------------------------------------------ allreduce.c */
+/* The collective of data-parallel training (dropout_engine.distribute): sums
+ * over the processes of an MPI communicator, through MPI's own functions
+ * that Python found at run time in the MPI library mpi4py loaded (nothing
+ * MPI is needed to build).  Every process must make the same calls, in the
+ * same order, with the same counts. */
+enum {
+    DE_BUCKET_STEP = 0,     /* one all-reduce of every gradient per step */
+    DE_BUCKET_LAYER = 1,    /* one per layer, as its backward ends */
+    DE_BUCKET_OVERLAP = 2   /* one per layer, non-blocking (MPI_Iallreduce),
+                               all waited for before the update */
+};
+typedef struct {
+    void *allreduce;        /* MPI_Allreduce */
+    void *iallreduce;       /* MPI_Iallreduce (DE_BUCKET_OVERLAP), or NULL */
+    void *wait;             /* MPI_Wait */
+    intptr_t comm, float32, float64, sum;   /* MPI_Comm, MPI_FLOAT,
+                               MPI_DOUBLE, MPI_SUM handles */
+    intptr_t in_place;      /* MPI_IN_PLACE */
+    int int_handles;        /* handles are C ints (MPICH's ABI), else
+                               pointers (Open MPI's) */
+    int rank, size;         /* this process in comm, and comm's size */
+    int buckets;            /* DE_BUCKET_* */
+} de_allreduce_t;
+
+/* An MPI_Request of either ABI, and whether it is still to be waited for. */
+typedef struct {
+    void *p;
+    int i;
+    int pending;
+} de_ar_request_t;
+
+/* buf[n] (float32, or float64 when f64) summed over the processes, in
+ * place.  0 or DE_ECOMM. */
+int de_allreduce_sum(const de_allreduce_t *a, void *buf, size_t n, int f64);
+/* Start a float32 sum in place (blocking when there is no MPI_Iallreduce
+ * or n is too large for one call); de_allreduce_wait finishes it. */
+int de_allreduce_start(const de_allreduce_t *a, float *buf, size_t n,
+                       de_ar_request_t *req);
+int de_allreduce_wait(const de_allreduce_t *a, de_ar_request_t *req);
+
 /* ---------------------------------------------------------------- train.c */
 /* One Dense layer with its activation and the dropout that follows it. */
 typedef struct {
@@ -505,6 +552,18 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
                     const float *t, const float *sw, size_t t_cols, int loss,
                     size_t n_metrics, const int *metrics, size_t chunk,
                     double *sums);
+
+/* Data-parallel training (NULL: this process alone, the default).  From
+ * then on a training batch of de_net_train is a *global* batch of
+ * `global_batch` rows, split over the a->size processes: process r trains
+ * on rows [mg r / size, mg (r + 1) / size) of each global batch of mg rows,
+ * drawing its dropout masks as those global rows (so N processes give the
+ * masks of one), scales the loss gradient by 1 / mg, and sums gradients
+ * and the batch's loss and metric sums over the processes (as a->buckets
+ * says) before the update.  The arena (de_net_train_setup, after this
+ * call) then needs ceil(global_batch / size) rows.  The struct is copied. */
+int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
+                         size_t global_batch);
 
 /* Training setup: the arena for batches of up to `batch` rows (allocated
  * once, reused by every de_net_train call), the loss (fused with the last

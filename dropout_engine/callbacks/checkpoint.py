@@ -33,6 +33,8 @@ class ModelCheckpoint(MonitorCallback):
     """
     _backup_attributes = ("best", "_batches_since_save", "_last_batch_seen",
                           "_current_epoch")
+    # One process writes for all under data parallelism (training.distribution).
+    _chief_only = True
 
     def __init__(self, filepath, monitor="val_loss", verbose=0,
                  save_best_only=False, save_weights_only=False, mode="auto",

@@ -22,6 +22,8 @@ class CSVLogger(Callback):
     no `val_` keys, `val_` columns are added for each key and hold "NA"
     until validation runs (Keras semantics).
     """
+    # One process writes for all under data parallelism (training.distribution).
+    _chief_only = True
 
     batch_hooks_at_chunk_ends = True
 

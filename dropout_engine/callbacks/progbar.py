@@ -216,6 +216,8 @@ class ProgbarLogger(Callback):
     chunk's last batch index, so the bar advances chunk by chunk and never
     forces fit to stop at every batch.
     """
+    # One process writes for all under data parallelism (training.distribution).
+    _chief_only = True
 
     batch_hooks_at_chunk_ends = True
 

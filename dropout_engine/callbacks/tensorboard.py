@@ -120,6 +120,8 @@ class TensorBoard(Callback):
         >>> model.fit(x, y, epochs=5, validation_split=0.2, callbacks=[tb])
     """
     _backup_attributes = ("_global_train_batch",)   # a resumed run's batch steps go on
+    # One process writes for all under data parallelism (training.distribution).
+    _chief_only = True
 
     def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True,
                  write_images=False, write_steps_per_second=False,

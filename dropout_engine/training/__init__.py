@@ -3,8 +3,9 @@
   trainer.py         Trainer: the epoch loop, chunks of batches handed to C
   data_adapters.py   DataAdapter: where the rows come from (arrays today;
                      generators, PyDataset, memmaps, pandas next)
-  distribution.py    Distribution: how a fit is spread over processes (one
-                     today; the seam for an MPI all-reduce of gradients)
+  distribution.py    Distribution: how a fit is spread over processes (the
+                     base class is one; distribute.DataParallel is MPI),
+                     the distribution in force and is_chief()
   on_batch.py        train_on_batch / test_on_batch / predict_on_batch and
                      model(x, training=...): one batch, one C call
   fit_state.py       FitState: where a running fit stands, and the seam to

@@ -39,8 +39,8 @@ import time
 import numpy as np
 
 from .. import _validation, seeding
+from . import distribution as distribution_mod
 from .data_adapters import get_data
-from .distribution import Distribution, is_chief
 from .fit_state import FitState
 
 _CHUNK_SECONDS = 0.1
@@ -50,14 +50,19 @@ class Trainer:
     """fit's epoch loop; each model owns one (``model._trainer``).
 
     Args:
-        distribution: a ``Distribution`` (default: this process alone).
+        distribution: a ``Distribution`` (default: the one in force when
+            fit runs, ``training.distribution.set_distribution``).
     """
 
     def __init__(self, distribution=None):
-        self.distribution = distribution if distribution is not None else Distribution()
+        self._distribution = distribution
         self.state = None     # the running fit's FitState (BackupAndRestore's seam)
         # The training arena is the model's: one fit at a time.
         self._lock = threading.Lock()
+
+    @property
+    def distribution(self):
+        return self._distribution or distribution_mod.distribution()
 
     def fit(self, model, *args):
         """``model.fit(*args)`` (Keras's arguments, in order) on a compiled
@@ -66,7 +71,8 @@ class Trainer:
             raise RuntimeError(f"Model '{model.name}' is already being trained "
                                "(fit is running in another thread)")
         try:
-            return self._fit(model, *args)
+            with self.distribution.fitting():
+                return self._fit(model, *args)
         finally:
             self.state = None
             self._lock.release()
@@ -88,7 +94,8 @@ class Trainer:
                 raise ValueError(f"fit: {name} must be an int >= 0, got {v!r}")
         data, val = get_data(model._xy, x, y, sample_weight, class_weight,
                              validation_split, validation_data, B, shuffle)
-        data = self.distribution.shard(data)
+        dist = self.distribution
+        data = dist.shard(data)
         verbose = 1 if verbose == "auto" else int(verbose)
 
         # The callbacks load on first fit, not with the model.
@@ -97,19 +104,19 @@ class Trainer:
         names = model._metric_names()
         opt = model.optimizer
 
-        cbl = callbacks_mod.CallbackList(callbacks, add_history=True,
-                                         add_progbar=verbose != 0, model=model,
+        cbl = callbacks_mod.CallbackList(dist.local_callbacks(callbacks), add_history=True,
+                                         add_progbar=verbose != 0 and dist.is_chief(),
+                                         model=model,
                                          verbose=verbose, epochs=epochs, steps=steps,
                                          samples=data.num_samples, batch_size=B)
         stats = np.empty((steps, len(names)), np.float32)
         rng = seeding.numpy_rng()
-        state = self.state = FitState(rng, cbl, len(names), is_chief())
+        state = self.state = FitState(rng, cbl, len(names), dist.is_chief())
         model.stop_training = False
         chunk, logs = 1, {}
         cbl.on_train_begin()
         # After on_train_begin: a callback may have restored the model there.
-        net = model._train_net(B, data.t_cols, data.weighted,
-                               self.distribution.allreduce)
+        net = model._train_net(B, data.t_cols, data.weighted, dist.allreduce)
         every_batch = cbl.wants_batch_hooks("train") or opt._per_batch_lr()
         for epoch in range(state.first_epoch(initial_epoch, epochs), epochs):
             cbl.on_epoch_begin(epoch)
@@ -159,9 +166,9 @@ class Trainer:
                 b += j
                 if model.stop_training:
                     break
-            logs = self.distribution.reduce_logs(logs)
+            logs = dist.reduce_logs(logs)
             if val is not None and not math.isnan(logs.get("loss", 0.0)):
-                vlogs = model._evaluate(*val, vbs)
+                vlogs = dist.evaluate(model._evaluate, val, vbs)
                 logs.update({"val_" + k: float(v) for k, v in vlogs.items()})
             cbl.on_epoch_end(epoch, logs)
             if model.stop_training:

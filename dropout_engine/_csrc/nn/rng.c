@@ -22,6 +22,13 @@ uint64_t de_rng_key(uint64_t seed, uint64_t stream, uint64_t step)
     return de_mix64(k + (step + 1) * DE_GOLDEN);
 }
 
+/* Row i of a key seeds from key + (i + 1) G (rng.h), so moving the key by
+ * row0 G moves every row by row0. */
+uint64_t de_rng_rows_key(uint64_t key, uint64_t row0)
+{
+    return key + row0 * DE_GOLDEN;
+}
+
 void de_random_bits(uint64_t key, uint32_t *out, size_t n)
 {
     de_lanes_t ls;

@@ -17,6 +17,14 @@
  * step t is de_rng_key(seed_s, s, t), and every kernel called here is
  * thread-count independent, so a seeded fit is bit-identical for any
  * number of threads.
+ *
+ * Data parallelism (de_net_set_allreduce): each process runs this loop on
+ * its slice of every global batch, keyed as those global rows
+ * (de_rng_rows_key); the only other difference is the hook: the batch's
+ * loss and metric sums are summed over the processes before the finite
+ * check (so every process stops at the same batch), and the gradients
+ * after each layer's backward (ar_bucket) and before the update
+ * (ar_finish).  Everything of it is in the "data parallelism" section.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +55,10 @@ struct de_net {
     uint64_t **mask;
     de_dropout_t *drop;              /* per layer, this step's dropout */
     de_norm_buf_t *nbuf;             /* per layer: normalisation buffers */
+    /* data parallelism, set by de_net_set_allreduce */
+    de_allreduce_t *ar;              /* NULL: this process alone */
+    de_ar_request_t *ar_req;         /* per layer (DE_BUCKET_OVERLAP) */
+    size_t global_batch;
 };
 
 static size_t mask_words(size_t m, size_t n) { return (m * n + 63) / 64; }
@@ -138,6 +150,8 @@ void de_net_free(de_net_t *net)
 {
     if (!net) return;
     free_train(net);
+    free(net->ar);
+    free(net->ar_req);
     free(net->layers);
     free(net);
 }
@@ -446,13 +460,15 @@ oom:
     return DE_ENOMEM;
 }
 
-static int forward_train(de_net_t *net, size_t m, uint64_t step)
+/* row0: the batch row of this process's first row (data parallelism). */
+static int forward_train(de_net_t *net, size_t m, uint64_t step, size_t row0)
 {
     const float *in = net->xb;
     if (net->in_rate > 0.0) {
         de_dropout_t d;
         de_dropout_params(net->in_rate, net->in_inverted,
-                          de_rng_key(net->in_seed, 0, step), &d);
+                          de_rng_rows_key(de_rng_key(net->in_seed, 0, step), row0),
+                          &d);
         memset(net->in_mask, 0, mask_words(m, net->n_in) * 8);
         de_dropout(m, net->n_in, net->xb, net->xb, net->in_mask, &d);
     }
@@ -461,7 +477,7 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step)
         de_dropout_t *d = &net->drop[l];
         size_t n = L->n_out, k = L->n_in;
         float *y = has_noise(L) ? net->act[l] : net->out[l], *z = net->pre[l];
-        uint64_t key = de_rng_key(L->seed, l + 1, step);
+        uint64_t key = de_rng_rows_key(de_rng_key(L->seed, l + 1, step), row0);
         int rc;
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, d);
         if (net->mask[l]) memset(net->mask[l], 0, mask_words(m, n) * 8);
@@ -490,6 +506,69 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step)
     return DE_OK;
 }
 
+/* ------------------------------------------------------ data parallelism */
+
+int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
+                         size_t global_batch)
+{
+    free(net->ar);
+    free(net->ar_req);
+    net->ar = NULL;
+    net->ar_req = NULL;
+    if (!a) return DE_OK;
+    if (a->size < 1 || a->rank < 0 || a->rank >= a->size || !a->allreduce
+        || global_batch == 0
+        || (a->buckets == DE_BUCKET_OVERLAP && (!a->iallreduce || !a->wait)))
+        return DE_EINVAL;
+    net->ar = malloc(sizeof *a);
+    net->ar_req = calloc(net->n_layers, sizeof *net->ar_req);
+    if (!net->ar || !net->ar_req) {
+        de_net_set_allreduce(net, NULL, 0);
+        return DE_ENOMEM;
+    }
+    *net->ar = *a;
+    net->global_batch = global_batch;
+    return DE_OK;
+}
+
+static float *grad_end(const de_net_t *net, size_t i)
+{
+    return net->grad[i] + net->params[i].rows * net->params[i].cols;
+}
+
+/* The gradients of params [p0, p1) (layer l's) are final: sum them now,
+ * or start to.  The arena holds the gradients one after the other, in
+ * param order, and its padding between them is zero, so a layer's (and
+ * the whole step's) are one buffer. */
+static int ar_bucket(de_net_t *net, size_t l, size_t p0, size_t p1)
+{
+    const de_allreduce_t *a = net->ar;
+    float *lo = net->grad[p0];
+    size_t n = (size_t)(grad_end(net, p1 - 1) - lo);
+    if (a->buckets == DE_BUCKET_LAYER) return de_allreduce_sum(a, lo, n, 0);
+    if (a->buckets == DE_BUCKET_OVERLAP)
+        return de_allreduce_start(a, lo, n, &net->ar_req[l]);
+    return DE_OK;
+}
+
+/* Every gradient summed over the processes, before the update. */
+static int ar_finish(de_net_t *net)
+{
+    const de_allreduce_t *a = net->ar;
+    int rc = DE_OK;
+    if (a->buckets == DE_BUCKET_STEP)
+        return de_allreduce_sum(a, net->grad[0],
+                                (size_t)(grad_end(net, net->n_params - 1)
+                                         - net->grad[0]), 0);
+    for (size_t l = 0; l < net->n_layers; l++) {
+        int r = de_allreduce_wait(a, &net->ar_req[l]);
+        if (!rc) rc = r;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------- backward */
+
 /* Gradients of every param for the batch; the loss gradient is in gbuf[0]. */
 static int backward(de_net_t *net, size_t m)
 {
@@ -497,6 +576,7 @@ static int backward(de_net_t *net, size_t m)
     size_t p = net->n_params;
     for (size_t l = net->n_layers; l-- > 0;) {
         const de_layer_t *L = &net->layers[l];
+        size_t p_end = p;     /* layer l's params are [p, p_end) below */
         size_t n = L->n_out, k = L->n_in;
         float *dz = net->gbuf[cur];
         const float *x = l ? net->out[l - 1] : net->xb;
@@ -524,6 +604,7 @@ static int backward(de_net_t *net, size_t m)
         }
         if (gb) de_sum_rows(m, n, dz, gb);
         int rc = de_gemm(1, 0, k, n, m, x, k, dz, n, gw, n, 0, NULL);
+        if (!rc && net->ar) rc = ar_bucket(net, l, p, p_end);
         if (!rc && l)
             rc = de_gemm(0, 1, m, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
                          0, NULL);
@@ -559,29 +640,41 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
                   size_t first, size_t count, int64_t *iterations,
                   float *stats)
 {
-    size_t B = net->batch, nm = net->n_metrics;
+    const de_allreduce_t *ar = net->ar;
+    /* B: the rows of a batch, all processes' (data parallelism) */
+    size_t B = ar ? net->global_batch : net->batch, nm = net->n_metrics;
     size_t k = net->layers[net->n_layers - 1].n_out;
     const float *out = net->out[net->n_layers - 1];
     long done = 0;
     if (!sw != !net->weighted) return DE_EINVAL;
+    if (ar && (B + (size_t)ar->size - 1) / (size_t)ar->size > net->batch)
+        return DE_EINVAL;
     for (size_t j = first; j < first + count; j++) {
-        size_t r0 = j * B, m = n_index - r0 < B ? n_index - r0 : B;
-        gather(net, x, t, sw, index + r0, m);
+        /* mb rows in the batch; this process trains on [lo, lo + m) of them */
+        size_t r0 = j * B, mb = n_index - r0 < B ? n_index - r0 : B;
+        size_t lo = ar ? mb * (size_t)ar->rank / (size_t)ar->size : 0;
+        size_t m = ar ? mb * ((size_t)ar->rank + 1) / (size_t)ar->size - lo : mb;
+        gather(net, x, t, sw, index + r0 + lo, m);
         int64_t step = *iterations;
-        int rc = forward_train(net, m, (uint64_t)step);
+        int rc = forward_train(net, m, (uint64_t)step, lo);
         if (rc) return rc;
-        double loss = de_loss_rows(net->loss, m, k, out, net->tb, net->wb,
-                                   net->gbuf[0], net->fused, 1.f / (float)m)
-                      / (double)m;
+        double sums[1 + MAX_METRICS];   /* the batch's loss, metric sums */
+        sums[0] = de_loss_rows(net->loss, m, k, out, net->tb, net->wb,
+                               net->gbuf[0], net->fused, 1.f / (float)mb);
+        for (size_t i = 0; i < nm; i++)
+            sums[1 + i] = de_metric_rows(net->metrics[i], m, k, out, net->tb,
+                                         NULL);
+        if (ar && (rc = de_allreduce_sum(ar, sums, 1 + nm, 1))) return rc;
+        double loss = sums[0] / (double)mb;
         for (size_t i = 0; i < net->n_params; i++)
             loss += de_param_penalty(&net->params[i]);
         float *st = stats + (j - first) * (1 + nm);
         st[0] = (float)loss;
         for (size_t i = 0; i < nm; i++)
-            st[1 + i] = (float)(de_metric_rows(net->metrics[i], m, k, out,
-                                               net->tb, NULL) / (double)m);
+            st[1 + i] = (float)(sums[1 + i] / (double)mb);
         if (!isfinite(st[0])) break;
         rc = backward(net, m);
+        if (!rc && ar) rc = ar_finish(net);
         if (rc) return rc;
         double lr = de_optim_lr(opt, step);
         for (size_t i = 0; i < net->n_params; i++)

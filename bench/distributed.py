@@ -1,0 +1,123 @@
+"""Data-parallel training of W1 over MPI (dropout_engine.distribute):
+2 ranks x 1 thread against one process, measured in the same run.
+
+Per thread count t of the bench:
+  t = 1: 2 ranks x 1 thread against 1 process x 1 thread (the speed-up of
+         adding a process; the issue's goal: >= 1.7x on 2 cores);
+  t = 2: 2 ranks x 1 thread against 1 process x 2 threads (MPI against
+         OpenMP on the same two cores).
+Also, once: the gradient buckets ("layer", "overlap") against "step", and
+the all-reduce's share of a step: the time of the step's two
+MPI_Allreduce calls alone (the gradients, 4 bytes a weight, and the
+batch's loss/metric sums), timed in the same processes, over the time of a
+2-rank step.  Needs mpirun and mpi4py; without them the section reports
+nothing.
+
+The child (``python -m bench.distributed --child ...``) runs under mpirun
+or alone, trains W1 from the same initial weights, and prints its figures
+as JSON from rank 0.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from .nets import workloads
+
+RANKS = 2
+
+
+def _child(argv):
+    p = argparse.ArgumentParser()
+    p.add_argument("--child", action="store_true")
+    p.add_argument("--buckets", default="step")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true")
+    a = p.parse_args(argv)
+    import numpy as np
+    import dropout_engine as de
+    from . import ours
+    dist = de.distribute.DataParallel(buckets=a.buckets)
+    de.distribute.set_distribution(dist)
+    de.set_num_threads(a.threads)
+    net = workloads(a.quick)["W1"]
+    net.weights = net.init_weights()
+    x, y = net.data()
+    model = ours._model(net)
+    model.fit(x, y, batch_size=net.batch, epochs=1, verbose=0)      # warm-up
+    best = float("inf")
+    for _ in range(3 if a.quick else 6):
+        t0 = time.perf_counter()
+        model.fit(x, y, batch_size=net.batch, epochs=1, verbose=0)
+        best = min(best, time.perf_counter() - t0)
+    steps = -(-len(x) // net.batch)
+    grads = sum(w.size for w in model.get_weights())
+    out = {"samples_per_s": len(x) / best, "step_ms": best / steps * 1e3,
+           "world": dist.world_size, "grad_bytes": 4 * grads}
+    if dist.allreduce is not None:
+        from mpi4py import MPI
+        comm, g, s = dist.allreduce.comm, np.ones(grads, np.float32), np.ones(2)
+        times = []
+        for _ in range(30):
+            comm.Barrier()
+            t0 = time.perf_counter()
+            comm.Allreduce(MPI.IN_PLACE, g)
+            comm.Allreduce(MPI.IN_PLACE, s)
+            times.append(time.perf_counter() - t0)
+        out["allreduce_ms"] = sorted(times)[len(times) // 2] * 1e3
+    if dist.rank == 0:
+        print(json.dumps(out), flush=True)
+
+
+def _launch(ranks, threads, quick, buckets="step"):
+    cmd = [sys.executable, "-m", "bench.distributed", "--child", "--threads",
+           str(threads), "--buckets", buckets] + (["--quick"] if quick else [])
+    if ranks > 1:
+        cmd = ["mpirun", "-np", str(ranks), "--bind-to", "core", "--allow-run-as-root"] + cmd
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if r.returncode != 0:
+        print(f"# distributed: {' '.join(cmd[:4])} ... failed: {r.stderr.strip()[-400:]}")
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _row(case, threads, ours, peer, unit, peer_name, ratio=None):
+    return dict(bench="train W1 data-parallel", case=case, threads=threads, ours=ours,
+                peer=peer, unit=unit, peer_name=peer_name, spread=0.0,
+                ratio=ratio if ratio is not None else ours / peer)
+
+
+def run(threads, quick):
+    import importlib.util
+    if shutil.which("mpirun") is None or importlib.util.find_spec("mpi4py") is None:
+        print("# distributed: needs mpirun and mpi4py (pip install "
+              "\"dropout_engine[mpi]\"); skipped")
+        return []
+    if threads > RANKS:
+        return []
+    two = _launch(RANKS, 1, quick)
+    one = _launch(1, threads, quick)
+    if two is None or one is None:
+        return []
+    rows = [_row(f"{RANKS} ranks x 1 thr", threads, two["samples_per_s"],
+                 one["samples_per_s"], "samples/s", f"1 process x {threads} thr")]
+    if threads == 1:
+        share = two["allreduce_ms"] / two["step_ms"]
+        rows.append(_row("all-reduce share", 1, two["allreduce_ms"], two["step_ms"], "ms",
+                         f"of a {two['step_ms']:.2f} ms step, "
+                         f"{two['grad_bytes'] / 1e6:.2f} MB", ratio=share))
+        for buckets in ("layer", "overlap"):
+            other = _launch(RANKS, 1, quick, buckets)
+            if other:
+                rows.append(_row(f"buckets={buckets}", 1, other["samples_per_s"],
+                                 two["samples_per_s"], "samples/s", "buckets=step"))
+    return rows
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1:])

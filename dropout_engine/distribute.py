@@ -1,0 +1,335 @@
+"""Data-parallel training over MPI: one line makes a training script use
+every process ``mpirun`` starts.
+
+    import dropout_engine as de
+    de.distribute.set_distribution(de.distribute.DataParallel())
+    ...                                   # the script, unchanged
+    model.fit(x, y, batch_size=256, epochs=10, validation_split=0.1)
+    model.save("model.safetensors")       # rank 0 writes, the others skip
+
+    $ mpirun -np 4 python train.py        # 4 processes, one model
+    $ python train.py                     # the same script, one process
+
+Each process loads the same data and shuffles it the same way (rank 0's
+generator state is broadcast every epoch); the C training loop trains each
+process on its slice of every global batch of ``batch_size`` rows (rows
+[mb r / N, mb (r + 1) / N) of a batch of mb rows on rank r of N), with the
+dropout masks one process would draw for those rows, and sums the
+gradients with MPI_Allreduce before every process applies the same update.
+The loss is the global batch mean.  So N processes train the model one
+process would train with the same ``batch_size`` (to float rounding of the
+sums, <= 1e-5 after 100 steps), and two runs with the same N and seed are
+bit-identical.  The weights and optimizer state start from rank 0's
+(broadcast at the start of every fit).  GaussianDropout/AlphaDropout noise
+is drawn per process (reproducible, but not one process's draws).
+
+Rank 0 alone draws the progress bar and runs the callbacks that write
+files (ModelCheckpoint, CSVLogger, TensorBoard); ``model.save`` and
+``save_weights`` write on rank 0 only (``training.distribution.is_chief``).
+Every callback sees the same, globally reduced, logs: the training metrics
+are reduced in C per batch, and validation is split over the processes and
+reduced.
+
+Faults: an exception escaping ``fit`` on every process (a NaN loss, which
+every process sees at the same batch, or bad data they all load) is raised
+on each as usual; one escaping it on some processes only (within a few
+seconds) prints its traceback with the rank and aborts the whole job
+(MPI_Abort), as does an uncaught exception anywhere; a process waiting
+longer than ``timeout`` seconds in a collective (a peer hung, or left fit
+alone) aborts it too; a killed process and Ctrl-C on mpirun end the job
+through mpirun.
+
+MPI is loaded at run time through mpi4py (``pip install
+"dropout_engine[mpi]"``) and only when the script was started by an MPI
+launcher (or given ``comm=``): nothing MPI is needed to build, import or
+use the package otherwise.  The C loop calls the MPI library's own
+MPI_Allreduce, found with ctypes in the library mpi4py loaded.
+"""
+import contextlib
+import ctypes
+import os
+import sys
+import threading
+import time
+import traceback
+
+from .training.data_adapters import DataAdapter
+from .training.distribution import Distribution, distribution, is_chief, set_distribution
+
+__all__ = ["DataParallel", "set_distribution", "distribution", "is_chief"]
+
+# World-size variables of the launchers: Open MPI, MPICH/Intel MPI (Hydra),
+# MVAPICH.
+_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
+_BUCKETS = {"step": 0, "layer": 1, "overlap": 2}   # engine.h's DE_BUCKET_*
+
+
+def _launched_size():
+    """The world size an MPI launcher announced, or None."""
+    for var in _SIZE_VARS:
+        v = os.environ.get(var, "")
+        if v.isdigit():
+            return int(v)
+    return None
+
+
+def _mpi4py():
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise ImportError("dropout_engine.distribute.DataParallel: this process "
+                          "was started by an MPI launcher, and training over MPI "
+                          "needs mpi4py: pip install \"dropout_engine[mpi]\" "
+                          f"({e})") from None
+    return MPI
+
+
+def _mpi_functions(MPI):
+    """Addresses of MPI_Allreduce, MPI_Iallreduce and MPI_Wait in the MPI
+    library mpi4py loaded: looked up through mpi4py's own module (whose
+    dependencies dlsym searches), else in the libmpi this process mapped."""
+    libs = [MPI.__file__]
+    try:
+        with open("/proc/self/maps") as f:
+            libs += sorted({line.split()[-1] for line in f
+                            if "libmpi" in line and ".so" in line})
+    except OSError:
+        pass
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+            return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                         for name in ("MPI_Allreduce", "MPI_Iallreduce", "MPI_Wait"))
+        except (OSError, AttributeError):
+            continue
+    raise RuntimeError("dropout_engine.distribute: MPI_Allreduce was not found "
+                       f"in the MPI library mpi4py loaded ({MPI.Get_library_version()})")
+
+
+class _Watchdog:
+    """Aborts the job when this process waits in one collective for more
+    than ``timeout`` seconds: a peer that hung, or left fit alone, must not
+    hang the others for ever."""
+
+    def __init__(self, timeout, expire):
+        self.timeout, self._expire = timeout, expire
+        self._since = self._what = self._thread = None
+
+    @contextlib.contextmanager
+    def watch(self, what):
+        if self.timeout is None or self._since is not None:
+            yield
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True,
+                                            name="dropout_engine-watchdog")
+            self._thread.start()
+        self._what, self._since = what, time.monotonic()
+        try:
+            yield
+        finally:
+            self._since = None
+
+    def _run(self):
+        while True:
+            time.sleep(min(0.25, self.timeout / 4))
+            since = self._since
+            if since is not None and time.monotonic() - since > self.timeout:
+                self._expire(f"waited more than {self.timeout:g} s in {self._what}: "
+                             "a peer process died, hung or left fit")
+
+
+class _MPIAllreduce:
+    """The ``allreduce`` seam over an MPI communicator: the hook the C loop
+    calls (``c_hook``), plus the Python collectives of a fit (broadcast of
+    the starting state, checks, the watchdog, the abort)."""
+
+    def __init__(self, MPI, comm, buckets, timeout):
+        self.MPI, self.comm = MPI, comm
+        # Its own communicator, so that it can never match a collective of
+        # the training (a failed process meets the others here, or not).
+        self._fault_comm = comm.Dup()
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.buckets = buckets
+        self._fns = _mpi_functions(MPI)
+        self._watchdog = _Watchdog(timeout, self.abort)
+        self.watch = self._watchdog.watch
+
+    def c_hook(self):
+        """The de_allreduce_t fields (engine.h) for ``_engine.Net.set_allreduce``."""
+        MPI, h = self.MPI, self.MPI._handleof
+        allreduce, iallreduce, wait = self._fns
+        return {"allreduce": allreduce, "iallreduce": iallreduce or 0, "wait": wait,
+                "comm": h(self.comm), "float32": h(MPI.FLOAT), "float64": h(MPI.DOUBLE),
+                "sum": h(MPI.SUM), "in_place": int(MPI.IN_PLACE),
+                "int_handles": int(MPI._sizeof(MPI.Comm) == 4),
+                "rank": self.rank, "size": self.size, "buckets": _BUCKETS[self.buckets]}
+
+    def broadcast(self, arrays):
+        """Rank 0's values of ``arrays`` (numpy, updated in place) on every
+        process."""
+        with self.watch("the broadcast of the starting weights"):
+            for a in arrays:
+                self.comm.Bcast(a, root=0)
+
+    def all_failed(self, within):
+        """Whether every process reaches this call within ``within`` seconds
+        (they all failed alike); a process still training never does."""
+        req = self._fault_comm.Ibarrier()
+        end = time.monotonic() + within
+        while not req.Test():
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def abort(self, why):
+        """Print why, then end every process of the job."""
+        print(f"dropout_engine.distribute: rank {self.rank} of {self.size}: {why}; "
+              "aborting the job", file=sys.stderr, flush=True)
+        self.comm.Abort(1)
+
+
+class DataParallel(Distribution):
+    """Data parallelism over the processes of an MPI job (see the module
+    docstring); one process when the script was not started by mpirun.
+
+    Keyword-only args (ours):
+        comm: an mpi4py communicator to train over (default: a duplicate of
+            COMM_WORLD when an MPI launcher started the script; without one,
+            this process alone and MPI is not loaded).
+        buckets: when the C loop sums gradients: "step" (one MPI_Allreduce
+            of all of them after the backward pass; the default, fastest
+            on the measured machine, see README "Scaling out"), "layer"
+            (one per layer as its backward ends) or "overlap" (one
+            MPI_Iallreduce per layer as its backward ends, the rest of the
+            backward running meanwhile, waited for before the update).
+        timeout: seconds a process may wait in one collective (a training
+            chunk, a broadcast) before it aborts the job; None: no limit.
+
+    Each process uses (CPUs it may run on) / (processes on its node)
+    engine threads unless ``OMP_NUM_THREADS`` is set.
+    """
+
+    def __init__(self, *, comm=None, buckets="step", timeout=300.0):
+        if buckets not in _BUCKETS:
+            raise ValueError(f"DataParallel: buckets must be one of "
+                             f"{sorted(_BUCKETS)}, got {buckets!r}")
+        if timeout is not None and not (isinstance(timeout, (int, float))
+                                        and not isinstance(timeout, bool) and timeout > 0):
+            raise ValueError(f"DataParallel: timeout must be a number of seconds "
+                             f"> 0 or None, got {timeout!r}")
+        self.buckets, self.timeout = buckets, timeout
+        self.allreduce = None
+        if comm is None and (_launched_size() or 1) <= 1:
+            return                      # one process: no MPI at all
+        MPI = _mpi4py()
+        comm = (comm if comm is not None else MPI.COMM_WORLD).Dup()
+        self.rank, self.world_size = comm.Get_rank(), comm.Get_size()
+        if self.world_size == 1:
+            return
+        self.allreduce = _MPIAllreduce(MPI, comm, buckets, timeout)
+        self._share_cores(MPI, comm)
+        self._install_excepthook()
+
+    def __repr__(self):
+        return (f"DataParallel(rank={self.rank}, world_size={self.world_size}, "
+                f"buckets={self.buckets!r})")
+
+    @staticmethod
+    def _share_cores(MPI, comm):
+        if "OMP_NUM_THREADS" in os.environ:
+            return
+        from ._runtime import set_num_threads
+        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        per_node = node.Get_size()
+        node.Free()
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+        set_num_threads(max(1, cpus // per_node))
+
+    def _install_excepthook(self):
+        previous, mpi = sys.excepthook, self.allreduce
+
+        def hook(kind, value, tb):
+            previous(kind, value, tb)
+            mpi.abort(f"uncaught {kind.__name__}")
+        sys.excepthook = hook
+
+    # ------------------------------------------------ the Trainer's seams
+    # How long a process whose fit failed waits for the others to fail too.
+    _FAULT_GRACE = 3.0
+
+    @contextlib.contextmanager
+    def fitting(self):
+        try:
+            yield
+        except BaseException as e:
+            mpi = self.allreduce
+            if mpi is not None and not mpi.all_failed(min(self._FAULT_GRACE,
+                                                          self.timeout or self._FAULT_GRACE)):
+                traceback.print_exception(type(e), e, e.__traceback__)
+                mpi.abort(f"{type(e).__name__} in fit (the other processes "
+                          "cannot go on without this one)")
+            raise
+
+    def shard(self, data):
+        """The adapter itself (every process reads all the rows; the C loop
+        takes this process's slice of each global batch), checked to be the
+        same on every process and shuffled as rank 0 shuffles."""
+        if self.allreduce is None:
+            return data
+        mine = (data.num_samples, data.batch_size, data.t_cols, bool(data.weighted),
+                data.num_batches)
+        with self.allreduce.watch("the check of the training data"):
+            every = self.allreduce.comm.allgather(mine)
+        for r, theirs in enumerate(every):
+            if theirs != every[0]:
+                raise ValueError(
+                    f"DataParallel: every process must train on the same data; "
+                    f"(rows, batch_size, target columns, weighted, batches) is "
+                    f"{every[0]} on rank 0 but {theirs} on rank {r}")
+        return _GlobalBatches(data, self.allreduce)
+
+    def reduce_logs(self, logs):
+        """The logs as they are: the C loop already summed each batch's loss
+        and metrics over the processes, so every process has the global
+        means."""
+        return logs
+
+    def evaluate(self, evaluate, val, batch_size):
+        """Validation split over the processes (rank r: rows [n r / N,
+        n (r + 1) / N)), its means combined by rows, the same on all."""
+        if self.allreduce is None:
+            return evaluate(*val, batch_size)
+        x, t, sw = val
+        n, r, size = x.shape[0], self.rank, self.world_size
+        lo, hi = n * r // size, n * (r + 1) // size
+        logs = (evaluate(x[lo:hi], t[lo:hi], None if sw is None else sw[lo:hi],
+                         batch_size) if hi > lo else None)
+        with self.allreduce.watch("the validation"):
+            parts = self.allreduce.comm.allgather((hi - lo, logs))
+        keys = next(lg for _, lg in parts if lg is not None)
+        return {k: sum(rows * lg[k] for rows, lg in parts if lg is not None) / n
+                for k in keys}
+
+
+class _GlobalBatches(DataAdapter):
+    """An adapter that every process reads whole, its shuffles rank 0's
+    (the generator's state is broadcast before each epoch)."""
+
+    def __init__(self, data, mpi):
+        self._data, self._mpi = data, mpi
+        self.num_samples, self.batch_size = data.num_samples, data.batch_size
+        self.t_cols, self.weighted = data.t_cols, data.weighted
+
+    @property
+    def num_batches(self):
+        return self._data.num_batches
+
+    def epoch(self, rng):
+        with self._mpi.watch("the epoch's shuffle"):
+            state = self._mpi.comm.bcast(rng.bit_generator.state
+                                         if self._mpi.rank == 0 else None, root=0)
+        rng.bit_generator.state = state
+        yield from self._data.epoch(rng)
