@@ -1,8 +1,8 @@
-"""keras.utils: to_categorical, set_random_seed, Progbar."""
+"""keras.utils: to_categorical, set_random_seed, Progbar, PyDataset (Sequence)."""
 from ..callbacks.progbar import Progbar
 from ..utils import to_categorical
 
-__all__ = ["Progbar", "set_random_seed", "to_categorical"]
+__all__ = ["Progbar", "PyDataset", "Sequence", "set_random_seed", "to_categorical"]
 
 
 def __getattr__(name):
@@ -10,4 +10,7 @@ def __getattr__(name):
     if name == "set_random_seed":
         from ..seeding import set_random_seed
         return set_random_seed
+    if name in ("PyDataset", "Sequence"):
+        from ..training import py_dataset
+        return getattr(py_dataset, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
