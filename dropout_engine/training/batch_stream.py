@@ -5,7 +5,7 @@ checks each against the first one (same columns, same target shape, same
 tuple arity: cheap attribute checks), copies it end to end into the
 chunk's float32 buffers, and converts and validates the whole chunk once
 (``chunks.convert``).  A chunk is handed over when it is full (about
-``CHUNK_BYTES``), when a short batch ends it, or as soon as the trainer
+``data_adapters.CHUNK_BYTES``), when a short batch ends it, or as soon as the trainer
 waits for it, so a fast source makes long C calls and a slow one never
 holds training back for more than a batch.
 
@@ -19,10 +19,8 @@ import numpy as np
 
 from .. import _validation
 from . import chunks
+from . import data_adapters
 from .data_adapters import DataAdapter
-from .prefetch import Prefetch
-
-CHUNK_BYTES = 32 << 20
 
 
 def _array(a, name):
@@ -65,8 +63,9 @@ class BatchStreamAdapter(DataAdapter):
         self.weighted = swc is not None
         self.has_sw = sw is not None
         self.batch_size = x.shape[0]
+        self._recycler = chunks.Recycler()
         per_row = 4 * (int(np.prod(self.x_shape)) + (self.t_cols or 0) + self.weighted)
-        self._rows_per_chunk = max(1, CHUNK_BYTES // max(per_row, 1))
+        self._rows_per_chunk = max(1, data_adapters.CHUNK_BYTES // max(per_row, 1))
 
     def _check_first(self, first):
         x, y, sw = first
@@ -87,6 +86,16 @@ class BatchStreamAdapter(DataAdapter):
     def _check(self, batch):
         """One batch's (x, y, sw) checked against the first: the same
         columns, target shape and arity."""
+        if type(batch) is tuple and len(batch) == 2 and not self.has_sw:
+            # The usual batch, in one test (a few us a batch matter at W2's speed).
+            x, y = batch
+            if (type(x) is np.ndarray and x.shape[1:] == self.x_shape and x.shape[0]
+                    and x.dtype.kind in "biuf"):
+                if not self.needs_y:
+                    return x, None, None
+                if (type(y) is np.ndarray and y.shape[1:] == self.y_shape
+                        and y.shape[0] == x.shape[0] and y.dtype.kind in "biuf"):
+                    return x, y, None
         x, y, sw = self.unpack(batch)
         x = _array(x, "x")
         b = x.shape[0]
@@ -123,9 +132,10 @@ class BatchStreamAdapter(DataAdapter):
 
     # ----------------------------------------------------------- chunks
     def chunks(self, batches, first_step=0):
-        """A Prefetch of the chunks made from ``batches`` (an iterator of
-        raw batches; its errors are the user's)."""
-        return Prefetch(lambda hungry: self._assemble(batches, hungry, first_step))
+        """The chunks made from ``batches`` (an iterator of raw batches; its
+        errors are the user's) in the prefetch thread."""
+        return self._recycler.run(lambda hungry: self._assemble(batches, hungry,
+                                                                first_step))
 
     def _assemble(self, batches, hungry, step):
         buf = None
@@ -152,9 +162,15 @@ class BatchStreamAdapter(DataAdapter):
                 self.batch_size = b
             if buf is None:
                 buf = _Buffer(self, step)
-            buf.add(x, y, sw)
+            r = buf.rows
+            buf.x[r:r + b] = x
+            if buf.y is not None:
+                buf.y[r:r + b] = y
+            if buf.sw is not None:
+                buf.sw[r:r + b] = sw.reshape(b)
+            buf.rows = r = r + b
             step += 1
-            if b < self.batch_size or buf.full() or hungry():
+            if b < self.batch_size or r + b > buf.cap or hungry():
                 yield from self._finish(buf)
                 buf = None
         if buf is not None:
@@ -167,35 +183,24 @@ class BatchStreamAdapter(DataAdapter):
             None if buf.sw is None else buf.sw[:n], np.arange(n, dtype=np.int64),
             buf.batch_size, buf.first_step, self.source)
         if chunk is not None:
+            self._recycler.sent(buf.x, buf.y, buf.sw)
             yield chunk
         if failure is not None:
             raise failure
 
 
 class _Buffer:
-    """One chunk being filled: whole batches of ``batch_size`` rows, copied
-    end to end (the copy converts to float32)."""
+    """One chunk being filled (by ``_assemble``): whole batches of
+    ``batch_size`` rows, copied end to end (the copy converts to float32)."""
 
     def __init__(self, stream, first_step):
         B = self.batch_size = stream.batch_size
         cap = max(1, stream._rows_per_chunk // B) * B
-        self.x = np.empty((cap,) + stream.x_shape, np.float32)
-        self.y = (np.empty((cap,) + stream.y_shape, np.float32)
-                  if stream.needs_y else None)
-        self.sw = np.empty(cap, np.float32) if stream.has_sw else None
-        self.rows, self.first_step = 0, first_step
-
-    def add(self, x, y, sw):
-        r, b = self.rows, x.shape[0]
-        self.x[r:r + b] = x
-        if self.y is not None:
-            self.y[r:r + b] = y
-        if self.sw is not None:
-            self.sw[r:r + b] = sw.reshape(b)
-        self.rows = r + b
-
-    def full(self):
-        return self.rows + self.batch_size > self.x.shape[0]
+        get = stream._recycler.get
+        self.x = get((cap,) + stream.x_shape, np.float32)
+        self.y = get((cap,) + stream.y_shape, np.float32) if stream.needs_y else None
+        self.sw = get((cap,), np.float32) if stream.has_sw else None
+        self.rows, self.cap, self.first_step = 0, cap, first_step
 
 
 def limited(iterator, steps):

@@ -28,6 +28,10 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+# About how many bytes of rows a chunk of a read-per-chunk adapter holds
+# (a fit keeps three or four alive: trained, ready, being filled).
+CHUNK_BYTES = 32 << 20
+
 
 class Chunk(NamedTuple):
     """Rows for one run of whole batches.

@@ -101,15 +101,12 @@ class FrameRows:
             out[:, j] = p
         return out
 
-    def take(self, rows):
+    def take(self, rows, out=None):
         return self._gather(lambda c: np.take(c, rows, axis=0))
 
-    def slice(self, lo, hi):
+    def slice(self, lo, hi, out=None):
         return self._gather(lambda c: np.array(c[lo:hi]))
 
     def sub(self, lo, hi):
         return FrameRows([c[lo:hi] for c in self.columns], self.names, self.one_d,
                          None if self.block is None else self.block[lo:hi])
-
-    def release(self, lo, hi):
-        pass

@@ -83,11 +83,7 @@ class GeneratorAdapter(BatchStreamAdapter):
 
     def epoch(self, rng):
         self._taken = 0
-        pre = self.chunks(limited(self._stream(), self.steps))
-        try:
-            yield from pre
-        finally:
-            pre.close()
+        yield from self.chunks(limited(self._stream(), self.steps))
         if self._ran_out:
             self.exhausted = True
             if self.steps is not None and self._taken < self.steps:

@@ -38,8 +38,9 @@ class Prefetch:
         self._thread.start()
 
     def hungry(self):
-        """The consumer waits and nothing is ready (read by the producer)."""
-        return self._waiting
+        """The consumer waits and nothing is ready for it (read by the
+        producer; an item handed over but not yet taken does not count)."""
+        return self._waiting and not self._ready
 
     def _run(self, make):
         try:

@@ -243,11 +243,8 @@ class PyDatasetAdapter(BatchStreamAdapter):
         begin = getattr(self.ds, "on_epoch_begin", None)
         if begin is not None:
             begin()
-        pre = self.chunks(_read(self.ds, order, self.workers, self.use_mp, self.max_queue))
-        try:
-            yield from pre
-        finally:
-            pre.close()
+        yield from self.chunks(_read(self.ds, order, self.workers, self.use_mp,
+                                     self.max_queue))
         end = getattr(self.ds, "on_epoch_end", None)
         if end is not None:
             end()
