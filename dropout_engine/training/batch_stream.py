@@ -42,21 +42,21 @@ class BatchStreamAdapter(DataAdapter):
     """Shared by GeneratorAdapter and PyDatasetAdapter.
 
     Args:
-        conv: the converter ``(x, y, sw) -> (x, t, sw)`` (``inputs``).
+        conv: the converter ``(x, y, sw) -> (x, t, sw)`` (``inputs``; it
+            applies fit's class_weight).
         first: the first batch, (x, y, sw) unpacked (its conversion builds
             the model and fixes the shapes).
         needs_y: fit/evaluate (y required) or predict (y ignored).
         source: the name in messages ("the generator").
-        class_weight: fit's class_weight (PyDataset), or None.
     """
 
-    def __init__(self, conv, first, needs_y, source, class_weight=None):
+    def __init__(self, conv, first, needs_y, source):
         self.conv, self.needs_y, self.source = conv, needs_y, source
         x, y, sw = self._check_first(first)
         try:
             xc, tc, swc = conv(x, y, sw)
         except (ValueError, TypeError) as exc:
-            chunks.BatchFailure(exc, 0, source).throw("the first batch")
+            raise type(exc)(f"the first batch of {source}: {exc}") from None
         self.x_shape = x.shape[1:]
         self.y_shape = y.shape[1:] if needs_y else None
         self.t_cols = tc.shape[1] if tc is not None else None

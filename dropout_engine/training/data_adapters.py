@@ -175,7 +175,7 @@ class ArrayAdapter(DataAdapter):
 
     def epoch(self, rng):
         new, first, stop, short = self._passes.next_epoch()
-        if new:
+        if new and (self._order is None or (self.shuffle and rng is not None)):
             self._order = epoch_order(self.num_samples, self.batch_size, self.shuffle, rng)
         if short:
             warn_ran_out()

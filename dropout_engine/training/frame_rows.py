@@ -63,9 +63,8 @@ class FrameRows:
     """Columns read per chunk.  ``one_d``: a Series / arrow array (values
     [rows]); else a table (float32 [rows, columns])."""
 
-    def __init__(self, columns, names, one_d, block=None):
+    def __init__(self, columns, names, one_d):
         self.columns, self.names, self.one_d = columns, names, one_d
-        self.block = block   # the whole table as one numpy array, when pandas holds it so
         self.n = columns[0].shape[0] if columns else 0
         self.row_bytes = sum(c.itemsize for c in columns)
 
@@ -78,13 +77,8 @@ class FrameRows:
         if table_kind(x) == "pandas":
             if type(x).__name__ == "Series":
                 return cls([_pandas_column(x, what)], [x.name], True)
-            cols = [_pandas_column(x.iloc[:, j], what) for j in range(x.shape[1])]
-            block = None
-            if cols and len({c.dtype for c in cols}) == 1:
-                whole = x.to_numpy()
-                if np.shares_memory(whole, cols[0]):
-                    block = whole
-            return cls(cols, list(x.columns), False, block)
+            return cls([_pandas_column(x.iloc[:, j], what) for j in range(x.shape[1])],
+                       list(x.columns), False)
         if type(x).__name__ in ("ChunkedArray", "Array"):
             return cls([_arrow_column(x, None, what)], [None], True)
         return cls([_arrow_column(x.column(j), x.column_names[j], what)
@@ -93,20 +87,23 @@ class FrameRows:
     def _gather(self, pick):
         if self.one_d:
             return pick(self.columns[0])
-        if self.block is not None:
-            return pick(self.block)
-        parts = [pick(c) for c in self.columns]
-        out = np.empty((parts[0].shape[0], len(parts)), np.float32)
-        for j, p in enumerate(parts):
-            out[:, j] = p
+        # Column by column into [columns, rows] (each write contiguous),
+        # then one transposing copy: twice as fast as writing the columns
+        # of a row-major array.
+        first = pick(self.columns[0])
+        cols = np.empty((len(self.columns), first.shape[0]), np.float32)
+        cols[0] = first
+        for j, c in enumerate(self.columns[1:], 1):
+            cols[j] = pick(c)
+        out = np.empty(cols.shape[::-1], np.float32)
+        out[:] = cols.T
         return out
 
     def take(self, rows, out=None):
-        return self._gather(lambda c: np.take(c, rows, axis=0))
+        return self._gather(lambda c: c[rows])
 
     def slice(self, lo, hi, out=None):
-        return self._gather(lambda c: np.array(c[lo:hi]))
+        return self._gather(lambda c: c[lo:hi])
 
     def sub(self, lo, hi):
-        return FrameRows([c[lo:hi] for c in self.columns], self.names, self.one_d,
-                         None if self.block is None else self.block[lo:hi])
+        return FrameRows([c[lo:hi] for c in self.columns], self.names, self.one_d)

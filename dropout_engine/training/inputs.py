@@ -98,14 +98,11 @@ def _batches_adapter(model, k, x, shuffle, steps, class_weight=None, what="x",
     if k == "generator":
         return GeneratorAdapter(x, conv, not predict, steps, source=prefix + "generator")
     return PyDatasetAdapter(x, conv, not predict, shuffle, steps,
-                            source=prefix + "PyDataset", class_weight=class_weight)
+                            source=prefix + "PyDataset")
 
 
 def _steps(name, v):
-    if v is None:
-        return None
-    v = _validation.positive_int(name, v)
-    return v
+    return None if v is None else _validation.positive_int(name, v)
 
 
 def get_data(model, x, y, sample_weight, class_weight, validation_split,
@@ -133,13 +130,13 @@ def get_data(model, x, y, sample_weight, class_weight, validation_split,
         data = _batches_adapter(model, k, x, shuffle, steps, class_weight)
     elif k == "rows":
         xs, ys, sws = _rows(x, "x"), _rows(y, "y"), _rows(sample_weight, "sample_weight")
-        if batch_size is None and steps:
-            B = math.ceil(xs.n / steps)
         split = None if validation_data is not None else split_at(xs.n, validation_split)
         if split is not None:
             part = (lambda s, lo, hi: None if s is None else s.sub(lo, hi))
             xv, yv, swv = (part(s, split, xs.n) for s in (xs, ys, sws))
             xs, ys, sws = (part(s, 0, split) for s in (xs, ys, sws))
+        if batch_size is None and steps:
+            B = math.ceil(xs.n / steps)
         conv = _converter(model, class_weight)
         data = RowsAdapter(conv, xs, ys, sws, B, shuffle, steps)
         if split is not None:
@@ -148,8 +145,6 @@ def get_data(model, x, y, sample_weight, class_weight, validation_split,
     else:
         x, t = model._xy(x, y)
         sw = _validation.sample_weights(sample_weight, class_weight, t)
-        if batch_size is None and steps:
-            B = math.ceil(x.shape[0] / steps)
         split = None if validation_data is not None else split_at(x.shape[0],
                                                                   validation_split)
         if split is not None:
@@ -157,10 +152,18 @@ def get_data(model, x, y, sample_weight, class_weight, validation_split,
             val = ArrayAdapter(x[split:], t[split:], cut(sw, slice(split, None)),
                                validation_batch_size, False, vsteps)
             x, t, sw = x[:split], t[:split], cut(sw, slice(None, split))
+        if batch_size is None and steps:
+            B = math.ceil(x.shape[0] / steps)
         data = ArrayAdapter(x, t, sw, B, shuffle, steps)
     if validation_data is not None:
-        val = evaluation_source(model, *unpack_validation(validation_data),
-                                validation_batch_size, vsteps, validation=True)
+        vx, vy, vsw = unpack_validation(validation_data)
+        if not isinstance(validation_data, (tuple, list)) and kind(vx) not in (
+                "generator", "py_dataset"):
+            raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, "
+                             "y_val, sample_weight_val), or a generator or PyDataset; "
+                             f"got {_validation.describe(validation_data)}")
+        val = evaluation_source(model, vx, vy, vsw, validation_batch_size, vsteps,
+                                validation=True)
     return data, val
 
 
@@ -230,10 +233,23 @@ def validate(model, val, batch_size):
     return logs
 
 
+def _arrays(model, x, y, sample_weight, batch_size, steps, predict):
+    """Arrays for evaluate / predict: converted once, the first ``steps``
+    batches (no adapter: it would add an index as long as x)."""
+    x, t, sw = _converter(model, predict=predict)(x, y, sample_weight)
+    if steps is not None:
+        k = steps * batch_size
+        x, t, sw = (None if a is None else a[:k] for a in (x, t, sw))
+    return x, t, sw
+
+
 def evaluate(model, x, y, sample_weight, batch_size, steps):
     """``model.evaluate``'s logs over any kind of x."""
-    data = evaluation_source(model, x, y, sample_weight, batch_size,
-                             _steps("steps", steps))
+    steps = _steps("steps", steps)
+    if kind(x) == "array":
+        return model._evaluate(*_arrays(model, x, y, sample_weight, batch_size, steps,
+                                        False), batch_size)
+    data = evaluation_source(model, x, y, sample_weight, batch_size, steps)
     logs = run_evaluation(model, data, batch_size)
     if logs is None:
         raise ValueError("evaluate: x gave no batches (an exhausted generator?)")
@@ -242,8 +258,11 @@ def evaluate(model, x, y, sample_weight, batch_size, steps):
 
 def predict(model, x, batch_size, steps):
     """``model.predict`` of any kind of x: float32 [rows, units]."""
-    data = evaluation_source(model, x, None, None, batch_size, _steps("steps", steps),
-                             predict=True)
+    steps = _steps("steps", steps)
+    if kind(x) == "array":
+        x = _arrays(model, x, None, None, batch_size, steps, True)[0]
+        return model._net.predict(x, batch_size)
+    data = evaluation_source(model, x, None, None, batch_size, steps, predict=True)
     outs = [model._net.predict(_rows_of_chunk(part)[0], batch_size)
             for part in chunks_of(data, None, "predict")]
     if not outs:

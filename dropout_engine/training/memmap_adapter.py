@@ -257,7 +257,7 @@ class RowsAdapter(DataAdapter):
     def epoch(self, rng):
         new, first, stop, short = self._passes.next_epoch()
         n, B = self.num_samples, self.batch_size
-        if new:
+        if new and (self._order is None or (self.shuffle and rng is not None)):
             self._order = epoch_order(n, B, self.shuffle, rng,
                                       np.int32 if n < 2 ** 31 else np.int64)
         if short:

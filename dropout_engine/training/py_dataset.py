@@ -196,12 +196,11 @@ def _read(ds, order, workers, use_mp, max_queue):
 
 
 class PyDatasetAdapter(BatchStreamAdapter):
-    """Args: ``ds`` the dataset; ``conv``, ``needs_y``, ``source``,
-    ``class_weight`` as BatchStreamAdapter's; ``shuffle``: fit's (False
-    for evaluation); ``steps``: batches per epoch or None for the length."""
+    """Args: ``ds`` the dataset; ``conv``, ``needs_y``, ``source`` as
+    BatchStreamAdapter's; ``shuffle``: fit's (False for evaluation);
+    ``steps``: batches per epoch or None for the length."""
 
-    def __init__(self, ds, conv, needs_y, shuffle, steps, source="the PyDataset",
-                 class_weight=None):
+    def __init__(self, ds, conv, needs_y, shuffle, steps, source="the PyDataset"):
         self.ds, self.source, self.steps = ds, source, steps
         n = _num_batches(ds)
         if n is None:
@@ -223,7 +222,7 @@ class PyDatasetAdapter(BatchStreamAdapter):
         self.workers = getattr(ds, "workers", 1)
         self.use_mp = bool(getattr(ds, "use_multiprocessing", False))
         self.max_queue = getattr(ds, "max_queue_size", 10)
-        super().__init__(conv, self.unpack(ds[0]), needs_y, source, class_weight)
+        super().__init__(conv, self.unpack(ds[0]), needs_y, source)
 
     def unpack(self, batch):
         if isinstance(batch, np.ndarray):     # Keras takes a bare x
