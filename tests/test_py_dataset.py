@@ -1,6 +1,10 @@
 """PyDataset (training/py_dataset.py): ours, Keras's, duck-typed Sequences;
 batch order, workers, steps_per_epoch and epoch hooks as Keras 3's."""
+import json
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import warnings
 
@@ -76,16 +80,54 @@ def test_shuffle_visits_every_batch_once_in_a_new_seeded_order():
     assert again.asked == ds.asked                  # seeded by set_random_seed
 
 
-@pytest.mark.parametrize("workers, mp", [(3, False), (2, True)])
-def test_workers_give_the_batches_in_order(workers, mp, monkeypatch):
+def test_thread_workers_give_the_batches_in_order(monkeypatch):
     monkeypatch.setattr(data_adapters, "CHUNK_BYTES", 4096)
     x, y = _data()
     ref = _model()
     ref.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     m = _model()
-    m.fit(Batches(x, y, 16, workers=workers, use_multiprocessing=mp, max_queue_size=3),
-          epochs=2, shuffle=False, verbose=0)
+    m.fit(Batches(x, y, 16, workers=3, max_queue_size=3), epochs=2, shuffle=False,
+          verbose=0)
     assert _same_weights(m, ref)
+
+
+_PROCESSES_CHILD = textwrap.dedent("""
+    import json, os
+    import numpy as np
+    from dropout_engine.training import data_adapters
+    from dropout_engine.training.py_dataset import _read
+    from test_py_dataset import Batches, _data, _model, _same_weights
+
+    class Pids(Batches):
+        def __getitem__(self, i):
+            return super().__getitem__(i) + (os.getpid(),)
+
+    data_adapters.CHUNK_BYTES = 4096
+    x, y = _data()
+    m = _model()
+    m.fit(Batches(x, y, 16, workers=2, use_multiprocessing=True, max_queue_size=3),
+          epochs=2, shuffle=False, verbose=0)
+    ref = _model()
+    ref.fit(Batches(x, y, 16), epochs=2, shuffle=False, verbose=0)
+    got = list(_read(Pids(x, y, 16), [3, 0, 7, 5], 2, True, 3))
+    print(json.dumps({"same": _same_weights(m, ref),
+                      "order": all(np.array_equal(b[0], x[i * 16:(i + 1) * 16])
+                                   for b, i in zip(got, [3, 0, 7, 5])),
+                      "pids": sorted({b[2] for b in got}), "me": os.getpid()}))
+""")
+
+
+def test_process_workers_give_the_batches_in_order():
+    """In a fresh interpreter: forking one that has run JAX (other tests)
+    may deadlock."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), tests]))
+    out = subprocess.run([sys.executable, "-c", _PROCESSES_CHILD], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["same"] and r["order"]
+    assert r["pids"] and r["me"] not in r["pids"]      # read by other processes
 
 
 def test_thread_workers_run_getitem_concurrently():

@@ -21,14 +21,13 @@ Keras 3's rules, which fit follows here:
   - ``workers``, ``use_multiprocessing``, ``max_queue_size`` (the
     constructor's): batches are read by ``workers`` threads (or processes,
     with use_multiprocessing; the dataset must then pickle unless the
-    start method is fork), at most ``max_queue_size`` ahead, in order.
+    start method is fork; the default one is used, as by Keras), at most
+    ``max_queue_size`` ahead, in order.
     With the default single worker, batches are read by the prefetch
     thread while C trains.  Pools live for one epoch, as Keras's do, so
     workers see what ``on_epoch_end`` changed.
 """
 import itertools
-import multiprocessing
-import multiprocessing.pool
 import warnings
 from collections import deque
 
@@ -173,6 +172,8 @@ def _read(ds, order, workers, use_mp, max_queue):
         for i in order:
             yield ds[int(i)]
         return
+    # multiprocessing costs a quarter of the model API's import: loaded here.
+    import multiprocessing.pool
     workers = max(1, int(workers))
     if use_mp:
         pool = multiprocessing.get_context().Pool(workers, initializer=_init_worker,
