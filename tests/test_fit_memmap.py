@@ -6,7 +6,6 @@ and puts the sorted-gathered rows back in batch order, so the two agree
 bit for bit, for any chunk size.
 """
 import json
-import mmap
 import os
 import shutil
 import subprocess

@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 import pytest
 
-import dropout_engine as de
 from dropout_engine.keras import utils as kutils
 from dropout_engine.training import data_adapters
 from dropout_engine.utils import PyDataset, Sequence
@@ -66,6 +65,20 @@ def test_unshuffled_fit_equals_the_array_fit(monkeypatch, chunk_bytes):
     assert h.history["loss"] == pytest.approx(href.history["loss"], rel=1e-6)
     assert (ds.epoch_begins, ds.epoch_ends) == (2, 2)
     assert ds.asked[1:] == list(range(13)) * 2     # [0] built the model
+
+
+def test_callbacks_are_told_the_datasets_batches():
+    from dropout_engine.callbacks import Callback
+    x, y = _data()
+    seen = []
+
+    class Steps(Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.params["steps"])
+
+    _model().fit(Batches(x, y, 16), verbose=0, callbacks=[Steps()])
+    _model().fit(Batches(x, y, 16), steps_per_epoch=5, verbose=0, callbacks=[Steps()])
+    assert seen == [13, 5]
 
 
 def test_shuffle_visits_every_batch_once_in_a_new_seeded_order():

@@ -225,6 +225,10 @@ class PyDatasetAdapter(BatchStreamAdapter):
         self.max_queue = getattr(ds, "max_queue_size", 10)
         super().__init__(conv, self.unpack(ds[0]), needs_y, source)
 
+    @property
+    def num_batches(self):
+        return self.steps if self.steps is not None else self.length
+
     def unpack(self, batch):
         if isinstance(batch, np.ndarray):     # Keras takes a bare x
             batch = (batch,)
