@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only kernels,...] [--json PATH] [--threads 1,2]
+"""python -m bench [--quick] [--only kernels,data,...] [--json PATH] [--threads 1,2]
 
 Prints a table of ratios against peers measured in the same run and writes
 every figure, with the machine's details, as JSON.
@@ -20,7 +20,7 @@ if any(v in os.environ for v in _BLAS_ENV) and "numpy" not in sys.modules:
     env = {k: v for k, v in os.environ.items() if k not in _BLAS_ENV}
     os.execve(sys.executable, [sys.executable, "-m", "bench"] + sys.argv[1:], env)
 
-SECTIONS = ("kernels", "training", "predict", "embed", "imports", "distributed")
+SECTIONS = ("kernels", "training", "data", "predict", "embed", "imports", "distributed")
 
 
 def _machine():

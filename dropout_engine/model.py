@@ -18,7 +18,7 @@ from ._validation import is_int
 from . import _net, _validation, losses, metrics as metrics_mod, optimizers
 from . import layers as layers_mod
 from ._plan import Plan, SIGMOID, SOFTMAX
-from .training import Trainer, on_batch
+from .training import Trainer, inputs as _inputs, on_batch
 from .training.distribution import is_chief
 
 _PREDICT_CHUNK = 1024
@@ -358,11 +358,11 @@ class Sequential:
         chunk = _PREDICT_CHUNK if batch_size is None else _validation.batch_size(batch_size)
         net = self._net
         # The cheap check first, asked of the C net (the same layout test in
-        # Python costs a fifth of a batch-1 predict); an x it cannot read as
-        # is is validated and converted once (building an unbuilt model).
-        if net is None or not net.reads(x):
-            x = self._x(x, check_finite=False)
-            net = self._net
+        # Python costs a fifth of a batch-1 predict); any other x (arrays to
+        # convert, memmaps, tables, generators, PyDataset) goes through the
+        # training/ adapters (building an unbuilt model).
+        if net is None or not net.reads(x) or steps is not None:
+            return _inputs.predict(self, x, chunk, steps)
         return net.predict(x, chunk)
 
     def _predict_mc(self, x, batch_size, samples):
@@ -412,8 +412,7 @@ class Sequential:
         not)."""
         self._require_compiled("evaluate")
         bs = _validation.batch_size(batch_size)
-        x, t = self._xy(x, y)
-        logs = self._evaluate(x, t, _validation.sample_weights(sample_weight, None, t), bs)
+        logs = _inputs.evaluate(self, x, y, sample_weight, bs, steps)
         return on_batch.logs_result(logs, return_dict)
 
     # --------------------------------------------- the Trainer's interface
@@ -460,9 +459,14 @@ class Sequential:
         """Train the model; the batch loop runs in C (see ``training``).
 
         Args:
-            x: [n, features] numbers, converted once to float32.
+            x: [n, features] numbers, converted once to float32; or data
+                read a chunk at a time: a memmap (``np.load(path,
+                mmap_mode="r")``), a pandas DataFrame or pyarrow Table, a
+                generator of ``(x, y)`` / ``(x, y, sample_weight)`` batches,
+                a ``PyDataset`` (Keras 3's rules: ``training.inputs``).
             y: targets: [n, units] (or [n] for one unit), or class indices
-                [n] for sparse_categorical_crossentropy.
+                [n] for sparse_categorical_crossentropy (not with a
+                generator or PyDataset, whose batches hold them).
             batch_size: rows per update (default 32); the last batch may be
                 smaller.
             epochs, initial_epoch: train epochs initial_epoch .. epochs-1.
@@ -473,7 +477,9 @@ class Sequential:
             validation_data: ``(x_val, y_val)`` or ``(x_val, y_val,
                 sample_weight_val)``; overrides validation_split.
             shuffle: reshuffle the rows each epoch (seeded by
-                ``set_random_seed``).
+                ``set_random_seed``); "batch" shuffles within batches;
+                ignored for generators, a PyDataset's batch order.
+            steps_per_epoch, validation_steps, validation_freq: Keras's.
             sample_weight: [n] weights >= 0: a batch's loss is
                 sum(w_i * loss_i) / rows, as Keras's; metrics stay
                 unweighted.  Held-out validation_split rows keep theirs.

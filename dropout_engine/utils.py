@@ -1,4 +1,5 @@
-"""What `keras.utils` offers that a dropout MLP needs: one-hot labels, seeding.
+"""What `keras.utils` offers that a dropout MLP needs: one-hot labels, seeding,
+PyDataset (and its alias Sequence).
 
 `set_random_seed` lives in `seeding.py`; it is imported here on first use so
 that importing this module stays cheap and does not pull the model code in.
@@ -7,7 +8,7 @@ import numpy as np
 
 from ._validation import is_int
 
-__all__ = ["to_categorical", "set_random_seed"]
+__all__ = ["to_categorical", "set_random_seed", "PyDataset", "Sequence"]
 
 
 def to_categorical(x, num_classes=None, *, dtype="float32"):
@@ -74,4 +75,7 @@ def __getattr__(name):
     if name == "set_random_seed":
         from .seeding import set_random_seed
         return set_random_seed
+    if name in ("PyDataset", "Sequence"):
+        from .training import py_dataset
+        return getattr(py_dataset, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

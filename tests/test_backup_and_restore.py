@@ -379,8 +379,8 @@ def test_temporary_files_of_killed_writes_are_removed(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    from dropout_engine.training import trainer
-    monkeypatch.setattr(trainer, "is_chief", lambda: False)
+    from dropout_engine.training import distribution
+    monkeypatch.setattr(distribution.Distribution, "is_chief", lambda self: False)
     _interrupt(_model(1), cbs.BackupAndRestore(tmp_path / "b"), 3)
     assert not (tmp_path / "b").exists()
 

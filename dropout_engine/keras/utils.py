@@ -1,9 +1,9 @@
-"""keras.utils: to_categorical, set_random_seed, Progbar."""
+"""keras.utils: to_categorical, set_random_seed, Progbar, PyDataset (Sequence)."""
 from ..callbacks.progbar import Progbar
 from ..utils import to_categorical
 from ._reexport import unsupported
 
-__all__ = ["Progbar", "set_random_seed", "to_categorical"]
+__all__ = ["Progbar", "PyDataset", "Sequence", "set_random_seed", "to_categorical"]
 
 
 def __getattr__(name):
@@ -11,4 +11,7 @@ def __getattr__(name):
     if name == "set_random_seed":
         from ..seeding import set_random_seed
         return set_random_seed
+    if name in ("PyDataset", "Sequence"):
+        from ..training import py_dataset
+        return getattr(py_dataset, name)
     raise unsupported(__name__, name)

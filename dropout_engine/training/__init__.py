@@ -1,8 +1,12 @@
 """Training: the Trainer (fit's epoch loop) and its plug points.
 
   trainer.py         Trainer: the epoch loop, chunks of batches handed to C
-  data_adapters.py   DataAdapter: where the rows come from (arrays today;
-                     generators, PyDataset, memmaps, pandas next)
+  inputs.py          which adapter reads fit's / evaluate's / predict's x
+                     (Keras 3's rules written there)
+  data_adapters.py   DataAdapter: where the rows come from (arrays); the
+                     other kinds in generator_adapter.py, py_dataset.py,
+                     memmap_adapter.py (+ frame_rows.py for pandas,
+                     pyarrow), on batch_stream.py, chunks.py, prefetch.py
   distribution.py    Distribution: how a fit is spread over processes (the
                      base class is one; distribute.DataParallel is MPI),
                      the distribution in force and is_chief()
@@ -16,10 +20,12 @@ model can train and hands it the arguments.  The Trainer reaches the model
 through a few named attributes and methods only, listed in trainer.py's
 docstring, and C through the ``_net.Net`` the model gives it.
 """
-from .data_adapters import ArrayAdapter, Chunk, DataAdapter, get_data
+from .data_adapters import ArrayAdapter, Chunk, DataAdapter
+from .inputs import get_data
+from .py_dataset import PyDataset
 from .distribution import Distribution
 from .fit_state import FitState
 from .trainer import Trainer
 
 __all__ = ["Trainer", "DataAdapter", "ArrayAdapter", "Chunk", "get_data",
-           "Distribution", "FitState"]
+           "Distribution", "FitState", "PyDataset"]

@@ -15,6 +15,14 @@ the loop's position, which a callback may back up, and, set in
 ``on_train_begin``, a position to resume from (epoch, batches of it done,
 the shuffle generator's state, the epoch's running sums).
 
+The rows come from an adapter (``inputs.get_data``): arrays in memory, or
+chunks that a prefetch thread gathers from a memmap or a table, or builds
+from a generator's or a PyDataset's batches, while C trains on the chunk
+before.  A bad batch (wrong shape or dtype, NaN, an exception in the
+user's generator) is raised naming its epoch and batch after every batch
+before it was trained.  A generator that runs out ends the epoch and the
+fit (Keras's warning; ``generator_adapter``).
+
 A batch whose loss is NaN/Inf is not applied (the C loop stops before its
 update).  Its logs go to ``on_train_batch_end``; unless a callback (such as
 TerminateOnNaN) then sets ``model.stop_training``, fit raises
@@ -31,6 +39,8 @@ interface" section):
                         ``train(x, t, index, first, count, stats, sw)``
                         runs batches in C;
     _evaluate(x, t, sw, batch_size)   logs over validated arrays.
+(``inputs`` also uses, for evaluate and predict: _x(x, check_finite, what),
+x validated for predict, and _net.predict.)
 """
 import math
 import threading
@@ -39,8 +49,7 @@ import time
 import numpy as np
 
 from .. import _validation, seeding
-from . import distribution as distribution_mod
-from .data_adapters import get_data
+from . import distribution as distribution_mod, inputs
 from .fit_state import FitState
 
 _CHUNK_SECONDS = 0.1
@@ -81,19 +90,15 @@ class Trainer:
              validation_split, validation_data, shuffle, class_weight,
              sample_weight, initial_epoch, steps_per_epoch, validation_steps,
              validation_batch_size, validation_freq):
-        for name, v in (("steps_per_epoch", steps_per_epoch),
-                        ("validation_steps", validation_steps)):
-            if v is not None:
-                raise NotImplementedError(f"fit: {name} is not supported")
-        if validation_freq != 1:
-            raise NotImplementedError("fit: validation_freq other than 1 is not supported")
-        B = _validation.batch_size(batch_size)
-        vbs = _validation.batch_size(validation_batch_size, "validation_batch_size", B)
+        should_validate = _validation_epochs(validation_freq)
+        vbs = _validation.batch_size(validation_batch_size, "validation_batch_size",
+                                     _validation.batch_size(batch_size))
         for name, v in (("epochs", epochs), ("initial_epoch", initial_epoch)):
             if not _validation.is_int(v) or v < 0:
                 raise ValueError(f"fit: {name} must be an int >= 0, got {v!r}")
-        data, val = get_data(model._xy, x, y, sample_weight, class_weight,
-                             validation_split, validation_data, B, shuffle)
+        data, val = inputs.get_data(model, x, y, sample_weight, class_weight,
+                                    validation_split, validation_data, batch_size,
+                                    shuffle, steps_per_epoch, vbs, validation_steps)
         dist = self.distribution
         data = dist.shard(data)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -109,7 +114,7 @@ class Trainer:
                                          model=model,
                                          verbose=verbose, epochs=epochs, steps=steps,
                                          samples=data.num_samples, batch_size=B)
-        stats = np.empty((steps, len(names)), np.float32)
+        stats = np.empty((steps or 1, len(names)), np.float32)
         rng = seeding.numpy_rng()
         state = self.state = FitState(rng, cbl, len(names), dist.is_chief())
         model.stop_training = False
@@ -119,13 +124,18 @@ class Trainer:
         net = model._train_net(B, data.t_cols, data.weighted, dist.allreduce)
         every_batch = cbl.wants_batch_hooks("train") or opt._per_batch_lr()
         for epoch in range(state.first_epoch(initial_epoch, epochs), epochs):
+            if not data.more():      # a generator that ran out: warned, stop
+                break
             cbl.on_epoch_begin(epoch)
             # A resumed epoch skips its first `skip` batches (their sums given).
             totals, seen, skip = state.begin_epoch(epoch)
             b = 0
             if seen:
                 logs = {k: float(v / seen) for k, v in zip(names, totals)}
-            for part in data.epoch(rng):
+            for part in inputs.chunks_of(data, rng, f"fit: epoch {epoch}", True):
+                if part.batch_size not in (None, B):   # a generator's batches grew
+                    B = part.batch_size
+                    net = model._train_net(B, data.t_cols, data.weighted, dist.allreduce)
                 # The part's batches: j counts them, b + j is the epoch's index.
                 rows = part.index.shape[0]
                 part_steps = -(-rows // B)
@@ -167,11 +177,26 @@ class Trainer:
                 if model.stop_training:
                     break
             logs = dist.reduce_logs(logs)
-            if val is not None and not math.isnan(logs.get("loss", 0.0)):
-                vlogs = dist.evaluate(model._evaluate, val, vbs)
-                logs.update({"val_" + k: float(v) for k, v in vlogs.items()})
+            if (val is not None and should_validate(epoch)
+                    and not math.isnan(logs.get("loss", 0.0))):
+                vlogs = inputs.validate(model, val, vbs)
+                logs.update({"val_" + k: float(v) for k, v in (vlogs or {}).items()})
             cbl.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
         cbl.on_train_end(logs)
         return model.history
+
+
+def _validation_epochs(validation_freq):
+    """Keras's ``validation_freq``: an int n (validate after every n-th
+    epoch, counted from 1) or a list of epochs (from 1); the test."""
+    if _validation.is_int(validation_freq) and validation_freq >= 1:
+        return lambda epoch: (epoch + 1) % validation_freq == 0
+    if isinstance(validation_freq, (list, tuple, set, range)) and all(
+            _validation.is_int(e) for e in validation_freq):
+        wanted = {int(e) for e in validation_freq}
+        return lambda epoch: epoch + 1 in wanted
+    raise ValueError("Expected `validation_freq` to be a list or int. Received: "
+                     f"validation_freq={validation_freq!r} of the type "
+                     f"{type(validation_freq)}.")
