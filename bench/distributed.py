@@ -6,12 +6,16 @@ Per thread count t of the bench:
          adding a process; the issue's goal: >= 1.7x on 2 cores);
   t = 2: 2 ranks x 1 thread against 1 process x 2 threads (MPI against
          OpenMP on the same two cores).
-Also, once: the gradient buckets ("layer", "overlap") against "step", and
-the all-reduce's share of a step: the time of the step's two
-MPI_Allreduce calls alone (the gradients, 4 bytes a weight, and the
-batch's loss/metric sums), timed in the same processes, over the time of a
-2-rank step.  Needs mpirun and mpi4py; without them the section reports
-nothing.
+Also, once: the gradient buckets ("layer", "overlap") against "step"; Open
+MPI's segmented-ring all-reduce (``OMPI_MCA_coll_tuned_allreduce_algorithm=5``,
+which the README's "Scaling out" measured 2.8x faster than Open MPI's
+default choice for W1's 7.45 MB on 2 ranks here) against the default; and
+the all-reduce's share of a step: the time of the step's two MPI_Allreduce
+calls alone (the gradients, 4 bytes a weight, and the batch's loss/metric
+sums), timed in the same processes, over the time of a 2-rank step.  Needs
+mpirun and mpi4py; without them the section reports nothing.  Two
+processes need both cores idle: on a shared machine a third runnable
+process stalls one rank and the other waits for it at every all-reduce.
 
 The child (``python -m bench.distributed --child ...``) runs under mpirun
 or alone, trains W1 from the same initial weights, and prints its figures
@@ -72,12 +76,16 @@ def _child(argv):
         print(json.dumps(out), flush=True)
 
 
-def _launch(ranks, threads, quick, buckets="step"):
+SEGMENTED_RING = {"OMPI_MCA_coll_tuned_use_dynamic_rules": "1",
+                  "OMPI_MCA_coll_tuned_allreduce_algorithm": "5"}
+
+
+def _launch(ranks, threads, quick, buckets="step", mca=None):
     cmd = [sys.executable, "-m", "bench.distributed", "--child", "--threads",
            str(threads), "--buckets", buckets] + (["--quick"] if quick else [])
     if ranks > 1:
         cmd = ["mpirun", "-np", str(ranks), "--bind-to", "core", "--allow-run-as-root"] + cmd
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), **(mca or {}))
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env,
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if r.returncode != 0:
@@ -116,6 +124,13 @@ def run(threads, quick):
             if other:
                 rows.append(_row(f"buckets={buckets}", 1, other["samples_per_s"],
                                  two["samples_per_s"], "samples/s", "buckets=step"))
+        ring = _launch(RANKS, 1, quick, mca=SEGMENTED_RING)
+        if ring:
+            rows.append(_row("segmented ring", 1, ring["samples_per_s"], two["samples_per_s"],
+                             "samples/s", "Open MPI's default all-reduce"))
+            rows.append(_row("ring all-reduce", 1, ring["allreduce_ms"], two["allreduce_ms"],
+                             "ms", "default all-reduce, ms", ratio=two["allreduce_ms"]
+                             / ring["allreduce_ms"]))
     return rows
 
 

@@ -77,10 +77,14 @@ def _mpi4py():
     try:
         from mpi4py import MPI
     except ImportError as e:
-        raise ImportError("dropout_engine.distribute.DataParallel: this process "
-                          "was started by an MPI launcher, and training over MPI "
-                          "needs mpi4py: pip install \"dropout_engine[mpi]\" "
-                          f"({e})") from None
+        if (e.name or "").split(".")[0] == "mpi4py" or "mpi4py" not in sys.modules:
+            raise ImportError("dropout_engine.distribute.DataParallel: this process "
+                              "was started by an MPI launcher, and training over "
+                              "MPI needs mpi4py: pip install \"dropout_engine[mpi]\" "
+                              f"({e})") from None
+        raise ImportError("dropout_engine.distribute.DataParallel: mpi4py could not "
+                          f"load an MPI library ({e}); see mpi4py's MPI4PY_LIBMPI "
+                          "and MPI4PY_MPIABI") from None
     return MPI
 
 
@@ -157,7 +161,14 @@ class _MPIAllreduce:
 
     def c_hook(self):
         """The de_allreduce_t fields (engine.h) for ``_engine.Net.set_allreduce``."""
-        MPI, h = self.MPI, self.MPI._handleof
+        MPI = self.MPI
+
+        def h(obj):
+            # As a C intptr_t: MPICH's int handles may come sign-extended
+            # to 64 unsigned bits (0xffffffff84000001), which C truncates
+            # back to the int.
+            v = MPI._handleof(obj)
+            return v - (1 << 64) if v >= 1 << 63 else v
         allreduce, iallreduce, wait = self._fns
         return {"allreduce": allreduce, "iallreduce": iallreduce or 0, "wait": wait,
                 "comm": h(self.comm), "float32": h(MPI.FLOAT), "float64": h(MPI.DOUBLE),
@@ -187,7 +198,8 @@ class _MPIAllreduce:
         """Print why, then end every process of the job."""
         print(f"dropout_engine.distribute: rank {self.rank} of {self.size}: {why}; "
               "aborting the job", file=sys.stderr, flush=True)
-        self.comm.Abort(1)
+        # COMM_WORLD's: MPICH aborts only the caller on another communicator.
+        self.MPI.COMM_WORLD.Abort(1)
 
 
 class DataParallel(Distribution):

@@ -674,7 +674,10 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
             st[1 + i] = (float)(sums[1 + i] / (double)mb);
         if (!isfinite(st[0])) break;
         rc = backward(net, m);
-        if (!rc && ar) rc = ar_finish(net);
+        if (ar) {               /* waits for every started sum, even on error */
+            int rf = ar_finish(net);
+            if (!rc) rc = rf;
+        }
         if (rc) return rc;
         double lr = de_optim_lr(opt, step);
         for (size_t i = 0; i < net->n_params; i++)
