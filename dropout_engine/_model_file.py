@@ -15,9 +15,9 @@ the other's side.
             "optimizer/<i>/<slot>"                 the optimizer state of
                                                    weight i
   metadata  format = "dropout_engine.model" (or ".weights"), version = "1",
-            model = the Sequential config (JSON; each Dropout's seed is the
-            one actually in use, so a loaded model draws the masks the
-            original would have), compile = optimizer/loss/metrics (JSON or
+            model = the Sequential config (JSON; each Dropout's and noise
+            layer's seed is the one actually in use, so a loaded model draws
+            the masks the original would have), compile = optimizer/loss/metrics (JSON or
             "null"), iterations = the optimizer's step count; plus any
             ``model.save(path, metadata={...})`` keys (``load_metadata``).
 
@@ -33,7 +33,6 @@ import tempfile
 
 import numpy as np
 
-from .layers import Dropout
 from .safetensors import ModelFileError, load_tensors, save_tensors
 
 FORMAT = "dropout_engine.model"
@@ -93,7 +92,7 @@ def save_model(model, filepath, overwrite=True, *, metadata=None):
     if model.compiled and not model.quantized:
         tensors.update(_optimizer_state(model))
     config = model.get_config()
-    seeds = {l.name: l._seed for l in model.layers if isinstance(l, Dropout)}
+    seeds = {l.name: l._seed for l in model.layers if hasattr(l, "_seed")}
     for c in config["layers"]:
         if c["config"].get("name") in seeds:
             c["config"]["seed"] = seeds[c["config"]["name"]]

@@ -145,6 +145,7 @@ LecunNormal = _variance("LecunNormal", 1.0, "fan_in", "truncated_normal")
 _NAMES = {
     "zeros": Zeros, "ones": Ones, "constant": Constant,
     "random_uniform": RandomUniform, "random_normal": RandomNormal,
+    "uniform": RandomUniform, "normal": RandomNormal,     # Keras's aliases
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_uniform": HeUniform, "he_normal": HeNormal,
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,

@@ -224,8 +224,10 @@ def _scalar_cases():
                 (f"Activation({a!r})", lambda c, a=a: c.L.Activation(a), lower),
                 (f"ops.dense_forward(activation={a!r})", lambda c, a=a: c.de.ops.dense_forward(
                     c.x, c.w, c.b, activation=a), ok)]
+    # (5, 2) is a sample of 5 steps of 2 features; a None axis is refused.
     for shp, ok in [((0,), False), ((-3,), False), (("5",), False), (None, False),
-                    ((5, 2), False), ((5,), True), (5, True)]:
+                    ((5, 0), False), ((None, 2), False), ((), False), ((5, 2), True),
+                    ((5,), True), (5, True)]:
         out.append((f"Input(shape={shp!r})", lambda c, s=shp: c.L.Input(s), ok))
     for flag, ok in [(1, False), ("yes", False), (None, False), (np.bool_(True), True)]:
         out += [(f"matmul(trans_a={flag!r})", lambda c, f=flag: c.de.ops.matmul(

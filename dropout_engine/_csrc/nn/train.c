@@ -2,7 +2,10 @@
  * train.c -- the network: fused inference and the batch loop of fit.
  *
  * A net is a list of fused layers y = dropout(act(x @ w + b)) after an
- * optional input dropout.  Weights are the caller's (numpy) arrays; the net
+ * optional input dropout; a layer whose op is not a Dense (an embedding
+ * gather, a mean over steps, an identity carrying a noise site: stage.c)
+ * has the same activation and dropout site around its op.  Sizes are per
+ * sample: layer l's output is de_layer_rows(l) rows of n_out floats.  Weights are the caller's (numpy) arrays; the net
  * only points at them.  Training buffers for batches of up to `batch` rows
  * live in one 64-byte-aligned arena made by de_net_train_setup: per layer
  * its output (post-dropout, what the next layer and the backward pass
@@ -48,7 +51,9 @@ struct de_net {
 
 static size_t mask_words(size_t m, size_t n) { return (m * n + 63) / 64; }
 
-/* A layer whose rate is a Dropout's (a mask), not Gaussian/Alpha noise. */
+/* A layer whose rate is a Dropout's (a mask), not Gaussian/Alpha noise.
+ * A broadcast mask (noise_axes) is drawn after the op (de_dropout_bcast);
+ * a per-element one is fused into it. */
 static int has_mask(const de_layer_t *l)
 {
     return l->rate > 0.0 && !l->noise;
@@ -68,6 +73,27 @@ static int has_slopes(const de_layer_t *l)
 static int has_noise(const de_layer_t *l)
 {
     return l->rate > 0.0 && l->noise;
+}
+
+/* Floats per sample of layer l's output. */
+static size_t per_sample(const de_layer_t *l)
+{
+    return de_layer_rows(l) * l->n_out;
+}
+
+/* The params of a layer: its kernel (a Dense's, an embedding's table), its
+ * bias, a PReLU's slopes. */
+static size_t n_params_of(const de_layer_t *l)
+{
+    return (l->op == DE_OP_DENSE || l->op == DE_OP_EMBED) + !!l->b + has_slopes(l);
+}
+
+/* The dropout the op applies itself: a broadcast mask is drawn after it. */
+static de_dropout_t op_dropout(const de_layer_t *l, const de_dropout_t *d)
+{
+    de_dropout_t f = *d;
+    if (l->noise_axes) f.drop_below = 0;
+    return f;
 }
 
 /* A net with an int8 layer has no float kernel to train or to run MC
@@ -98,7 +124,7 @@ de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
     net->in_seed = in_seed;
     net->width = n_in;
     for (size_t l = 0; l < n_layers; l++)
-        if (layers[l].n_out > net->width) net->width = layers[l].n_out;
+        if (per_sample(&layers[l]) > net->width) net->width = per_sample(&layers[l]);
     return net;
 }
 
@@ -150,14 +176,17 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
         float *o = l + 1 == net->n_layers ? y : (in == a ? b : a);
-        int rc = L->qw
-            ? de_qdense_forward(m, L->n_out, L->n_in, in, L->qw, L->qcorr,
+        size_t M = m * de_layer_rows(L);
+        int rc = L->op != DE_OP_DENSE
+            ? de_stage_forward(L, m, in, x, &none, o, NULL, NULL)
+            : L->qw
+            ? de_qdense_forward(M, L->n_out, L->n_in, in, L->qw, L->qcorr,
                                 L->qscale, L->b, &L->act, o)
-            : de_dense_forward(m, L->n_out, L->n_in, in, L->w, L->b,
+            : de_dense_forward(M, L->n_out, L->n_in, in, L->w, L->b,
                                &L->act, &none, o, NULL);
         if (rc) return rc;
         if (has_mask(L) && !L->inverted)
-            scale(m * L->n_out, (float)(1.0 - L->rate), o, o);
+            scale(M * L->n_out, (float)(1.0 - L->rate), o, o);
         in = o;
     }
     return DE_OK;
@@ -258,9 +287,9 @@ static void mc_merge(size_t n, size_t G, size_t len, const float *gm,
 /* Forward the S stacked copies xs[S*mr x n_in] (overwritten by the input
  * dropout) with every dropout site drawing, as in training, from key
  * de_rng_key(seed_site, site, step).  *out: the output, a or b. */
-static int mc_forward(const de_net_t *net, size_t rows, float *xs,
-                      uint64_t step, float *a, float *b, uint64_t *mask,
-                      float *mul, const float **out)
+static int mc_forward(const de_net_t *net, size_t rows, size_t group,
+                      float *xs, uint64_t step, float *a, float *b,
+                      uint64_t *mask, float *mul, const float **out)
 {
     de_dropout_t d;
     if (net->in_rate > 0.0) {
@@ -275,13 +304,21 @@ static int mc_forward(const de_net_t *net, size_t rows, float *xs,
         const de_layer_t *L = &net->layers[l];
         o = in == a ? b : a;
         uint64_t key = de_rng_key(L->seed, l + 1, step);
+        size_t M = rows * de_layer_rows(L);
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, &d);
-        memset(mask, 0, mask_words(rows, L->n_out) * 8);
-        int rc = de_dense_forward(rows, L->n_out, L->n_in, in, L->w, L->b,
-                                  &L->act, &d, o, mask);
+        de_dropout_t fd = op_dropout(L, &d);
+        memset(mask, 0, mask_words(M, L->n_out) * 8);
+        int rc = L->op != DE_OP_DENSE
+            ? de_stage_forward(L, rows, in, xs, &fd, o, NULL, mask)
+            : de_dense_forward(M, L->n_out, L->n_in, in, L->w, L->b,
+                               &L->act, &fd, o, mask);
         if (rc) return rc;
+        /* a copy's rows share what the whole batch shares in training */
+        if (L->noise_axes)
+            de_dropout_bcast(rows, de_layer_rows(L), L->n_out, L->noise_axes,
+                             group, &d, o, mask);
         if (has_noise(L))
-            de_noise(L->noise, L->rate, key, rows * L->n_out, o, mul);
+            de_noise(L->noise, L->rate, key, M * L->n_out, o, mul);
         in = o;
     }
     *out = o;
@@ -321,8 +358,8 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
                 memcpy(xs + s * mr * net->n_in, x + r * net->n_in,
                        mr * net->n_in * sizeof(float));
             const float *y = NULL;
-            rc = mc_forward(net, gn * mr, xs, key + c * n_groups + gi, a, b,
-                            mask, mul, &y);
+            rc = mc_forward(net, gn * mr, mr, xs, key + c * n_groups + gi, a,
+                            b, mask, mul, &y);
             if (rc) break;
             mc_group(gn, len, y, gm, gq);
             mc_merge(g0, gn, len, gm, gq, mu, q);
@@ -356,15 +393,13 @@ static size_t layout(de_net_t *net, char *base)
     net->gbuf[1] = carve(base, &at, B * net->width * sizeof(float));
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
-        net->out[l] = carve(base, &at, B * L->n_out * sizeof(float));
-        net->mask[l] = has_mask(L)
-            ? carve(base, &at, mask_words(B, L->n_out) * 8) : NULL;
-        net->act[l] = has_noise(L)
-            ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
+        size_t n = B * per_sample(L);
+        net->out[l] = carve(base, &at, n * sizeof(float));
+        net->mask[l] = has_mask(L) ? carve(base, &at, mask_words(n, 1) * 8) : NULL;
+        net->act[l] = has_noise(L) ? carve(base, &at, n * sizeof(float)) : NULL;
         net->mul[l] = has_noise(L)
-            ? carve(base, &at, (B * L->n_out + 1) * sizeof(float)) : NULL;
-        net->pre[l] = needs_pre(L)
-            ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
+            ? carve(base, &at, (n + 1) * sizeof(float)) : NULL;
+        net->pre[l] = needs_pre(L) ? carve(base, &at, n * sizeof(float)) : NULL;
     }
     for (size_t i = 0; i < net->n_params; i++)
         net->grad[i] = carve(base, &at, net->params[i].rows
@@ -380,7 +415,7 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
     if (n_metrics > MAX_METRICS || quantized(net)) return DE_EINVAL;
     size_t L = net->n_layers, np = 0;
     for (size_t l = 0; l < L; l++)
-        np += 1 + !!net->layers[l].b + has_slopes(&net->layers[l]);
+        np += n_params_of(&net->layers[l]);
     net->batch = batch;
     net->t_cols = t_cols;
     net->loss = loss;
@@ -425,28 +460,34 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step)
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
         de_dropout_t *d = &net->drop[l];
-        size_t n = L->n_out, k = L->n_in;
+        size_t n = L->n_out, k = L->n_in, M = m * de_layer_rows(L);
         float *y = has_noise(L) ? net->act[l] : net->out[l], *z = net->pre[l];
         uint64_t key = de_rng_key(L->seed, l + 1, step);
         int rc;
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, d);
-        if (net->mask[l]) memset(net->mask[l], 0, mask_words(m, n) * 8);
-        if (z) {
+        de_dropout_t fd = op_dropout(L, d);
+        if (net->mask[l]) memset(net->mask[l], 0, mask_words(M, n) * 8);
+        if (L->op != DE_OP_DENSE) {
+            rc = de_stage_forward(L, m, in, net->xb, &fd, y, z, net->mask[l]);
+        } else if (z) {
             /* The backward pass needs the pre-activation: unfused steps. */
             de_epilogue_t ep = {L->b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL},
                                 {0, 1.f, 0}, NULL};
-            rc = de_gemm(0, 0, m, n, k, in, k, L->w, n, z, n, 0, &ep);
-            memcpy(y, z, m * n * sizeof *y);
-            de_bias_act(m, n, NULL, &L->act, y);
-            if (d->drop_below) de_dropout(m, n, y, y, net->mask[l], d);
+            rc = de_gemm(0, 0, M, n, k, in, k, L->w, n, z, n, 0, &ep);
+            memcpy(y, z, M * n * sizeof *y);
+            de_bias_act(M, n, NULL, &L->act, y);
+            if (fd.drop_below) de_dropout(M, n, y, y, net->mask[l], &fd);
         } else {
-            rc = de_dense_forward(m, n, k, in, L->w, L->b, &L->act, d, y,
+            rc = de_dense_forward(M, n, k, in, L->w, L->b, &L->act, &fd, y,
                                   net->mask[l]);
         }
         if (rc) return rc;
+        if (L->noise_axes)
+            de_dropout_bcast(m, de_layer_rows(L), n, L->noise_axes, 0, d, y,
+                             net->mask[l]);
         if (has_noise(L)) {
-            memcpy(net->out[l], y, m * n * sizeof *y);
-            de_noise(L->noise, L->rate, key, m * n, net->out[l], net->mul[l]);
+            memcpy(net->out[l], y, M * n * sizeof *y);
+            de_noise(L->noise, L->rate, key, M * n, net->out[l], net->mul[l]);
         }
         in = net->out[l];
     }
@@ -460,23 +501,28 @@ static int backward(de_net_t *net, size_t m)
     size_t p = net->n_params;
     for (size_t l = net->n_layers; l-- > 0;) {
         const de_layer_t *L = &net->layers[l];
-        size_t n = L->n_out, k = L->n_in;
+        size_t n = L->n_out, k = L->n_in, M = m * de_layer_rows(L);
         float *dz = net->gbuf[cur];
         const float *x = l ? net->out[l - 1] : net->xb;
-        if (has_noise(L))
-            for (size_t i = 0; i < m * n; i++) dz[i] *= net->mul[l][i];
+        if (has_noise(L)) de_noise_backward(L->noise, M * n, net->mul[l], dz);
         if (has_slopes(L))   /* from dy, before dz overwrites it */
-            de_prelu_slope_grad(m, n, &net->drop[l], net->mask[l],
+            de_prelu_slope_grad(M, n, &net->drop[l], net->mask[l],
                                 net->pre[l], dz, net->grad[--p]);
         if (!(net->fused && l + 1 == net->n_layers))
-            de_backward_act(m, n, &L->act, &net->drop[l], net->mask[l],
+            de_backward_act(M, n, &L->act, &net->drop[l], net->mask[l],
                             has_noise(L) ? net->act[l] : net->out[l],
                             net->pre[l], dz, dz);
-        if (L->b) de_sum_rows(m, n, dz, net->grad[--p]);
-        int rc = de_gemm(1, 0, k, n, m, x, k, dz, n, net->grad[--p], n, 0,
+        if (L->op != DE_OP_DENSE) {    /* stage.c: no bias, no GEMM */
+            de_stage_backward(L, m, net->xb, dz, l ? net->gbuf[1 - cur] : NULL,
+                              L->op == DE_OP_EMBED ? net->grad[--p] : NULL);
+            cur = 1 - cur;
+            continue;
+        }
+        if (L->b) de_sum_rows(M, n, dz, net->grad[--p]);
+        int rc = de_gemm(1, 0, k, n, M, x, k, dz, n, net->grad[--p], n, 0,
                          NULL);
         if (!rc && l)
-            rc = de_gemm(0, 1, m, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
+            rc = de_gemm(0, 1, M, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
                          0, NULL);
         if (rc) return rc;
         cur = 1 - cur;
