@@ -67,7 +67,7 @@ BASE_FLAGS = ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math",
 # dropout_engine/lib/, built from the extension's own objects (each ISA file
 # with its flags) plus these sources, which only the library needs.  The
 # .so exports only the API of _csrc/dropout_engine.h.
-EMBED_SOURCES = ["io/json.c", "io/safetensors.c", "embed/de_model.c"]
+EMBED_SOURCES = ["io/json.c", "io/safetensors.c", "embed/model_plan.c", "embed/de_model.c"]
 EMBED_EXPORTS = ["de_model_load", "de_model_predict", "de_model_input_dim",
                  "de_model_output_dim", "de_model_free", "de_last_error",
                  "de_set_num_threads", "de_version"]
