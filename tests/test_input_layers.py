@@ -414,3 +414,16 @@ def test_c_embedding_library_refuses_a_bad_token_id(tmp_path):
     x = np.full((1, 8), 3.0, np.float32)
     assert lib.de_model_predict(h, x.ctypes.data, 1, 8, y.ctypes.data) == 0
     lib.de_model_free(h)
+
+
+def test_command_line_info_and_predict_know_the_input_shape(tmp_path, capsys):
+    from dropout_engine.cli import main
+    from test_embed import _save
+    _, path = _save(tmp_path, "image", MODELS["image"])
+    assert main(["info", path]) == 0
+    out = capsys.readouterr().out
+    assert "input (None, 6, 5)" in out and "(None, 30)" in out
+    (tmp_path / "x.csv").write_text(",".join(f"f{i}" for i in range(30)) + "\n"
+                                    + ",".join(["0.5"] * 30) + "\n")
+    assert main(["predict", path, str(tmp_path / "x.csv")]) == 2
+    assert "input of shape (None, 6, 5)" in capsys.readouterr().err
