@@ -17,8 +17,9 @@ from dropout_engine.layers import (Dense, Dropout, Embedding, Flatten,
                                    GlobalAveragePooling1D, Input, Reshape,
                                    SpatialDropout1D)
 from dropout_engine.optimizers import SGD
-from reference import (dropout_params, embedding_mean, embedding_mean_grad,
-                       finite_differences, keep_mask, rng_key)
+from reference import (dropout_params, embedding_mean, embedding_mean_grad, keep_mask,
+                       rng_key)
+from test_noise_layers import check_gradients
 
 ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
 needs_keras = pytest.mark.skipif(ASAN, reason="Keras's imports abort under ASan")
@@ -164,23 +165,6 @@ def test_embedding_models_equal_keras_with_the_same_weights(name):
 
 
 # ------------------------------------------------------------ gradients
-def c_gradients(model, x, t):
-    """The gradient fit's C loop applies for one full batch of mse: one
-    SGD(1.0) step, w0 - w1; and the float64 starting weights."""
-    w0 = [w.astype(np.float64) for w in model.get_weights()]
-    model.compile(optimizer=SGD(1.0), loss="mse")
-    model.fit(x, t, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
-    return [a - b for a, b in zip(w0, model.get_weights())], w0
-
-
-def check_gradients(model, x, t, forward):
-    got, ws = c_gradients(model, x, t)
-    loss = (lambda: np.mean((forward(ws) - t) ** 2))
-    for g, w in zip(got, ws):
-        np.testing.assert_allclose(g, finite_differences(loss, w), rtol=2e-3, atol=2e-5)
-    return got, ws
-
-
 @pytest.mark.parametrize("mask_zero", [False, True])
 def test_embedding_table_gradient_is_the_scatter_of_the_mean(mask_zero):
     ids = token_ids(8, 6, 15, seed=5, pad=mask_zero)
@@ -188,7 +172,7 @@ def test_embedding_table_gradient_is_the_scatter_of_the_mean(mask_zero):
     model = randomized(de.Sequential([Input((6,)), Embedding(15, 4, mask_zero=mask_zero),
                                       GlobalAveragePooling1D(), Dense(2, activation="tanh")]))
 
-    def forward(ws):
+    def forward(ws, x=None):
         table, w, b = ws
         return np.tanh(embedding_mean(ids, table, mask_zero) @ w + b)
     got, ws = check_gradients(model, ids, t, forward)
@@ -214,7 +198,7 @@ def test_tutorial_stack_gradients_with_its_dropouts():
     k2 = keep_mask(rng_key(32, 2, 0), 6, 4, 0.4)
     s1, s2 = float(dropout_params(0.3)[1]), float(dropout_params(0.4)[1])
 
-    def forward(ws):
+    def forward(ws, x=None):
         table, w, b = ws
         h = np.where(k1, table[ids] * s1, 0.0).mean(axis=1)
         return np.where(k2, h * s2, 0.0) @ w + b
@@ -231,7 +215,7 @@ def test_per_step_dense_and_masked_pool_gradients():
     assert model._plan.stages[2].mask_zero
     valid = (ids != 0).astype(np.float64)
 
-    def forward(ws):
+    def forward(ws, x=None):
         table, w1, b1, w2, b2 = ws
         h = np.tanh(table[ids] @ w1 + b1)                      # [n, T, 4]
         pooled = (h * valid[..., None]).sum(1) / valid.sum(1, keepdims=True)

@@ -120,6 +120,7 @@ def check_gradients(model, x, t, forward):
     loss = (lambda: np.mean((forward(ws, x) - t) ** 2))
     for g, w in zip(got, ws):
         np.testing.assert_allclose(g, finite_differences(loss, w), rtol=2e-3, atol=2e-5)
+    return got, ws
 
 
 def seeded(layers, seed=0):

@@ -343,13 +343,15 @@ void de_dropout_bcast(size_t m, size_t steps, size_t n, int axes, size_t group,
                       const de_dropout_t *d, float *y, uint64_t *mask);
 
 /* ---------------------------------------------------------------- train.c */
-/* One Dense layer with its activation and the dropout that follows it. */
+/* One layer (a Dense unless op says otherwise) with its activation and the
+ * dropout site that follows it. */
 typedef struct {
     size_t n_in, n_out;
     de_act_t act;          /* a PRELU's slopes are trained (a param) */
     const float *w;        /* [n_in x n_out], caller-owned */
     const float *b;        /* [n_out] or NULL */
-    double rate;           /* dropout on the output; 0 = none */
+    double rate;           /* dropout on the output; 0 = none (noise: its
+                              rate; GaussianNoise: its stddev) */
     int inverted;          /* 1: scale kept units by 1/(1-rate) in training;
                               0: "weight" scaling, multiply by (1-rate) at
                               inference */
@@ -418,8 +420,10 @@ void de_stage_backward(const de_layer_t *L, size_t m, const float *ids,
 typedef struct de_net de_net_t;   /* opaque */
 
 /* A network: optional dropout on the input (in_rate, in_inverted, in_seed),
- * then n_layers fused Dense layers.  The layer array is copied; the weights
- * it points to must outlive the net.  NULL when out of memory. */
+ * then n_layers fused layers (Dense or the ops of stage.c; the caller has
+ * checked them with de_layers_check).  n_in: values per sample of the
+ * input.  The layer array is copied; the weights it points to must outlive
+ * the net.  NULL when out of memory. */
 de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
                         uint64_t in_seed, size_t n_layers,
                         const de_layer_t *layers);

@@ -55,6 +55,18 @@ def _show(shape):
     return "(None, " + ", ".join(str(d) for d in shape) + ")"
 
 
+def _channels_last(data_format, where, why):
+    """Keras's data_format argument: None or "channels_last" (what we run);
+    "channels_first" is refused saying ``why``."""
+    if data_format not in (None, "channels_last", "channels_first"):
+        raise ValueError(f"{where}: data_format must be 'channels_last' or "
+                         f"'channels_first', got {data_format!r}")
+    if data_format == "channels_first":
+        raise NotImplementedError(f"{where}: data_format='channels_first' is not "
+                                  f"supported ({why})")
+    return "channels_last"
+
+
 def _shape_dim(shape, where):
     """The feature count of an input shape like (5,) or (None, 5)."""
     if isinstance(shape, (int, np.integer)):

@@ -3,7 +3,7 @@ the steps of [batch, steps, features], masked when an Embedding's
 ``mask_zero`` says which steps are padding.  In the engine right after an
 Embedding it fuses into the gather (the mean of the looked-up rows, never
 stored per step); elsewhere it is a mean pass of its own."""
-from .base import Layer, _show
+from .base import Layer, _channels_last, _show
 
 
 class GlobalAveragePooling1D(Layer):
@@ -21,17 +21,12 @@ class GlobalAveragePooling1D(Layer):
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError(f"Layer '{self.name}': data_format must be "
-                             f"'channels_last' or 'channels_first', got {data_format!r}")
-        if data_format == "channels_first":
-            raise NotImplementedError(f"Layer '{self.name}': data_format="
-                                      "'channels_first' is not supported (the steps "
-                                      "must be the middle axis)")
+        self.data_format = _channels_last(data_format, f"Layer '{self.name}'",
+                                          "the steps must be the middle axis")
         if not isinstance(keepdims, bool):
             raise TypeError(f"Layer '{self.name}': keepdims must be True or False, "
                             f"got {keepdims!r}")
-        self.data_format, self.keepdims = "channels_last", keepdims
+        self.keepdims = keepdims
 
     def _output_shape(self, shape):
         if len(shape) != 2:

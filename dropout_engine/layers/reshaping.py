@@ -4,7 +4,7 @@ engine: a sample's values are contiguous, so [batch, 28, 28] is [batch,
 copy; they only change which axis the next layer acts on."""
 import math
 
-from .base import Layer, _show
+from .base import Layer, _channels_last, _show
 
 
 class _Reshaping(Layer):
@@ -33,14 +33,8 @@ class Flatten(_Reshaping):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError(f"Layer '{self.name}': data_format must be "
-                             f"'channels_last' or 'channels_first', got {data_format!r}")
-        if data_format == "channels_first":
-            raise NotImplementedError(f"Layer '{self.name}': data_format="
-                                      "'channels_first' is not supported (its "
-                                      "Flatten transposes; channels_last is free)")
-        self.data_format = "channels_last"
+        self.data_format = _channels_last(data_format, f"Layer '{self.name}'",
+                                          "its Flatten transposes; channels_last is free")
 
     def _output_shape(self, shape):
         return (math.prod(shape),)

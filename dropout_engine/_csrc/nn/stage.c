@@ -70,6 +70,13 @@ int de_layers_check(size_t n_in, size_t n_layers, const de_layer_t *layers)
     return de_layer_rows(&layers[n_layers - 1]) == 1 ? DE_OK : DE_EINVAL;
 }
 
+/* Member t of a team of nt's share [lo, hi) of count items. */
+static void share(size_t count, int t, int nt, size_t *lo, size_t *hi)
+{
+    *lo = count * (size_t)t / (size_t)nt;
+    *hi = count * ((size_t)t + 1) / (size_t)nt;
+}
+
 static int team_for(size_t items, size_t work)
 {
     size_t t = work / MIN_PER_THREAD;
@@ -91,7 +98,7 @@ static int ids_valid(size_t count, const float *ids, size_t vocab)
 }
 
 /* Steps of sample b that count in its mean: all T, or those whose id is
- * not 0 (ids: T per sample). */
+ * not 0 (ids_b: its T ids, read only when mask_zero). */
 static float count_of(const float *ids_b, size_t T, int mask_zero)
 {
     if (!mask_zero) return (float)T;
@@ -107,8 +114,8 @@ static void embed_forward(const de_layer_t *L, size_t m, const float *x, float *
     const float *w = L->w;
     int nt = team_for(m, m * T * D);
     DE_PARALLEL({
-        size_t b0 = m * (size_t)DE_TEAM_ID() / (size_t)DE_TEAM_SIZE();
-        size_t b1 = m * ((size_t)DE_TEAM_ID() + 1) / (size_t)DE_TEAM_SIZE();
+        size_t b0, b1;
+        share(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &b0, &b1);
         for (size_t b = b0; b < b1; b++) {
             const float *ids = x + b * T;
             if (!L->pool) {
@@ -137,8 +144,8 @@ static void pool_forward(const de_layer_t *L, size_t m, const float *x,
     size_t T = L->pool_steps, F = L->n_out;
     int nt = team_for(m, m * T * F);
     DE_PARALLEL({
-        size_t b0 = m * (size_t)DE_TEAM_ID() / (size_t)DE_TEAM_SIZE();
-        size_t b1 = m * ((size_t)DE_TEAM_ID() + 1) / (size_t)DE_TEAM_SIZE();
+        size_t b0, b1;
+        share(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &b0, &b1);
         for (size_t b = b0; b < b1; b++) {
             const float *ib = L->mask_zero ? ids + b * T : NULL;
             float *yb = y + b * F, cnt = count_of(ib, T, L->mask_zero);
@@ -193,8 +200,8 @@ static void embed_backward(const de_layer_t *L, size_t m, const float *x,
     int nt = team_for(D, m * T * D);
     memset(grad, 0, V * D * sizeof *grad);
     DE_PARALLEL({
-        size_t j0 = D * (size_t)DE_TEAM_ID() / (size_t)DE_TEAM_SIZE();
-        size_t j1 = D * ((size_t)DE_TEAM_ID() + 1) / (size_t)DE_TEAM_SIZE();
+        size_t j0, j1;
+        share(D, DE_TEAM_ID(), DE_TEAM_SIZE(), &j0, &j1);
         for (size_t b = 0; b < m; b++) {
             const float *ids = x + b * T;
             float cnt = L->pool ? count_of(ids, T, L->mask_zero) : 1.f;
@@ -218,8 +225,8 @@ static void pool_backward(const de_layer_t *L, size_t m, const float *ids,
     size_t T = L->pool_steps, F = L->n_out;
     int nt = team_for(m, m * T * F);
     DE_PARALLEL({
-        size_t b0 = m * (size_t)DE_TEAM_ID() / (size_t)DE_TEAM_SIZE();
-        size_t b1 = m * ((size_t)DE_TEAM_ID() + 1) / (size_t)DE_TEAM_SIZE();
+        size_t b0, b1;
+        share(m, DE_TEAM_ID(), DE_TEAM_SIZE(), &b0, &b1);
         for (size_t b = b0; b < b1; b++) {
             const float *ib = L->mask_zero ? ids + b * T : NULL;
             float cnt = count_of(ib, T, L->mask_zero);
