@@ -5,9 +5,10 @@
  * optional input dropout; a layer whose op is not a Dense (an embedding
  * gather, a mean over steps, an identity carrying a noise site: stage.c)
  * has the same activation and dropout site around its op.  Sizes are per
- * sample: layer l's output is de_layer_rows(l) rows of n_out floats.  Weights are the caller's (numpy) arrays; the net
- * only points at them.  Training buffers for batches of up to `batch` rows
- * live in one 64-byte-aligned arena made by de_net_train_setup: per layer
+ * sample: layer l's output is de_layer_rows(l) rows of n_out floats.
+ * Weights are the caller's (numpy) arrays; the net only points at them.
+ * Training buffers for batches of up to `batch` samples live in one
+ * 64-byte-aligned arena made by de_net_train_setup: per layer
  * its output (post-dropout, what the next layer and the backward pass
  * read), its mask bits and, where the activation's derivative needs it
  * (de_act_needs_pre), its pre-activation; two ping-pong gradient buffers; one gradient per param.
