@@ -23,7 +23,8 @@ CSRC = os.path.join("dropout_engine", "_csrc")
 BASE_SOURCES = [
     "frame/cpu.c", "frame/gemm.c", "frame/buildinfo.c",
     "nn/rng.c", "nn/dense.c", "nn/loss.c", "nn/optim.c", "nn/train.c",
-    "nn/schedule.c", "nn/noise.c", "nn/qdense.c", "nn/norm.c", "nn/allreduce.c",
+    "nn/schedule.c", "nn/noise.c", "nn/stage.c", "nn/qdense.c", "nn/norm.c",
+    "nn/allreduce.c",
 ]
 
 
@@ -67,7 +68,8 @@ BASE_FLAGS = ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math",
 # dropout_engine/lib/, built from the extension's own objects (each ISA file
 # with its flags) plus these sources, which only the library needs.  The
 # .so exports only the API of _csrc/dropout_engine.h.
-EMBED_SOURCES = ["io/json.c", "io/safetensors.c", "embed/de_model.c", "embed/de_norm.c"]
+EMBED_SOURCES = ["io/json.c", "io/safetensors.c", "embed/model_plan.c", "embed/de_model.c",
+                 "embed/de_norm.c"]
 EMBED_EXPORTS = ["de_model_load", "de_model_predict", "de_model_input_dim",
                  "de_model_output_dim", "de_model_free", "de_last_error",
                  "de_set_num_threads", "de_version"]

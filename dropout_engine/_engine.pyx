@@ -308,6 +308,26 @@ def prelu_slope_grad(const float[:, ::1] z, const float[:, ::1] dy,
                             &ds[0])
 
 
+def noise(int kind, double rate, uint64_t key, float[::1] y, float[::1] mul):
+    """de_noise on y in place (mul: len(y) + 1 floats)."""
+    if mul.shape[0] < y.shape[0] + 1:
+        raise ValueError("mul needs len(y) + 1 floats")
+    with nogil:
+        de_noise(kind, rate, key, y.shape[0], &y[0], &mul[0])
+
+def dropout_bcast(float[:, ::1] y, uint64_t[::1] mask, size_t steps, int axes,
+                  size_t group, double rate, bint inverted, uint64_t key):
+    """de_dropout_bcast on y [m * steps, n] in place."""
+    cdef de_dropout_t d
+    cdef size_t rows = y.shape[0], n = y.shape[1]
+    if steps == 0 or rows % steps or <size_t>mask.shape[0] * 64 < rows * n:
+        raise ValueError("dropout_bcast: y must have m * steps rows, mask its bits")
+    de_dropout_params(rate, inverted, key, &d)
+    with nogil:
+        de_dropout_bcast(rows // steps, steps, n, axes, group, &d, &y[0, 0],
+                         &mask[0])
+
+
 # ============================================================== training
 # The model's C side (loss.c, optim.c, schedule.c, train.c).  model.py
 # validates and plans; these only move pointers.
@@ -365,9 +385,14 @@ cdef extern from "engine.h" nogil:
         const int8_t *qw
         const int32_t *qcorr
         const float *qscale
+        int op
+        size_t steps, pool_steps, vocab
+        int pool, mask_zero, noise_axes
         de_norm_t norm
     ctypedef struct de_net_t:
         pass
+    enum: DE_OP_EMBED
+    enum: DE_OP_DENSE
     ctypedef struct de_allreduce_t:
         void *allreduce
         void *iallreduce
@@ -376,6 +401,13 @@ cdef extern from "engine.h" nogil:
         int int_handles, rank, size, buckets
     int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
                              size_t global_batch)
+
+    int de_layers_check(size_t n_in, size_t n_layers, const de_layer_t *layers)
+    void de_noise(int kind, double rate, uint64_t key, size_t len, float *y,
+                  float *mul)
+    void de_dropout_bcast(size_t m, size_t steps, size_t n, int axes,
+                          size_t group, const de_dropout_t *d, float *y,
+                          uint64_t *mask)
 
     double de_loss_rows(int loss, size_t m, size_t k, const float *p,
                         const float *t, const float *sw, float *g, int fused,
@@ -626,14 +658,18 @@ cdef class Net:
     """A de_net_t plus references keeping every array it points at alive.
 
     layers: list of dicts (w, b or None, act: a kind or the activation
-    tuple of _fill_act, slopes: a PReLU's or None, rate, inverted, seed);
-    the weights must stay the same numpy objects (updated in place).
+    tuple of _fill_act, slopes: a PReLU's or None, rate, inverted, seed,
+    noise, norm: a _fill_norm dict or None; optional, 0 by default: op,
+    steps, pool_steps, vocab, pool, mask_zero, noise_axes, as de_layer_t's);
+    the weights must stay the same numpy objects (updated in place).  A net
+    whose first layer is an embedding reads token ids: ``reads`` is False
+    for it (its x is always validated in Python first).
 
     Prepacked kernels: predict of more than DE_GEMM_SMALL_M rows packs each
-    float kernel's GEMM panels once (lazily, at the first such predict) and
-    reuses them while de_gemm_pack_epoch() is unchanged; every write to
-    weights bumps the epoch (C training and parameter updates do it
-    themselves; Python writes call weights_written()), as does an ISA
+    float Dense kernel's GEMM panels once (lazily, at the first such
+    predict) and reuses them while de_gemm_pack_epoch() is unchanged; every
+    write to weights bumps the epoch (C training and parameter updates do
+    it themselves; Python writes call weights_written()), as does an ISA
     change.  The panels hold about the kernels' size again; batch-1 predict
     (the small-m path reads kernels in place) never makes them.
     """
@@ -644,6 +680,7 @@ cdef class Net:
     cdef list _keep          # the layers' arrays
     cdef list _keep_train    # the arrays of the current training setup
     cdef size_t n_in, n_out
+    cdef bint ids
     cdef size_t n_metrics
     cdef int metrics[8]
 
@@ -675,12 +712,26 @@ cdef class Net:
                 ls[i].inverted = c["inverted"]
                 ls[i].seed = c["seed"]
                 ls[i].noise = c.get("noise", 0)
+                ls[i].op = c.get("op", 0)
+                ls[i].steps = c.get("steps", 0)
+                ls[i].pool_steps = c.get("pool_steps", 0)
+                ls[i].vocab = c.get("vocab", 0)
+                ls[i].pool = c.get("pool", 0)
+                ls[i].mask_zero = c.get("mask_zero", 0)
+                ls[i].noise_axes = c.get("noise_axes", 0)
+                if ls[i].op == DE_OP_EMBED and (
+                        c["w"] is None or c["w"].shape[0] != ls[i].vocab
+                        or c["w"].shape[1] != ls[i].n_out):
+                    raise ValueError("an embedding layer needs its table [vocab, n_out]")
                 _fill_norm(&ls[i].norm, c.get("norm"))
                 self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm")]
-                self._pack_src.append((None if q else c["w"], ls[i].n_in,
-                                       ls[i].n_out))
-                if not q and ls[i].n_out > self._pack_nmax:
+                dense = ls[i].op == DE_OP_DENSE
+                self._pack_src.append((None if q or not dense else c["w"],
+                                       ls[i].n_in, ls[i].n_out))
+                if dense and not q and ls[i].n_out > self._pack_nmax:
                     self._pack_nmax = ls[i].n_out
+            if de_layers_check(n_in, n, ls) != 0:
+                raise ValueError("Net: the layers do not chain (shapes, ops)")
             self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
         finally:
             free(ls)
@@ -688,6 +739,7 @@ cdef class Net:
             raise MemoryError()
         self.n_in = n_in
         self.n_out = layers[n - 1]["n_out"]
+        self.ids = layers[0].get("op", 0) == DE_OP_EMBED
 
     def __dealloc__(self):
         de_net_free(self.net)
@@ -698,10 +750,11 @@ cdef class Net:
 
     def reads(self, x):
         """Whether predict reads x as is: a C-contiguous native float32
-        [m > 0, n_in] ndarray (not a subclass).  The caller's cheap check
+        [m > 0, n_in] ndarray (not a subclass), and the net does not read
+        token ids (those are validated in Python).  The caller's cheap check
         before its one predict call (the same test in Python would cost a
         fifth of a batch-1 predict); it converts anything else first."""
-        return self._reads(x)
+        return not self.ids and self._reads(x)
 
     def predict(self, x, size_t chunk):
         """The network on x, a new float32 [m, n_out] array.  x must pass

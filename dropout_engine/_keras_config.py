@@ -52,6 +52,10 @@ LAYERS = {
     "PReLU": Entry(layers.PReLU),
     "ELU": Entry(layers.ELU),
     "Softmax": Entry(layers.Softmax),
+    "GaussianNoise": Entry(layers.GaussianNoise),
+    "Flatten": Entry(layers.Flatten),
+    "Reshape": Entry(layers.Reshape),
+    "GlobalAveragePooling1D": Entry(layers.GlobalAveragePooling1D),
 }
 _BY_CLASS = {e.cls: name for name, e in LAYERS.items()}
 

@@ -15,9 +15,9 @@ the other's side.
             "optimizer/<i>/<slot>"                 the optimizer state of
                                                    weight i
   metadata  format = "dropout_engine.model" (or ".weights"), version = "1",
-            model = the Sequential config (JSON; each Dropout's seed is the
-            one actually in use, so a loaded model draws the masks the
-            original would have), compile = optimizer/loss/metrics (JSON or
+            model = the Sequential config (JSON; each Dropout's and noise
+            layer's seed is the one actually in use, so a loaded model draws
+            the masks the original would have), compile = optimizer/loss/metrics (JSON or
             "null"), iterations = the optimizer's step count; plus any
             ``model.save(path, metadata={...})`` keys (``load_metadata``).
   a backup  (``callbacks.BackupAndRestore``, ``save_fit_state``) is such a
@@ -42,7 +42,6 @@ import tempfile
 
 import numpy as np
 
-from .layers import Dropout
 from .safetensors import ModelFileError, load_tensors, save_tensors
 
 FORMAT = "dropout_engine.model"
@@ -162,7 +161,7 @@ def _content(model):
     if model.compiled and not model.quantized:
         tensors.update(_optimizer_state(model))
     config = model.get_config()
-    seeds = {l.name: l._seed for l in model.layers if isinstance(l, Dropout)}
+    seeds = {l.name: l._seed for l in model.layers if hasattr(l, "_seed")}
     for c in config["layers"]:
         if c["config"].get("name") in seeds:
             c["config"]["seed"] = seeds[c["config"]["name"]]
@@ -213,7 +212,8 @@ def load_fit_state(model, filepath):
 
 
 def _dropout_seeds(model, config, fail):
-    """{layer index: seed} of the Dropout layers of the file's model config,
+    """{layer index: seed} of the dropout and noise layers (those with a
+    mask seed) of the file's model config,
     whose layers must line up with ``model``'s."""
     layers = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(layers, list) or not all(isinstance(c, dict) for c in layers):
@@ -226,7 +226,7 @@ def _dropout_seeds(model, config, fail):
                    f"{[type(l).__name__ for l in own]}")
     seeds = {}
     for i, (c, layer) in enumerate(zip(layers, own)):
-        if isinstance(layer, Dropout):
+        if hasattr(layer, "_seed"):
             seed = (c.get("config") or {}).get("seed")
             if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 64:
                 raise fail(f"layer {i} ({layer.name!r}) has no valid seed: {seed!r:.100}")

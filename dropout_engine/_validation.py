@@ -244,6 +244,38 @@ def one_sample_hint(shape, n_in, what="x"):
     if n_in == 1:
         return f"; inputs are 2-D [batch, features]: {column}"
     return ""
+def model_input(x, shape, layer_name, *, vocab=None, check_finite=True, what="x"):
+    """x for a model whose samples have per-sample ``shape`` (None: any,
+    taken from x), as C-contiguous float32 [n, prod(shape)]: an image batch
+    [n, 28, 28] becomes [n, 784], a view when x is already C-contiguous
+    float32.  With ``vocab`` (an Embedding first) x holds token ids: an
+    integer dtype, values in [0, vocab), carried as float32 (exact: vocab
+    <= 2**24).  Returns (x2d, per-sample shape)."""
+    if x is None:
+        raise ValueError(f"{what} is required, got None")
+    x = numeric(x, what)
+    if x.ndim < 2 or (shape is not None and x.shape[1:] != tuple(shape)):
+        want = ("(None, " + ", ".join(map(str, shape)) + ")" if shape is not None
+                else "(None, features)")
+        n_in = shape[0] if shape is not None and len(shape) == 1 else None
+        raise ValueError(f"Layer '{layer_name}' expected input shape {want}, "
+                         f"got {x.shape}{one_sample_hint(x.shape, n_in, what)}")
+    if 0 in x.shape:
+        raise ValueError(f"{what} is empty (shape {x.shape}); need at least one "
+                         "sample and one feature")
+    shape = x.shape[1:]
+    if vocab is not None:
+        if x.dtype.kind not in "iu":
+            raise TypeError(f"Layer '{layer_name}' (Embedding) expects integer token "
+                            f"ids in {what}, got dtype {x.dtype}")
+        lo, hi = int(x.min()), int(x.max())
+        if lo < 0 or hi >= vocab:
+            raise ValueError(f"Layer '{layer_name}': token ids must be in [0, {vocab}) "
+                             f"(input_dim={vocab}), {what} holds {lo if lo < 0 else hi}")
+        return np.ascontiguousarray(x.reshape(x.shape[0], -1), np.float32), shape
+    x2 = features(x.reshape(x.shape[0], -1), None, layer_name,
+                  check_finite=check_finite, what=what)
+    return x2, shape
 
 
 def targets(y, n, kind, n_out, *, what="y"):

@@ -13,6 +13,9 @@ one C call for the whole network with per-call scratch, so many Python
 threads may predict on one model at once.  Arrays are converted once to
 float32 at the API edge.
 """
+import math
+
+import numpy as np
 
 from ._validation import is_int
 from . import _net, _validation, losses, metrics as metrics_mod, optimizers
@@ -30,7 +33,8 @@ class Sequential:
 
     Args:
         layers: optional list of layers; ``Input(shape)`` first, or
-            ``input_shape=`` on the first layer, fixes the input width
+            ``input_shape=`` on the first layer, fixes the shape of a
+            sample, (features,), (28, 28), (steps,) token ids, ...
             (otherwise the first fit/predict does).
         name: optional model name.
     """
@@ -38,7 +42,8 @@ class Sequential:
     def __init__(self, layers=None, name=None, trainable=True):
         self.name = name or layers_mod._unique_name("sequential")
         self._layers = []
-        self._n_in = None
+        self._input_shape = None     # of one sample
+        self._input_dtype = None     # an Input's, when not float32
         self._plan = self._net = None
         self.optimizer = self.loss = None
         self.compiled = False
@@ -58,23 +63,27 @@ class Sequential:
         if isinstance(layer, layers_mod.InputLayer):
             if self._layers:
                 raise ValueError(f"Input '{layer.name}' can only come first")
-            self._n_in = layer._input_dim
+            self._input_shape = layer._input_shape
+            self._input_dtype = None if layer.dtype == "float32" else layer.dtype
             return
         if not isinstance(layer, layers_mod.Layer):
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
         if any(l is layer for l in self._layers):
             raise ValueError(f"Layer '{layer.name}' is already in the model")
-        if not self._layers and layer._input_dim is not None and self._n_in is None:
-            self._n_in = layer._input_dim
+        if not self._layers and layer._input_shape is not None \
+                and self._input_shape is None:
+            self._input_shape = layer._input_shape
         self._layers.append(layer)
         layer._owners.add(self)
-        if self._n_in is None or not any(isinstance(l, layers_mod.Dense)
-                                         for l in self._layers):
-            return
-        # Build now, as Keras does once the input shape is known; a layer
-        # that cannot be built or fused leaves the model as it was.
+        # Build now, as Keras does once the input shape is known (and the
+        # stack so far ends in one vector per sample); a layer that cannot
+        # be built or fused leaves the model as it was.
         old = self._plan, self._net
         try:
+            if self._input_shape is None or not any(
+                    isinstance(l, layers_mod.Dense) for l in self._layers) \
+                    or len(self._shapes()[-1]) != 1:
+                return
             self._net = None
             self.build()
         except BaseException:
@@ -84,34 +93,49 @@ class Sequential:
             raise
 
     def build(self, input_shape=None):
-        """Create the weights for ``input_shape`` ((features,) or (None, features))."""
+        """Create the weights for ``input_shape``, Keras's: the batch axis
+        first ((None, 784), (None, 28, 28)); (features,) also means one
+        sample's."""
         if self._net is not None:
             return
         if input_shape is not None:
-            n_in = layers_mod._shape_dim(input_shape, f"Model '{self.name}'")
-            if self._n_in is not None and n_in != self._n_in:
-                raise ValueError(f"Model '{self.name}' expects {self._n_in} input "
-                                 f"features, build() got {n_in}")
-            self._n_in = n_in
-        if self._n_in is None:
+            t = tuple(input_shape) if not isinstance(input_shape, int) else (input_shape,)
+            shape = layers_mod.base._shape(t if len(t) == 1 else t[1:],
+                                           f"Model '{self.name}'")
+            if self._input_shape is not None and shape != self._input_shape:
+                raise ValueError(f"Model '{self.name}' expects input shape "
+                                 f"{layers_mod.base._show(self._input_shape)}, build() "
+                                 f"got {layers_mod.base._show(shape)}")
+            self._input_shape = shape
+        if self._input_shape is None:
             raise ValueError(f"Model '{self.name}' has no input shape yet: add "
                              "Input(shape) or call fit/predict first")
-        plan = Plan(self._layers)
-        dim = self._n_in
+        plan = Plan(self._layers, self._input_shape)
+        shape = self._input_shape
         for layer in self._layers:
-            if not layer.built:
-                layer.build(dim)
-            elif layer.input_dim != dim:
-                raise ValueError(f"Layer '{layer.name}' expected input shape "
-                                 f"(None, {layer.input_dim}), got (None, {dim})")
-            dim = layer.output_dim(dim)
+            layer._build_for(shape)
+            shape = layer._output_shape(shape)
         self._plan = plan
         self._make_net()
         if self.optimizer is not None:
             self.optimizer.build(self.weights)
 
+    def _shapes(self):
+        """Each layer's per-sample output shape (raises for a layer that
+        cannot take its input's)."""
+        out, shape = [], self._input_shape
+        for layer in self._layers:
+            shape = layer._output_shape(shape)
+            out.append(shape)
+        return out
+
+    @property
+    def _n_in(self):
+        """Values per sample of the input (the C net's row width), or None."""
+        return None if self._input_shape is None else math.prod(self._input_shape)
+
     def _make_net(self):
-        self._net = self._plan.net(self._n_in)
+        self._net = self._plan.net()
 
     def _layer_changed(self):
         """One of our layers was quantized on its own (Dense.quantize)."""
@@ -137,7 +161,7 @@ class Sequential:
 
     @property
     def _n_out(self):
-        return self._plan.stages[-1][0].units
+        return self._plan.n_out
 
     @property
     def weights(self):
@@ -178,10 +202,12 @@ class Sequential:
         """Print a Keras-style table of layers, output shapes and parameters."""
         print_fn = print_fn or print
         rows = [("Layer (type)", "Output Shape", "Param #")]
-        dim = self._n_in
-        for layer in self._layers:
-            dim = layer.output_dim(dim) if dim is not None else None
-            shape = f"(None, {dim})" if dim is not None else "?"
+        try:
+            shapes = self._shapes() if self._input_shape is not None else None
+        except ValueError:
+            shapes = None
+        for i, layer in enumerate(self._layers):
+            shape = layers_mod.base._show(shapes[i]) if shapes else "?"
             kind = type(layer).__name__
             if getattr(layer, "quantization_mode", None):
                 kind += f", {layer.quantization_mode}"
@@ -322,11 +348,15 @@ class Sequential:
         return self._layers[0].name if self._layers else self.name
 
     def _x(self, x, *, check_finite=True, what="x"):
-        """Validated float32 x; builds the model from its width if needed."""
-        x = _validation.features(x, self._n_in, self._first_name(),
-                                 check_finite=check_finite, what=what)
+        """Validated float32 x [n, values per sample] (token ids for an
+        Embedding first); builds the model from its shape if needed."""
+        first = self._layers[0] if self._layers else None
+        vocab = first.input_dim if isinstance(first, layers_mod.Embedding) else None
+        x, shape = _validation.model_input(x, self._input_shape, self._first_name(),
+                                           vocab=vocab, check_finite=check_finite,
+                                           what=what)
         if not self.built:
-            self.build((x.shape[1],))
+            self.build((None,) + tuple(shape))
         return x
 
     def _xy(self, x, y, what="x"):
@@ -431,6 +461,8 @@ class Sequential:
         ``train`` runs chunks of batches (see ``_net.Net.train``).
         ``allreduce``: the distribution seam (``training.distribution``)."""
         opt = self.optimizer
+        if allreduce is not None:
+            self._plan.check_distributed()
         if opt._slots is None:
             opt.build(self.weights)
         self._net.setup_training(
@@ -508,9 +540,11 @@ class Sequential:
     # -------------------------------------------------------------- config
     def get_config(self):
         layers = [layers_mod.serialize(l) for l in self._layers]
-        if self._n_in is not None:
-            layers.insert(0, {"class_name": "InputLayer",
-                              "config": {"name": "input_layer", "shape": [self._n_in]}})
+        if self._input_shape is not None:
+            c = {"name": "input_layer", "shape": list(self._input_shape)}
+            if self._input_dtype:
+                c["dtype"] = self._input_dtype
+            layers.insert(0, {"class_name": "InputLayer", "config": c})
         return {"name": self.name, "layers": layers}
 
     @classmethod

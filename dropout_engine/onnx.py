@@ -16,7 +16,10 @@ since 9 has.  BatchNormalization becomes ONNX's BatchNormalization
 LayerNormalization (opset 17, last axis), each where the plan puts it:
 right after the Gemm, or after the activation ("post"); gamma and beta
 default to ones and zeros when the layer has none.  The input is float32 ``[batch, features]`` with a symbolic
-batch dimension.  onnxruntime's output matches ``predict`` to ~1e-6
+batch dimension (``[batch, *shape]`` and a ``Flatten`` for a model whose
+Flatten or Reshape comes first); noise layers are the identity.  Models
+with an Embedding, a GlobalAveragePooling1D or a Dense on [batch, steps,
+features] are not exported (NotImplementedError names the layer).  onnxruntime's output matches ``predict`` to ~1e-6
 (tests/test_onnx.py checks 1e-5).
 """
 import math
@@ -136,22 +139,33 @@ def to_onnx(model):
                                   "export of quantized models is not supported; "
                                   "export the float model")
     plan, g = model._plan, _Graph(helper, numpy_helper)
-    x = _dropout(g, plan.input_drop, "x")
-    for (dense, act, drop), norm in zip(plan.stages, plan.norms):
-        inputs = [x, g.const(f"{dense.name}/kernel", dense.kernel)]
-        if dense.use_bias:
-            inputs.append(g.const(f"{dense.name}/bias", dense.bias))
-        x = g.op("Gemm", inputs, dense.name)
+    from ._plan import OP_DENSE, OP_IDENTITY
+    for stage in plan.stages:
+        if stage.op not in (OP_DENSE, OP_IDENTITY) or stage.rows != 1:
+            raise NotImplementedError(
+                f"Layer '{stage[0].name}': ONNX export covers Dense stacks on "
+                f"[batch, features]; {type(stage[0]).__name__} "
+                f"{'on steps ' if stage.rows != 1 else ''}is not exported")
+    shape = list(plan.input_shape)
+    x = g.op("Flatten", ["x"], axis=1) if len(shape) > 1 else "x"
+    x = _dropout(g, plan.input_drop, x)
+    for stage, norm in zip(plan.stages, plan.norms):
+        layer, act, drop = stage
+        if stage.op == OP_DENSE:
+            inputs = [x, g.const(f"{layer.name}/kernel", layer.kernel)]
+            if layer.use_bias:
+                inputs.append(g.const(f"{layer.name}/bias", layer.bias))
+            x = g.op("Gemm", inputs, layer.name)
         if norm is not None and not norm[1]:
             x = _normalization(g, norm[0], x)
-        x = _activation(g, act, x, dense)
+        x = _activation(g, act, x, layer)
         if norm is not None and norm[1]:
             x = _normalization(g, norm[0], x)
         x = _dropout(g, drop, x)
     g.nodes.append(helper.make_node("Identity", [x], ["y"], name="output"))
     graph = helper.make_graph(
         g.nodes, model.name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", model._n_in])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", *shape])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", model._n_out])],
         initializer=g.inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],

@@ -1,7 +1,7 @@
 """numpy references for the C kernels (float64 where precision matters).
 
-Sections: GEMM, activations, dropout/RNG, dense forward/backward, losses,
-optimizers.  Each is plain numpy that a reader can check by eye.
+Sections: GEMM, activations, dropout/RNG, noise layers, input layers,
+dense forward/backward, losses, optimizers.  Each is plain numpy that a reader can check by eye.
 """
 import numpy as np
 
@@ -220,6 +220,73 @@ def unpack_mask(mask, shape):
     """The public uint8 mask as bool keep flags of `shape`."""
     size = int(np.prod(shape))
     return np.unpackbits(mask, bitorder="little")[:size].reshape(shape).astype(bool)
+
+
+# -------------------------------------------------------- noise layers
+# Keras's training noise as noise.c draws it, from the site's flat stream
+# (random_bits) or, for broadcast masks, from the small mask's keep_mask.
+ALPHA_P = -1.7580993408473766     # -scale * alpha of SELU
+
+
+def normals(key, n, mean, sd):
+    """mean + sd * z, z standard normals by Box-Muller on the flat stream
+    (one pair of words gives two), float64."""
+    bits = random_bits(key, n + (n & 1)).astype(np.float64)
+    u = (bits + 1.0) / 2.0**32
+    r = sd * np.sqrt(-2.0 * np.log(u[0::2]))
+    t = 2 * np.pi * u[1::2]
+    return np.stack([mean + r * np.cos(t), mean + r * np.sin(t)], axis=1).ravel()[:n]
+
+
+def noise_mul_add(kind, key, n, rate):
+    """(mul, add) of y -> y * mul + add for GaussianDropout ("gaussian",
+    mul ~ N(1, rate / (1 - rate))), AlphaDropout ("alpha") or GaussianNoise
+    ("additive", add ~ N(0, rate^2): rate is the stddev)."""
+    if kind == "gaussian":
+        return normals(key, n, 1.0, np.sqrt(rate / (1 - rate))), np.zeros(n)
+    if kind == "additive":
+        return np.ones(n), normals(key, n, 0.0, rate).astype(np.float32)
+    kept = random_bits(key, n) >= dropout_params(rate)[0]
+    a = ((1 - rate) * (1 + rate * ALPHA_P**2)) ** -0.5
+    b = -a * ALPHA_P * rate
+    return np.where(kept, a, 0.0), np.where(kept, b, a * ALPHA_P + b)
+
+
+def broadcast_keep(key, m, steps, n, rate, sample=True, step=True, feature=True,
+                   group=0):
+    """bool [m * steps, n]: de_dropout_bcast's keep flags, the small mask
+    [rows', n'] of keep_mask read at the broadcast index (sample b reads
+    row b, or b // group, or 0; step t reads t or 0; feature j reads j or 0)."""
+    nb = m if sample else (-(-m // group) if group else 1)
+    ns, nf = (steps if step else 1), (n if feature else 1)
+    small = keep_mask(key, nb * ns, nf, rate).reshape(nb, ns, nf)
+    b = np.arange(m)
+    bi = b if sample else (b // group if group else 0 * b)
+    ti = np.arange(steps) if step else np.zeros(steps, int)
+    fi = np.arange(n) if feature else np.zeros(n, int)
+    return small[bi[:, None, None], ti[None, :, None], fi[None, None, :]].reshape(
+        m * steps, n)
+
+
+# -------------------------------------------------- input layers
+def embedding_mean(ids, table, mask_zero=False):
+    """float64 Embedding + GlobalAveragePooling1D: each sample's rows of
+    `table` averaged, masked steps (id 0 when mask_zero) left out (Keras's
+    masked mean: 0 / 0 = NaN when every step is padding)."""
+    rows = np.asarray(table, np.float64)[ids]              # [n, T, D]
+    w = (ids != 0).astype(np.float64) if mask_zero else np.ones(ids.shape)
+    with np.errstate(invalid="ignore"):
+        return (rows * w[..., None]).sum(1) / w.sum(1, keepdims=True)
+
+
+def embedding_mean_grad(ids, dy, vocab, mask_zero=False):
+    """d loss / d table of embedding_mean for upstream dy [n, D]: each
+    step's share dy / count added to its id's row."""
+    w = (ids != 0).astype(np.float64) if mask_zero else np.ones(ids.shape)
+    share = w / w.sum(1, keepdims=True)                      # [n, T]
+    g = np.zeros((vocab, dy.shape[1]))
+    np.add.at(g, ids, share[..., None] * np.asarray(dy, np.float64)[:, None, :])
+    return g
 
 
 # ----------------------------------------------------- dense fwd / bwd

@@ -12,28 +12,17 @@ from dropout_engine.layers import (AlphaDropout, Dense, Dropout, GaussianDropout
                                    Input, Activation)
 from dropout_engine.optimizers import SGD
 
-ALPHA_P = -1.7580993408473766
+from reference import ALPHA_P, noise_mul_add
 
 
 def gaussian_mul(seed, site, step, n, rate):
     """The multiplier noise.c draws: Box-Muller on the site's bit stream."""
-    bits = np.empty(n + (n & 1), np.uint32)
-    _engine.random_bits(_engine.rng_key(seed, site, step), bits)
-    u = (bits.astype(np.float64) + 1.0) / 2.0**32
-    r = np.sqrt(rate / (1 - rate)) * np.sqrt(-2.0 * np.log(u[0::2]))
-    t = 2 * np.pi * u[1::2]
-    return np.stack([1 + r * np.cos(t), 1 + r * np.sin(t)], axis=1).ravel()[:n]
+    return noise_mul_add("gaussian", _engine.rng_key(seed, site, step), n, rate)[0]
 
 
 def alpha_noise(seed, site, step, n, rate):
     """(mul, add) of AlphaDropout as noise.c draws them."""
-    key = _engine.rng_key(seed, site, step)
-    bits = np.empty(n, np.uint32)
-    _engine.random_bits(key, bits)
-    kept = bits >= _engine.dropout_params(rate, False, key)[0]
-    a = ((1 - rate) * (1 + rate * ALPHA_P**2)) ** -0.5
-    b = -a * ALPHA_P * rate
-    return np.where(kept, a, 0.0), np.where(kept, b, a * ALPHA_P + b)
+    return noise_mul_add("alpha", _engine.rng_key(seed, site, step), n, rate)
 
 
 def one_sgd_step(noise_layer, act):
@@ -144,10 +133,8 @@ def test_fit_learns_with_both_layers():
 
 
 def test_placement_rules_name_the_layer():
-    with pytest.raises(ValueError, match="'gd'.*before the first Dense"):
-        de.Sequential([Input((3,)), GaussianDropout(0.1, name="gd"), Dense(2)])
-    with pytest.raises(ValueError, match="'ad'.*stacked"):
-        de.Sequential([Input((3,)), Dense(2), Dropout(0.1), AlphaDropout(0.1, name="ad")])
+    # On the input and stacked they have sites of their own now
+    # (tests/test_noise_layers.py); an activation after one still cannot fuse.
     with pytest.raises(ValueError, match="cannot be fused"):
         de.Sequential([Input((3,)), Dense(2), GaussianDropout(0.1), Activation("relu")])
     with pytest.raises(TypeError, match="scaling"):

@@ -248,8 +248,10 @@ def _scalar_cases():
                 (f"Activation({a!r})", lambda c, a=a: c.L.Activation(a), lower),
                 (f"ops.dense_forward(activation={a!r})", lambda c, a=a: c.de.ops.dense_forward(
                     c.x, c.w, c.b, activation=a), ok)]
+    # (5, 2) is a sample of 5 steps of 2 features; a None axis is refused.
     for shp, ok in [((0,), False), ((-3,), False), (("5",), False), (None, False),
-                    ((5, 2), False), ((5,), True), (5, True)]:
+                    ((5, 0), False), ((None, 2), False), ((), False), ((5, 2), True),
+                    ((5,), True), (5, True)]:
         out.append((f"Input(shape={shp!r})", lambda c, s=shp: c.L.Input(s), ok))
     for flag, ok in [(1, False), ("yes", False), (None, False), (np.bool_(True), True)]:
         out += [(f"matmul(trans_a={flag!r})", lambda c, f=flag: c.de.ops.matmul(
@@ -444,6 +446,41 @@ def _converted(call, arg, tag):
     return lambda c: call(c, np.ascontiguousarray(variant(getattr(c, arg), tag), np.float32))
 
 
+def _input_layer_cases():
+    """The input and noise layers' arguments, and token ids for an Embedding."""
+    out = []
+    for args, ok in [((0, 2), False), ((5, -1), False), ((2 ** 24 + 1, 2), False),
+                     ((5.0, 2), False), ((True, 2), False), ((5, 2), True)]:
+        out.append((f"Embedding{args!r}", lambda c, a=args: c.L.Embedding(*a), ok))
+    for t, ok in [("ab", False), ((0,), False), ((-2, -1), False), ((2.5,), False),
+                  (None, False), ((2, -1), True)]:
+        out.append((f"Reshape({t!r})", lambda c, t=t: c.L.Reshape(t), ok))
+    for v, ok in [(-0.1, False), (1.5, False), ("0.1", False), (float("nan"), False),
+                  (0.5, True)]:
+        out.append((f"GaussianNoise({v!r})", lambda c, v=v: c.L.GaussianNoise(v), ok))
+    for ns, ok in [("ab", False), ((None, 0), False), ((1.5, 3), False), (3, False),
+                   ((None, 1), True)]:
+        out.append((f"Dropout(noise_shape={ns!r})",
+                    lambda c, ns=ns: c.L.Dropout(0.1, noise_shape=ns), ok))
+    out += [("Flatten(data_format='x')", lambda c: c.L.Flatten(data_format="x"), False),
+            ("GlobalAveragePooling1D(keepdims=1)",
+             lambda c: c.L.GlobalAveragePooling1D(keepdims=1), False),
+            ("SpatialDropout1D(1.0)", lambda c: c.L.SpatialDropout1D(1.0), False)]
+
+    def predict_ids(c, ids):
+        m = c.de.Sequential([c.L.Input((3,)), c.L.Embedding(7, 2),
+                             c.L.GlobalAveragePooling1D(), c.L.Dense(1)])
+        return m.predict(ids)
+    for ids, ok in [(np.array([[1, 2, 7]]), False), (np.array([[-1, 2, 3]]), False),
+                    (np.array([[1.0, 2.0, 3.0]]), False), (np.ones((1, 3), bool), False),
+                    (np.array([[1, 2]]), False), (np.array([["a", "b", "c"]]), False),
+                    (np.zeros((0, 3), np.int32), False), (np.array([[2 ** 40, 1, 1]]), False),
+                    (np.array([[6, 0, 1]], np.uint16), True)]:
+        out.append((f"Embedding predict({ids.dtype} {ids.tolist()!r:.30})",
+                    lambda c, ids=ids: predict_ids(c, ids), ok))
+    return out
+
+
 def cases():
     out = []
     for label, call, arg, ok_tags, compare in _array_cases():
@@ -456,7 +493,8 @@ def cases():
                         _converted(call, arg, tag) if check else None))
     for label, call, ok in (_label_cases() + _scalar_cases() + _compile_cases()
                             + _issue_17_cases() + _initializer_cases()
-                            + _set_weights_cases() + _load_cases()):
+                            + _set_weights_cases() + _load_cases()
+                            + _input_layer_cases()):
         out.append((label, call, ok, None))
     return out
 

@@ -351,12 +351,15 @@ void de_param_update(const de_optim_t *o, double lr, int64_t step,
                      const de_param_t *p, float *grad);
 
 /* ---------------------------------------------------------------- noise.c */
-enum { DE_NOISE_DROPOUT = 0, DE_NOISE_GAUSSIAN, DE_NOISE_ALPHA };
+enum { DE_NOISE_DROPOUT = 0, DE_NOISE_GAUSSIAN, DE_NOISE_ALPHA,
+       DE_NOISE_ADDITIVE };
 
-/* Training noise of GaussianDropout / AlphaDropout on y[len] in place:
- * y = y * mul + add (see noise.c); mul[len] receives the multiplier, the
- * backward pass's dy/dx.  mul must hold len + 1 floats (it is also the
- * scratch for the random words).  rate in (0, 1). */
+/* Training noise of GaussianDropout / AlphaDropout / GaussianNoise on
+ * y[len] in place: y = y * mul + add (see noise.c); mul[len] receives the
+ * multiplier, the backward pass's dy/dx (ADDITIVE: y += N(0, rate^2), rate
+ * being the stddev; mul is only scratch and dy/dx = 1).  mul must hold
+ * len + 1 floats (it is also the scratch for the random words).  rate > 0,
+ * and < 1 for GAUSSIAN and ALPHA. */
 void de_noise(int kind, double rate, uint64_t key, size_t len, float *y,
               float *mul);
 
@@ -456,15 +459,35 @@ int de_allreduce_sum(const de_allreduce_t *a, void *buf, size_t n, int f64);
 int de_allreduce_start(const de_allreduce_t *a, float *buf, size_t n,
                        de_ar_request_t *req);
 int de_allreduce_wait(const de_allreduce_t *a, de_ar_request_t *req);
+/* The backward of de_noise: dz[len] *= mul (nothing for ADDITIVE). */
+void de_noise_backward(int kind, size_t len, const float *mul, float *dz);
+
+/* Axes along which a dropout mask varies (Keras's noise_shape entries that
+ * are not 1), for outputs of m samples of `steps` rows of n features. */
+enum { DE_AXIS_SAMPLE = 1, DE_AXIS_STEP = 2, DE_AXIS_FEATURE = 4 };
+
+/* Dropout with a broadcast mask, in place on y[m * steps x n] (row r is
+ * step r % steps of sample r / steps): element (b, t, j) is kept iff the
+ * mask dropout would keep element (b', t', j') of the small mask
+ * [rows' x n'] drawn with d's key, where b' = b (SAMPLE) or b / group
+ * (group 0: 0, the whole batch shares it), t' = t or 0 (STEP), j' = j or 0
+ * (FEATURE), and row b' * steps' + t'.  The small mask's draws are exactly
+ * de_dropout's for that shape, so they depend on (key, index) only, never
+ * on threads.  mask: zero-filled bits over the full m * steps * n elements
+ * (what de_backward_act reads); dropped units are 0 even when NaN. */
+void de_dropout_bcast(size_t m, size_t steps, size_t n, int axes, size_t group,
+                      const de_dropout_t *d, float *y, uint64_t *mask);
 
 /* ---------------------------------------------------------------- train.c */
-/* One Dense layer with its activation and the dropout that follows it. */
+/* One layer (a Dense unless op says otherwise) with its activation and the
+ * dropout site that follows it. */
 typedef struct {
     size_t n_in, n_out;
     de_act_t act;          /* a PRELU's slopes are trained (a param) */
     const float *w;        /* [n_in x n_out], caller-owned */
     const float *b;        /* [n_out] or NULL */
-    double rate;           /* dropout on the output; 0 = none */
+    double rate;           /* dropout on the output; 0 = none (noise: its
+                              rate; GaussianNoise: its stddev) */
     int inverted;          /* 1: scale kept units by 1/(1-rate) in training;
                               0: "weight" scaling, multiply by (1-rate) at
                               inference */
@@ -476,6 +499,22 @@ typedef struct {
     const int8_t *qw;
     const int32_t *qcorr;
     const float *qscale;
+    /* What computes the output and its geometry (stage.c).  All zero: a
+     * Dense on [batch, n_in] rows, as before these fields existed. */
+    int op;                /* DE_OP_* */
+    size_t steps;          /* rows per sample of the output (0 means 1):
+                              DENSE and IDENTITY run batch * steps rows of
+                              n_in (Keras's Dense on [batch, steps, n_in]);
+                              EMBED without pool: n_in */
+    size_t pool_steps;     /* POOL: the input's rows per sample */
+    size_t vocab;          /* EMBED: rows of w, the table [vocab x n_out] */
+    int pool;              /* EMBED: average each sample's rows (a fused
+                              GlobalAveragePooling1D): steps is 1 */
+    int mask_zero;         /* EMBED with pool, POOL: steps whose token id
+                              (the net's input, n_in ids per sample) is 0
+                              are left out of the mean (Keras's mask) */
+    int noise_axes;        /* mask dropout: DE_AXIS_* bits of a broadcast
+                              mask (de_dropout_bcast); 0: per element */
     de_norm_t norm;        /* kind DE_NORM_NONE: no normalisation */
 } de_layer_t;
 
@@ -510,11 +549,49 @@ void de_norm_layer_backward(size_t m, const de_layer_t *L,
                             const de_norm_buf_t *nb, int fused, float *dz,
                             float *dgamma, float *dbeta, float *dslopes);
 
+/* ---------------------------------------------------------------- stage.c */
+/* The layers that are not x @ w + b:
+ *   EMBED     token ids (floats holding integers, n_in per sample) gather
+ *             rows of the table w; with pool, each sample's rows averaged;
+ *   POOL      the mean of each sample's pool_steps rows (GlobalAveragePooling1D);
+ *   IDENTITY  the input itself: a site for noise the layer before cannot
+ *             take (on the input, or a second noise layer in a row).
+ * Each is followed, like a Dense, by its activation and its dropout site. */
+enum { DE_OP_DENSE = 0, DE_OP_EMBED, DE_OP_POOL, DE_OP_IDENTITY, DE_N_OP };
+
+/* Rows per sample of layer L's output and of its input. */
+size_t de_layer_rows(const de_layer_t *L);
+size_t de_layer_in_rows(const de_layer_t *L);
+
+/* DE_OK if the layers chain (each input is the previous output, n_in
+ * floats per sample for the first), the last has one row per sample, an
+ * EMBED is first, a POOL's mask has its ids; else DE_EINVAL. */
+int de_layers_check(size_t n_in, size_t n_layers, const de_layer_t *layers);
+
+/* y = dropout(act(op(x))) for m samples of a layer whose op is not DENSE
+ * (what de_dense_forward is for a Dense): z (or NULL) receives op(x),
+ * mask the dropout's bits when drop->drop_below.  ids: the net's input
+ * (n_in of the first layer per sample), read by a masked mean.  Returns
+ * DE_EINVAL, having written nothing, when a token id is not an integer in
+ * [0, vocab). */
+int de_stage_forward(const de_layer_t *L, size_t m, const float *x,
+                     const float *ids, const de_dropout_t *drop, float *y,
+                     float *z, uint64_t *mask);
+
+/* The op's backward for m samples, dz being the gradient at op(x) (after
+ * the activation's and the dropout's backward): EMBED sums it into grad
+ * [vocab x n_out] (zeroed first), in an order fixed by the ids, never by
+ * threads; POOL and IDENTITY write dx (the input's gradient). */
+void de_stage_backward(const de_layer_t *L, size_t m, const float *ids,
+                       const float *dz, float *dx, float *grad);
+
 typedef struct de_net de_net_t;   /* opaque */
 
 /* A network: optional dropout on the input (in_rate, in_inverted, in_seed),
- * then n_layers fused Dense layers.  The layer array is copied; the weights
- * it points to must outlive the net.  NULL when out of memory. */
+ * then n_layers fused layers (Dense or the ops of stage.c; the caller has
+ * checked them with de_layers_check).  n_in: values per sample of the
+ * input.  The layer array is copied; the weights it points to must outlive
+ * the net.  NULL when out of memory. */
 de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
                         uint64_t in_seed, size_t n_layers,
                         const de_layer_t *layers);

@@ -12,15 +12,15 @@ import os
 
 from ..layers import Dense, Dropout
 from ..safetensors import ModelFileError, load_tensors
+from ..layers.base import _show
 from ..saving import RESERVED_METADATA, load_metadata, load_model
 from .preprocess import KEY, Preprocessor
 
 
 def _layer_rows(model, tensors):
     rows = [("#", "layer", "type", "output", "activation", "dropout", "weights", "params")]
-    dim = model.layers[0].input_dim
+    shapes = model._shapes()
     for i, layer in enumerate(model.layers):
-        dim = layer.output_dim(dim)
         names = getattr(layer, "weight_names", ())
         weights = ", ".join(
             f"{n} {'x'.join(map(str, t.shape))} {t.dtype}"
@@ -31,7 +31,7 @@ def _layer_rows(model, tensors):
         rate = (f"{layer.rate:g}" + (" (weight scaling)" if getattr(
             layer, "scaling", "inverted") == "weight" else "")
             if isinstance(layer, Dropout) else "-")
-        rows.append((str(i), layer.name, kind, f"(None, {dim})",
+        rows.append((str(i), layer.name, kind, _show(shapes[i]),
                      getattr(layer, "activation", None) or "-", rate, weights,
                      f"{layer.count_params():,}"))
     return rows
@@ -99,7 +99,7 @@ def run(args):
     dtypes = sorted({str(t.dtype) for n, t in tensors.items() if n.startswith("weights/")})
     out = [f"file:       {path} ({os.path.getsize(path):,} bytes)",
            f"format:     {meta['format']}, version {meta['version']}",
-           f"model:      {model.name!r}, input (None, {model.layers[0].input_dim}), "
+           f"model:      {model.name!r}, input {_show(model._input_shape)}, "
            f"{len(model.layers)} layers"]
     out += _table(_layer_rows(model, tensors))
     out.append(f"parameters: {n_params:,} ({', '.join(dtypes)}; "

@@ -24,6 +24,8 @@ import sys
 
 import numpy as np
 
+from ..layers import Embedding
+from ..layers.base import _show
 from ..saving import load_metadata, load_model
 from . import columns, csvio
 from .errors import CLIError
@@ -76,7 +78,12 @@ def run(args):
     meta = load_metadata(args.model)
     prep = Preprocessor.from_json(meta[KEY], args.model) if KEY in meta else None
     table = csvio.read_table(args.data)
-    n_in = model.layers[0].input_dim
+    n_in = model._n_in
+    if len(model._input_shape) != 1 or isinstance(model.layers[0], Embedding):
+        raise CLIError(f"{args.model}: the command line predicts from a table of "
+                       f"features; this model takes input of shape "
+                       f"{_show(model._input_shape)}"
+                       f"{' (token ids)' if isinstance(model.layers[0], Embedding) else ''}")
     x = (_with_metadata(prep, table, args.model, n_in) if prep is not None
          else _raw(table, args.model, n_in))
     y = model.predict(x, batch_size=args.batch_size, verbose=0)

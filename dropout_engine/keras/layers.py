@@ -3,8 +3,10 @@ from ..layers import Activation, Dense, Dropout, Input, InputLayer, Layer
 from ._reexport import optional, unsupported
 
 _extra = optional("dropout_engine.layers", "GaussianDropout", "AlphaDropout",
-                  "GaussianNoise", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
-                  "BatchNormalization", "LayerNormalization",
+                  "GaussianNoise", "SpatialDropout1D", "ReLU", "LeakyReLU", "PReLU",
+                  "ELU", "Softmax", "BatchNormalization", "LayerNormalization",
+                  "Flatten", "Reshape", "Embedding",
+                  "GlobalAveragePooling1D", "GlobalAvgPool1D",
                   "serialize", "deserialize")
 globals().update(_extra)
 __all__ = ["Activation", "Dense", "Dropout", "Input", "InputLayer", "Layer",

@@ -1,8 +1,9 @@
 """Layers, a module per family as Keras 3's: core (Input, Dense), dropout
-(Dropout, GaussianDropout, AlphaDropout), activation (Activation, ReLU,
-LeakyReLU, PReLU, ELU, Softmax), normalization (BatchNormalization,
-LayerNormalization); base holds Layer.  Keras 3 names and
-defaults.
+(Dropout, GaussianDropout, AlphaDropout), noise (GaussianNoise,
+SpatialDropout1D), activation (Activation, ReLU, LeakyReLU, PReLU, ELU,
+Softmax), normalization (BatchNormalization, LayerNormalization),
+reshaping (Flatten, Reshape), embedding (Embedding), pooling
+(GlobalAveragePooling1D); base holds Layer.  Keras 3 names and defaults.
 
 Layers hold configuration and, once built, their weights as float32 numpy
 arrays that the C engine reads and updates in place (so ``get_weights`` /
@@ -21,6 +22,10 @@ from .base import Layer, _shape_dim, _unique_name  # noqa: F401
 from .core import INT8_POLICY, Dense, Input, InputLayer  # noqa: F401
 from .dropout import AlphaDropout, Dropout, GaussianDropout, _NoiseDropout  # noqa: F401
 from .normalization import BatchNormalization, LayerNormalization, _Normalization  # noqa: F401
+from .embedding import Embedding
+from .noise import GaussianNoise, SpatialDropout1D
+from .pooling import GlobalAveragePooling1D, GlobalAvgPool1D  # noqa: F401
+from .reshaping import Flatten, Reshape
 
 # What deserialize builds.  A new layer module adds its classes here (one
 # line in this file), so a model file or a Keras config can name them.
@@ -28,6 +33,8 @@ _CLASSES = {c.__name__: c for c in (InputLayer, Dense, Dropout, GaussianDropout,
                                      AlphaDropout, Activation, ReLU, LeakyReLU,
                                      PReLU, ELU, Softmax, BatchNormalization,
                                      LayerNormalization)}
+_CLASSES.update({c.__name__: c for c in (GaussianNoise, SpatialDropout1D, Flatten,
+                                         Reshape, Embedding, GlobalAveragePooling1D)})
 
 
 def serialize(layer):

@@ -1,5 +1,14 @@
 """The Layer base class and the helpers every layer module shares: unique
-default names, input-shape parsing."""
+default names, input-shape parsing.
+
+Shapes are per sample, as Keras's ``Input(shape)``: (features,), (steps,
+features), (28, 28), ...; a layer maps its input's to its output's with
+``_output_shape`` and is built for it with ``_build_for``.  The default is
+a layer acting on the last axis (Dense, the activations, the dropout
+family), as Keras's Dense acts on the last axis of [batch, steps,
+features].
+"""
+import math
 import weakref
 
 import numpy as np
@@ -13,6 +22,51 @@ def _unique_name(base):
     n = _counters.get(base, 0)
     _counters[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
+
+
+MAX_INPUT = 1 << 31     # floats per sample a model may take
+
+
+def _shape(shape, where):
+    """A per-sample shape (Keras's ``Input(shape)``): a tuple of positive
+    ints, e.g. (784,), (28, 28), (steps, features); an int n is (n,)."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{where}: expected a shape tuple such as (784,) or "
+                        f"(28, 28), got {shape!r}") from None
+    if not shape:
+        raise ValueError(f"{where}: expected a shape with at least one axis, got ()")
+    if None in shape:
+        raise ValueError(f"{where}: variable-length axes (None) are not supported; "
+                         f"give every axis its length, got {shape}")
+    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0
+           for d in shape):
+        raise ValueError(f"{where}: expected a shape of positive ints, got {shape}")
+    shape = tuple(int(d) for d in shape)
+    if math.prod(shape) > MAX_INPUT:
+        raise ValueError(f"{where}: a sample of shape {shape} has more than "
+                         f"{MAX_INPUT} values")
+    return shape
+
+
+def _show(shape):
+    """(None, *shape) as Keras prints a batch shape."""
+    return "(None, " + ", ".join(str(d) for d in shape) + ")"
+
+
+def _channels_last(data_format, where, why):
+    """Keras's data_format argument: None or "channels_last" (what we run);
+    "channels_first" is refused saying ``why``."""
+    if data_format not in (None, "channels_last", "channels_first"):
+        raise ValueError(f"{where}: data_format must be 'channels_last' or "
+                         f"'channels_first', got {data_format!r}")
+    if data_format == "channels_first":
+        raise NotImplementedError(f"{where}: data_format='channels_first' is not "
+                                  f"supported ({why})")
+    return "channels_last"
 
 
 def _shape_dim(shape, where):
@@ -56,10 +110,16 @@ class Layer:
             raise NotImplementedError(f"Layer '{self.name}': trainable=False is not supported")
         if input_dim is not None:
             input_shape = (input_dim,)
-        self._input_dim = (None if input_shape is None
-                           else _shape_dim(input_shape, f"Layer '{self.name}'"))
+        self._input_shape = (None if input_shape is None
+                             else _shape(input_shape, f"Layer '{self.name}'"))
         self.input_dim = None   # set by build
         self._owners = weakref.WeakSet()   # the models holding this layer
+
+    @property
+    def _input_dim(self):
+        """The model input width (values per sample) an ``input_shape=``
+        argument gave, or None."""
+        return None if self._input_shape is None else math.prod(self._input_shape)
 
     def build(self, input_dim):
         self.input_dim = input_dim
@@ -88,6 +148,21 @@ class Layer:
         """The layer on validated float32 ``x`` (a new array)."""
         raise NotImplementedError(f"Layer '{self.name}': a {type(self).__name__} "
                                   "cannot be called on an array")
+    def _output_shape(self, shape):
+        """The per-sample output shape for input ``shape`` (this default:
+        the last axis maps through ``output_dim``); ValueError when the
+        layer cannot take it."""
+        return shape[:-1] + (self.output_dim(shape[-1]),)
+
+    def _build_for(self, shape):
+        """Build for per-sample input ``shape``, or check that a built layer
+        takes it."""
+        if not self.built:
+            self.build(shape[-1])
+        elif self.input_dim != shape[-1]:
+            want = shape[:-1] + (self.input_dim,)
+            raise ValueError(f"Layer '{self.name}' expected input shape "
+                             f"{_show(want)}, got {_show(shape)}")
 
     @property
     def weights(self):
@@ -122,8 +197,8 @@ class Layer:
 
     def get_config(self):
         c = {"name": self.name}
-        if self._input_dim is not None:
-            c["input_shape"] = [self._input_dim]
+        if self._input_shape is not None:
+            c["input_shape"] = list(self._input_shape)
         return c
 
     @classmethod

@@ -12,25 +12,56 @@ INT8_POLICY = "int8_from_float32"   # Keras's dtype policy after quantize("int8"
 
 
 class InputLayer(Layer):
-    """What ``Input(shape)`` returns: declares the feature count."""
+    """What ``Input(shape)`` returns: declares the shape of one sample,
+    (features,), (steps, features), (28, 28), ... (Keras's ``shape``: the
+    batch axis excluded; ``batch_shape`` includes it)."""
     _base = "input_layer"
 
-    def __init__(self, shape=None, batch_size=None, name=None, input_shape=None):
+    def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None,
+                 name=None, input_shape=None, sparse=None, **kwargs):
+        kwargs.pop("ragged", None)
+        if kwargs:
+            raise TypeError(f"Input: unexpected arguments {sorted(kwargs)}")
+        if sparse:
+            raise NotImplementedError("Input: sparse inputs are not supported")
         if shape is None:
             shape = input_shape
+        if shape is None and batch_shape is not None:
+            shape = tuple(batch_shape)[1:]
         if shape is None:
             raise ValueError("Input: a shape is required, e.g. Input(shape=(784,))")
+        self.dtype = _input_dtype(dtype)
         super().__init__(name=name, input_shape=shape)
 
     def get_config(self):
-        return {"name": self.name, "shape": [self._input_dim]}
+        c = {"name": self.name, "shape": list(self._input_shape)}
+        if self.dtype != "float32":
+            c["dtype"] = self.dtype
+        return c
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None):
-    """Declare the model's input: ``Sequential([Input((784,)), Dense(10)])``."""
-    if dtype not in (None, "float32", np.float32):
-        raise ValueError(f"Input: only float32 is supported, got dtype={dtype!r}")
-    return InputLayer(shape=shape, batch_size=batch_size, name=name)
+def _input_dtype(dtype):
+    """An Input's dtype as a name: float32 (converted once from any real
+    dtype) or an integer type (token ids for an Embedding)."""
+    if dtype is None:
+        return "float32"
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind not in "iuf" or (dt.kind == "f" and dt != np.float32):
+        raise ValueError(f"Input: dtype must be float32 or an integer type (token "
+                         f"ids), got dtype={dtype!r}")
+    return dt.name
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None,
+          sparse=None):
+    """Declare the model's input: ``Sequential([Input((784,)), Dense(10)])``;
+    ``Input((28, 28))`` for images (then Flatten), ``Input((20,),
+    dtype="int32")`` for token ids (then Embedding)."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype,
+                      batch_shape=batch_shape, name=name, sparse=sparse)
 
 
 class Dense(Layer):

@@ -2,9 +2,13 @@
  * train.c -- the network: fused inference and the batch loop of fit.
  *
  * A net is a list of fused layers y = dropout(act(x @ w + b)) after an
- * optional input dropout.  Weights are the caller's (numpy) arrays; the net
- * only points at them.  Training buffers for batches of up to `batch` rows
- * live in one 64-byte-aligned arena made by de_net_train_setup: per layer
+ * optional input dropout; a layer whose op is not a Dense (an embedding
+ * gather, a mean over steps, an identity carrying a noise site: stage.c)
+ * has the same activation and dropout site around its op.  Sizes are per
+ * sample: layer l's output is de_layer_rows(l) rows of n_out floats.
+ * Weights are the caller's (numpy) arrays; the net only points at them.
+ * Training buffers for batches of up to `batch` samples live in one
+ * 64-byte-aligned arena made by de_net_train_setup: per layer
  * its output (post-dropout, what the next layer and the backward pass
  * read), its mask bits and, where the activation's derivative needs it
  * (de_act_needs_pre), its pre-activation; two ping-pong gradient buffers; one gradient per param.
@@ -63,7 +67,9 @@ struct de_net {
 
 static size_t mask_words(size_t m, size_t n) { return (m * n + 63) / 64; }
 
-/* A layer whose rate is a Dropout's (a mask), not Gaussian/Alpha noise. */
+/* A layer whose rate is a Dropout's (a mask), not Gaussian/Alpha noise.
+ * A broadcast mask (noise_axes) is drawn after the op (de_dropout_bcast);
+ * a per-element one is fused into it. */
 static int has_mask(const de_layer_t *l)
 {
     return l->rate > 0.0 && !l->noise;
@@ -82,15 +88,37 @@ static int has_slopes(const de_layer_t *l)
     return l->act.kind == DE_PRELU;
 }
 
-/* The layer's params: kernel, bias, gamma, beta, slopes (those it has). */
+/* A Dense's kernel or an embedding's table: the layer's first param. */
+static int has_kernel(const de_layer_t *l)
+{
+    return l->op == DE_OP_DENSE || l->op == DE_OP_EMBED;
+}
+
+/* The layer's params: kernel (a Dense's, an embedding's table), bias,
+ * gamma, beta, slopes (those it has). */
 static size_t n_params(const de_layer_t *l)
 {
-    return 1 + !!l->b + !!l->norm.gamma + !!l->norm.beta + has_slopes(l);
+    return has_kernel(l) + !!l->b + !!l->norm.gamma + !!l->norm.beta
+        + has_slopes(l);
 }
 
 static int has_noise(const de_layer_t *l)
 {
     return l->rate > 0.0 && l->noise;
+}
+
+/* Floats per sample of layer l's output. */
+static size_t per_sample(const de_layer_t *l)
+{
+    return de_layer_rows(l) * l->n_out;
+}
+
+/* The dropout the op applies itself: a broadcast mask is drawn after it. */
+static de_dropout_t op_dropout(const de_layer_t *l, const de_dropout_t *d)
+{
+    de_dropout_t f = *d;
+    if (l->noise_axes) f.drop_below = 0;
+    return f;
 }
 
 /* A net with an int8 layer has no float kernel to train or to run MC
@@ -121,7 +149,7 @@ de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
     net->in_seed = in_seed;
     net->width = n_in;
     for (size_t l = 0; l < n_layers; l++)
-        if (layers[l].n_out > net->width) net->width = layers[l].n_out;
+        if (per_sample(&layers[l]) > net->width) net->width = per_sample(&layers[l]);
     return net;
 }
 
@@ -177,16 +205,19 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
         float *o = l + 1 == net->n_layers ? y : (in == a ? b : a);
-        int rc = L->norm.kind ? de_norm_layer_infer(m, L, in, &none, o, NULL)
+        size_t M = m * de_layer_rows(L);
+        int rc = L->op != DE_OP_DENSE
+            ? de_stage_forward(L, m, in, x, &none, o, NULL, NULL)
+            : L->norm.kind ? de_norm_layer_infer(M, L, in, &none, o, NULL)
             : L->qw
-            ? de_qdense_forward(m, L->n_out, L->n_in, in, L->qw, L->qcorr,
+            ? de_qdense_forward(M, L->n_out, L->n_in, in, L->qw, L->qcorr,
                                 L->qscale, L->b, &L->act, o)
-            : de_dense_forward_packed(m, L->n_out, L->n_in, in, L->w,
+            : de_dense_forward_packed(M, L->n_out, L->n_in, in, L->w,
                                       packed ? packed[l] : NULL, L->b,
                                       &L->act, &none, o, NULL);
         if (rc) return rc;
         if (has_mask(L) && !L->inverted)
-            scale(m * L->n_out, (float)(1.0 - L->rate), o, o);
+            scale(M * L->n_out, (float)(1.0 - L->rate), o, o);
         in = o;
     }
     return DE_OK;
@@ -295,9 +326,9 @@ static void mc_merge(size_t n, size_t G, size_t len, const float *gm,
 /* Forward the S stacked copies xs[S*mr x n_in] (overwritten by the input
  * dropout) with every dropout site drawing, as in training, from key
  * de_rng_key(seed_site, site, step).  *out: the output, a or b. */
-static int mc_forward(const de_net_t *net, size_t rows, float *xs,
-                      uint64_t step, float *a, float *b, uint64_t *mask,
-                      float *mul, const float **out)
+static int mc_forward(const de_net_t *net, size_t rows, size_t group,
+                      float *xs, uint64_t step, float *a, float *b,
+                      uint64_t *mask, float *mul, const float **out)
 {
     de_dropout_t d;
     if (net->in_rate > 0.0) {
@@ -312,14 +343,22 @@ static int mc_forward(const de_net_t *net, size_t rows, float *xs,
         const de_layer_t *L = &net->layers[l];
         o = in == a ? b : a;
         uint64_t key = de_rng_key(L->seed, l + 1, step);
+        size_t M = rows * de_layer_rows(L);
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, &d);
-        memset(mask, 0, mask_words(rows, L->n_out) * 8);
-        int rc = L->norm.kind ? de_norm_layer_infer(rows, L, in, &d, o, mask)
-            : de_dense_forward(rows, L->n_out, L->n_in, in, L->w, L->b,
-                               &L->act, &d, o, mask);
+        de_dropout_t fd = op_dropout(L, &d);
+        memset(mask, 0, mask_words(M, L->n_out) * 8);
+        int rc = L->op != DE_OP_DENSE
+            ? de_stage_forward(L, rows, in, xs, &fd, o, NULL, mask)
+            : L->norm.kind ? de_norm_layer_infer(M, L, in, &fd, o, mask)
+            : de_dense_forward(M, L->n_out, L->n_in, in, L->w, L->b,
+                               &L->act, &fd, o, mask);
         if (rc) return rc;
+        /* a copy's rows share what the whole batch shares in training */
+        if (L->noise_axes)
+            de_dropout_bcast(rows, de_layer_rows(L), L->n_out, L->noise_axes,
+                             group, &d, o, mask);
         if (has_noise(L))
-            de_noise(L->noise, L->rate, key, rows * L->n_out, o, mul);
+            de_noise(L->noise, L->rate, key, M * L->n_out, o, mul);
         in = o;
     }
     *out = o;
@@ -359,8 +398,8 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
                 memcpy(xs + s * mr * net->n_in, x + r * net->n_in,
                        mr * net->n_in * sizeof(float));
             const float *y = NULL;
-            rc = mc_forward(net, gn * mr, xs, key + c * n_groups + gi, a, b,
-                            mask, mul, &y);
+            rc = mc_forward(net, gn * mr, mr, xs, key + c * n_groups + gi, a,
+                            b, mask, mul, &y);
             if (rc) break;
             mc_group(gn, len, y, gm, gq);
             mc_merge(g0, gn, len, gm, gq, mu, q);
@@ -394,23 +433,22 @@ static size_t layout(de_net_t *net, char *base)
     net->gbuf[1] = carve(base, &at, B * net->width * sizeof(float));
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
-        net->out[l] = carve(base, &at, B * L->n_out * sizeof(float));
-        net->mask[l] = has_mask(L)
-            ? carve(base, &at, mask_words(B, L->n_out) * 8) : NULL;
-        net->act[l] = has_noise(L)
-            ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
+        size_t n = B * per_sample(L);
+        net->out[l] = carve(base, &at, n * sizeof(float));
+        net->mask[l] = has_mask(L) ? carve(base, &at, mask_words(n, 1) * 8) : NULL;
+        net->act[l] = has_noise(L) ? carve(base, &at, n * sizeof(float)) : NULL;
         net->mul[l] = has_noise(L)
-            ? carve(base, &at, (B * L->n_out + 1) * sizeof(float)) : NULL;
-        net->pre[l] = needs_pre(L)
-            ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
+            ? carve(base, &at, (n + 1) * sizeof(float)) : NULL;
+        net->pre[l] = needs_pre(L) ? carve(base, &at, n * sizeof(float)) : NULL;
+        /* a normalised layer is a Dense of one row per sample (the plan) */
         de_norm_buf_t *nb = &net->nbuf[l];
         nb->xhat = nb->stat = nb->act = NULL;
         if (L->norm.kind) {
-            nb->xhat = carve(base, &at, B * L->n_out * sizeof(float));
+            nb->xhat = carve(base, &at, n * sizeof(float));
             nb->stat = carve(base, &at, de_norm_stat_floats(&L->norm, B, L->n_out)
                              * sizeof(float));
             if (L->norm.post)
-                nb->act = carve(base, &at, B * L->n_out * sizeof(float));
+                nb->act = carve(base, &at, n * sizeof(float));
         }
     }
     for (size_t i = 0; i < net->n_params; i++)
@@ -475,31 +513,39 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step, size_t row0)
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
         de_dropout_t *d = &net->drop[l];
-        size_t n = L->n_out, k = L->n_in;
+        size_t n = L->n_out, k = L->n_in, M = m * de_layer_rows(L);
         float *y = has_noise(L) ? net->act[l] : net->out[l], *z = net->pre[l];
-        uint64_t key = de_rng_rows_key(de_rng_key(L->seed, l + 1, step), row0);
+        /* a layer of r rows per sample holds global rows row0 * r.. */
+        uint64_t key = de_rng_rows_key(de_rng_key(L->seed, l + 1, step),
+                                       row0 * de_layer_rows(L));
         int rc;
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, d);
-        if (net->mask[l]) memset(net->mask[l], 0, mask_words(m, n) * 8);
-        if (L->norm.kind) {
-            rc = de_norm_layer_forward(m, L, in, d, z, &net->nbuf[l], y,
+        de_dropout_t fd = op_dropout(L, d);
+        if (net->mask[l]) memset(net->mask[l], 0, mask_words(M, n) * 8);
+        if (L->op != DE_OP_DENSE) {
+            rc = de_stage_forward(L, m, in, net->xb, &fd, y, z, net->mask[l]);
+        } else if (L->norm.kind) {
+            rc = de_norm_layer_forward(M, L, in, &fd, z, &net->nbuf[l], y,
                                        net->mask[l]);
         } else if (z) {
             /* The backward pass needs the pre-activation: unfused steps. */
             de_epilogue_t ep = {L->b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL},
                                 {0, 1.f, 0}, NULL};
-            rc = de_gemm(0, 0, m, n, k, in, k, L->w, n, z, n, 0, &ep);
-            memcpy(y, z, m * n * sizeof *y);
-            de_bias_act(m, n, NULL, &L->act, y);
-            if (d->drop_below) de_dropout(m, n, y, y, net->mask[l], d);
+            rc = de_gemm(0, 0, M, n, k, in, k, L->w, n, z, n, 0, &ep);
+            memcpy(y, z, M * n * sizeof *y);
+            de_bias_act(M, n, NULL, &L->act, y);
+            if (fd.drop_below) de_dropout(M, n, y, y, net->mask[l], &fd);
         } else {
-            rc = de_dense_forward(m, n, k, in, L->w, L->b, &L->act, d, y,
+            rc = de_dense_forward(M, n, k, in, L->w, L->b, &L->act, &fd, y,
                                   net->mask[l]);
         }
         if (rc) return rc;
+        if (L->noise_axes)
+            de_dropout_bcast(m, de_layer_rows(L), n, L->noise_axes, 0, d, y,
+                             net->mask[l]);
         if (has_noise(L)) {
-            memcpy(net->out[l], y, m * n * sizeof *y);
-            de_noise(L->noise, L->rate, key, m * n, net->out[l], net->mul[l]);
+            memcpy(net->out[l], y, M * n * sizeof *y);
+            de_noise(L->noise, L->rate, key, M * n, net->out[l], net->mul[l]);
         }
         in = net->out[l];
     }
@@ -577,36 +623,45 @@ static int backward(de_net_t *net, size_t m)
     for (size_t l = net->n_layers; l-- > 0;) {
         const de_layer_t *L = &net->layers[l];
         size_t p_end = p;     /* layer l's params are [p, p_end) below */
-        size_t n = L->n_out, k = L->n_in;
+        size_t n = L->n_out, k = L->n_in, M = m * de_layer_rows(L);
         float *dz = net->gbuf[cur];
         const float *x = l ? net->out[l - 1] : net->xb;
         const float *y = has_noise(L) ? net->act[l] : net->out[l];
         const int fused = net->fused && l + 1 == net->n_layers;
         /* This layer's param gradients, in de_net_train_setup's order. */
         float **g = net->grad + (p -= n_params(L));
-        float *gw = *g++, *gb = L->b ? *g++ : NULL;
+        float *gw = has_kernel(L) ? *g++ : NULL, *gb = L->b ? *g++ : NULL;
         float *ggamma = L->norm.gamma ? *g++ : NULL;
         float *gbeta = L->norm.beta ? *g++ : NULL;
         float *gslopes = has_slopes(L) ? *g : NULL;
-        if (has_noise(L))
-            for (size_t i = 0; i < m * n; i++) dz[i] *= net->mul[l][i];
+        if (has_noise(L)) de_noise_backward(L->noise, M * n, net->mul[l], dz);
         if (L->norm.kind) {
-            de_norm_layer_backward(m, L, &net->drop[l], net->mask[l], y,
+            de_norm_layer_backward(M, L, &net->drop[l], net->mask[l], y,
                                    net->pre[l], &net->nbuf[l], fused, dz,
                                    ggamma, gbeta, gslopes);
         } else {
             if (gslopes)   /* from dy, before dz overwrites it */
-                de_prelu_slope_grad(m, n, &net->drop[l], net->mask[l],
+                de_prelu_slope_grad(M, n, &net->drop[l], net->mask[l],
                                     net->pre[l], dz, gslopes);
             if (!fused)
-                de_backward_act(m, n, &L->act, &net->drop[l], net->mask[l], y,
+                de_backward_act(M, n, &L->act, &net->drop[l], net->mask[l], y,
                                 net->pre[l], dz, dz);
         }
-        if (gb) de_sum_rows(m, n, dz, gb);
-        int rc = de_gemm(1, 0, k, n, m, x, k, dz, n, gw, n, 0, NULL);
+        if (L->op != DE_OP_DENSE) {    /* stage.c: no bias, no GEMM */
+            de_stage_backward(L, m, net->xb, dz, l ? net->gbuf[1 - cur] : NULL,
+                              L->op == DE_OP_EMBED ? gw : NULL);
+            if (net->ar && p_end > p) {
+                int rc = ar_bucket(net, l, p, p_end);
+                if (rc) return rc;
+            }
+            cur = 1 - cur;
+            continue;
+        }
+        if (gb) de_sum_rows(M, n, dz, gb);
+        int rc = de_gemm(1, 0, k, n, M, x, k, dz, n, gw, n, 0, NULL);
         if (!rc && net->ar) rc = ar_bucket(net, l, p, p_end);
         if (!rc && l)
-            rc = de_gemm(0, 1, m, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
+            rc = de_gemm(0, 1, M, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
                          0, NULL);
         if (rc) return rc;
         cur = 1 - cur;
