@@ -179,7 +179,35 @@ class Sequential:
         return [w for layer in self._layers for w in layer.non_trainable_weights]
 
     def count_params(self):
+        """The number of scalars in the weights (Keras's ValueError before
+        the model is built)."""
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', "
+                             "but the layer isn't built. You can build it manually "
+                             "via: `layer.build(input_shape)`.")
         return sum(w.size for w in self.weights)
+
+    def get_layer(self, name=None, index=None):
+        """A layer by ``name`` or by ``index`` into ``layers`` (Keras 3's,
+        with its errors)."""
+        if index is not None and name is not None:
+            raise ValueError("Provide only a layer name or a layer index. Received: "
+                             f"index={index}, name={name}.")
+        if index is not None:
+            if not _validation.is_int(index):
+                raise TypeError(f"get_layer: index must be an int, got "
+                                f"{_validation.describe(index)}")
+            if len(self.layers) <= index:
+                raise ValueError(f"Was asked to retrieve layer at index {index} but "
+                                 f"model only has {len(self.layers)} layers.")
+            return self.layers[index]
+        if name is not None:
+            for layer in self.layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"No such layer: {name}. Existing layers are: "
+                             f"{[layer.name for layer in self.layers]}.")
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
 
     def get_weights(self):
         """Copies of the weights in Keras order (Dense kernel [in, out], bias)."""
