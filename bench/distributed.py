@@ -7,9 +7,9 @@ Per thread count t of the bench:
   t = 2: 2 ranks x 1 thread against 1 process x 2 threads (MPI against
          OpenMP on the same two cores).
 Also, once: the gradient buckets ("layer", "overlap") against "step"; Open
-MPI's segmented-ring all-reduce (``OMPI_MCA_coll_tuned_allreduce_algorithm=5``,
-which the README's "Scaling out" measured 2.8x faster than Open MPI's
-default choice for W1's 7.45 MB on 2 ranks here) against the default; and
+MPI's segmented-ring all-reduce (``OMPI_MCA_coll_tuned_allreduce_algorithm=5``)
+against its default choice (README "Scaling out": faster only on a loaded
+machine); and
 the all-reduce's share of a step: the time of the step's two MPI_Allreduce
 calls alone (the gradients, 4 bytes a weight, and the batch's loss/metric
 sums), timed in the same processes, over the time of a 2-rank step.  Needs

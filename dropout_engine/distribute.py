@@ -211,8 +211,9 @@ class DataParallel(Distribution):
             COMM_WORLD when an MPI launcher started the script; without one,
             this process alone and MPI is not loaded).
         buckets: when the C loop sums gradients: "step" (one MPI_Allreduce
-            of all of them after the backward pass; the default, fastest
-            on the measured machine, see README "Scaling out"), "layer"
+            of all of them after the backward pass; the default: on the
+            measured machine the others did not pay, README "Scaling
+            out"), "layer"
             (one per layer as its backward ends) or "overlap" (one
             MPI_Iallreduce per layer as its backward ends, the rest of the
             backward running meanwhile, waited for before the update).

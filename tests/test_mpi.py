@@ -336,17 +336,23 @@ def test_an_exception_on_one_rank_stops_all_with_its_message(fault_script, tmp_p
     assert _gone(_pids(tmp_path), 10)
 
 
-@needs_mpi
-def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
-    # A diverging fit: every rank sees the NaN loss at the same batch.
-    script = tmp_path / "nan.py"
-    script.write_text(textwrap.dedent("""
+def _script(path, body):
+    """A 2-rank script: DataParallel, `rank`, then `body`; argv[1] a folder."""
+    path.write_text(textwrap.dedent("""
         import sys
         import numpy as np
         import dropout_engine as de
         from dropout_engine.keras import layers, models, optimizers
         de.distribute.set_distribution(de.distribute.DataParallel(timeout=20))
         rank = de.distribute.distribution().rank
+        """) + textwrap.dedent(body))
+    return path
+
+
+@needs_mpi
+def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
+    # A diverging fit: every rank sees the NaN loss at the same batch.
+    script = _script(tmp_path / "nan.py", """
         out = open(f"{sys.argv[1]}/said_{rank}", "w")
         rng = np.random.default_rng(0)
         x = rng.standard_normal((400, 5)).astype(np.float32) * 1e3
@@ -360,7 +366,7 @@ def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
         m.set_weights([w * 0 for w in m.get_weights()])
         h = m.fit(x[:40], y[:40] * 0, batch_size=16, epochs=1, verbose=0)  # goes on
         print("then", h.history["loss"], file=out)
-        """))
+        """)
     rc, _, err = _run(_mpirun(script, tmp_path), timeout=60)
     assert rc == 0, err
     for r in (0, 1):
@@ -370,14 +376,7 @@ def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
 
 @needs_mpi
 def test_ranks_given_different_data_are_told_so(tmp_path):
-    script = tmp_path / "differ.py"
-    script.write_text(textwrap.dedent("""
-        import sys
-        import numpy as np
-        import dropout_engine as de
-        from dropout_engine.keras import layers, models
-        de.distribute.set_distribution(de.distribute.DataParallel(timeout=20))
-        rank = de.distribute.distribution().rank
+    script = _script(tmp_path / "differ.py", """
         x = np.ones((100 - rank, 3), np.float32)
         m = models.Sequential([layers.Input((3,)), layers.Dense(1)])
         m.compile(optimizer="sgd", loss="mse")
@@ -385,7 +384,7 @@ def test_ranks_given_different_data_are_told_so(tmp_path):
             m.fit(x, x[:, :1], batch_size=10, verbose=0)
         except ValueError as e:
             open(f"{sys.argv[1]}/said_{rank}", "w").write(str(e))
-        """))
+        """)
     rc, _, err = _run(_mpirun(script, tmp_path), timeout=60)
     assert rc == 0, err
     for r in (0, 1):
