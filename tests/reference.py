@@ -518,3 +518,14 @@ def moving_update(moving, batch, momentum):
     (1 - momentum), the Python float factors rounded to float32."""
     return (np.float32(moving) * np.float32(momentum)
             + np.float32(batch) * np.float32(1.0 - momentum)).astype(np.float32)
+
+
+def bf16_round(x):
+    """float32 -> bfloat16 -> float32: round to nearest, ties to even (as
+    frame/bf16.h, VCVTNEPS2BF16 and torch), NaN kept a quiet NaN."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    u = x.view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF
+    nan = (u & 0x7FFFFFFF) > 0x7F800000
+    r = np.where(nan, (u >> 16) | 0x40, r).astype(np.uint32)
+    return (r << 16).view(np.float32).reshape(x.shape)
