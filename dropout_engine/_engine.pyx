@@ -1000,3 +1000,22 @@ def norm_update_moving(dict norm, const float[::1] stat):
     cdef size_t n = norm["moving_mean"].shape[0]
     with nogil:
         de_norm_update_moving(&nm, n, &stat[0])
+
+
+cdef extern from "engine.h" nogil:
+    int64_t de_read_rows(int fd, int64_t pos0, int64_t stride, size_t row_bytes,
+                         const int64_t *rows, size_t n, unsigned char *out, int *err)
+
+def read_rows(int fd, int64_t pos0, int64_t stride, size_t row_bytes,
+              const int64_t[::1] rows, unsigned char[::1] out):
+    """out = the rows' bytes (see de_read_rows); (rows read, errno)."""
+    cdef size_t n = rows.shape[0]
+    cdef int err = 0
+    cdef int64_t got
+    if <size_t>out.shape[0] < n * row_bytes:
+        raise ValueError(f"out holds {out.shape[0]} bytes, {n} rows need {n * row_bytes}")
+    if n == 0:
+        return 0, 0
+    with nogil:
+        got = de_read_rows(fd, pos0, stride, row_bytes, &rows[0], n, &out[0], &err)
+    return got, err

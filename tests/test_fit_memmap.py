@@ -85,7 +85,7 @@ def test_rows_are_read_in_sorted_order_chunk_by_chunk(tmp_path, small_chunks, mo
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_large_memmaps_are_read_without_keeping_their_pages(tmp_path, small_chunks,
                                                             monkeypatch, shuffle):
-    """Over RELEASE_BYTES: read with preadv (Linux), else through the mapping
+    """Over RELEASE_BYTES: read with pread in C (Linux), else through the mapping
     with the pages handed back; copy-on-write ones as they are.  Every way
     trains the same weights."""
     x, y = _data(n=300)
@@ -125,6 +125,32 @@ def test_preadv_reads_the_file_the_mapping_shows(tmp_path):
     (tmp_path / "x.npy").rename(tmp_path / "old.npy")
     np.save(tmp_path / "x.npy", x + 1)          # another file now has the name
     assert memmap_adapter._mapped_file(mm.ctypes.data)[0].endswith("old.npy")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_large_memmap_rows_are_read_in_c_runs_strides_and_a_truncated_file(tmp_path,
+                                                                         monkeypatch):
+    """The pread gather (io/rows.c) against numpy's fancy indexing: lone
+    rows, runs of consecutive rows, a memmap whose rows are strided (every
+    other column block), and a file cut short under the mapping."""
+    monkeypatch.setattr(memmap_adapter, "RELEASE_BYTES", 0)
+    a = np.random.default_rng(0).standard_normal((500, 37)).astype(np.float32)
+    mm = _npy(tmp_path, a)
+    rows = np.array([0, 3, 4, 5, 6, 90, 91, 250, 499], np.int64)
+    for view in (mm, mm[:, 5:21], mm[1::3]):
+        src = memmap_adapter.MemmapRows(view)
+        assert src._file is not None
+        want = np.asarray(view)[rows[rows < view.shape[0]]]
+        assert np.array_equal(src.take(rows[rows < view.shape[0]]), want)
+        assert np.array_equal(src.slice(7, 60), np.asarray(view)[7:60])
+    src = memmap_adapter.MemmapRows(mm)
+    with open(tmp_path / "x.npy", "r+b") as f:
+        f.truncate(mm.offset + 100 * a.strides[0] + 10)
+    for rows in ([5, 100, 101], [97, 98, 100, 101], [99, 100]):   # lone, in a span, a run
+        with pytest.raises(OSError, match=f"ends inside row 100 of the memmap, which "
+                                          f"starts at byte {mm.offset + 100 * a.strides[0]} "):
+            src.take(np.array(rows, np.int64))
+    assert np.array_equal(src.take(np.array([5, 99], np.int64)), a[[5, 99]])
 
 
 def test_nan_row_names_the_batch_and_row_and_keeps_the_weights(tmp_path, small_chunks):

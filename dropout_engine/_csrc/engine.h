@@ -668,4 +668,11 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
                   size_t first, size_t count, int64_t *iterations,
                   float *stats);
 
+/* io/rows.c: out[i] = the row_bytes bytes at pos0 + rows[i] * stride of the
+ * file open as fd, for i < n (rows sorted for locality; runs of consecutive
+ * rows are one read when stride == row_bytes).  Returns n, or the index of
+ * the row a read failed in, with *err the errno (0: the file ended). */
+int64_t de_read_rows(int fd, int64_t pos0, int64_t stride, size_t row_bytes,
+                     const int64_t *rows, size_t n, uint8_t *out, int *err);
+
 #endif

@@ -14,7 +14,7 @@ consecutive rows.
 
 Memory: a fit holds a few chunks (``data_adapters.CHUNK_BYTES`` each) and
 the epoch's order (4 bytes a row), not the data.  A read-only or shared
-memmap larger than ``RELEASE_BYTES`` is read with ``os.preadv`` (Linux) or
+memmap larger than ``RELEASE_BYTES`` is read with pread (Linux, in C) or
 through its mapping in blocks whose pages are handed back
 (``MemmapRows``), so the process's resident size stays flat however large
 the file; a copy-on-write memmap (``mode="c"``) keeps its pages, which may
@@ -26,6 +26,7 @@ import os
 
 import numpy as np
 
+from .. import _engine
 from . import chunks, data_adapters
 from .data_adapters import DataAdapter, Passes, epoch_order, shuffle_mode, warn_ran_out
 
@@ -98,7 +99,7 @@ class MemmapRows(ArrayRows):
     read touches the kernel maps up to 64 KB around it, so a chunk of
     random rows would map gigabytes, and unmapping them again costs a TLB
     shootdown on the core that trains.  On Linux its rows are read with
-    ``os.preadv`` from the file the mapping shows in /proc/self/maps (the
+    pread (in C, ``_engine.read_rows``) from the file the mapping shows in /proc/self/maps (the
     same page cache, so unflushed writes to a shared mapping are seen):
     nothing is mapped, and runs of consecutive rows are one read each.
     Elsewhere, blocks of rows are read through the mapping and their pages
@@ -119,7 +120,7 @@ class MemmapRows(ArrayRows):
         self._addr, self._stride = a0.ctypes.data, a0.strides[0]
         self._extent = a0.itemsize + sum((d - 1) * abs(s) for d, s in
                                          zip(a0.shape[1:], a0.strides[1:]))
-        if self._stride > 0 and a0[0].flags.c_contiguous and hasattr(os, "preadv"):
+        if self._stride > 0 and a0[0].flags.c_contiguous and hasattr(os, "pread"):
             self._file = _mapped_file(self._addr)
         if self._file is None and not hasattr(mmap, "MADV_DONTNEED"):
             self._map = None
@@ -160,36 +161,27 @@ class MemmapRows(ArrayRows):
         return out
 
     def _pread(self, rows, out):
-        """Rows (sorted) into ``out`` (C-contiguous) with one read per run
-        of consecutive rows (when rows are adjacent in the file)."""
+        """Rows (sorted) into ``out`` (C-contiguous), read in C with the GIL
+        released (io/rows.c): one read per run of consecutive rows."""
         path, pos0 = self._file
-        rb, stride = self._extent, self._stride
-        buf = memoryview(out.reshape(-1).view(np.uint8))
-        if stride == rb:
-            cuts = np.flatnonzero(np.diff(rows) != 1) + 1
-            firsts = np.concatenate(([0], cuts)).tolist()
-            ends = np.concatenate((cuts, [rows.shape[0]])).tolist()
-            runs = zip(firsts, ends, rows[firsts].tolist())
-        else:
-            firsts = rows
-            runs = ((i, i + 1, r) for i, r in enumerate(rows.tolist()))
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
         fd = os.open(path, os.O_RDONLY)
-        if len(firsts if stride == rb else rows) > 2 * len(rows) // 3 and hasattr(
-                os, "posix_fadvise"):
-            # Mostly lone rows: no read-ahead (around each 400-byte row it
-            # would read 128 KB, for a file larger than memory from disk).
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
         try:
-            for i, j, r in runs:
-                view, pos = buf[i * rb:j * rb], pos0 + r * stride
-                while view:
-                    got = os.preadv(fd, [view], pos)
-                    if got <= 0:
-                        raise OSError(f"{path} ends at byte {pos}, inside the memmap's "
-                                      "rows (was the file truncated?)")
-                    view, pos = view[got:], pos + got
+            if hasattr(os, "posix_fadvise") and _mostly_lone(rows):
+                # No read-ahead: around each 400-byte row it would read
+                # 128 KB, for a file larger than memory from disk.
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+            got, err = _engine.read_rows(fd, pos0, self._stride, self._extent, rows,
+                                         out.reshape(-1).view(np.uint8))
         finally:
             os.close(fd)
+        if got < rows.shape[0]:
+            pos = pos0 + int(rows[got]) * self._stride
+            if err:
+                raise OSError(err, f"reading row {int(rows[got])} of {path} (byte {pos}): "
+                              f"{os.strerror(err)}")
+            raise OSError(f"{path} ends inside row {int(rows[got])} of the memmap, "
+                          f"which starts at byte {pos} (was the file truncated?)")
         return out
 
     def _release(self, lo, hi):
@@ -202,6 +194,11 @@ class MemmapRows(ArrayRows):
         stop = min(len(self._map), -(-stop // page) * page)
         if stop > start:
             self._map.madvise(mmap.MADV_DONTNEED, start, stop - start)
+
+
+def _mostly_lone(rows):
+    """More than two thirds of the sorted rows start a run of their own."""
+    return np.count_nonzero(np.diff(rows) != 1) + 1 > 2 * rows.shape[0] // 3
 
 
 def _argsort(sel):
