@@ -272,13 +272,19 @@ class Plan:
             what = (f"Activation('{layer.activation}')" if hasattr(layer, "activation")
                     else type(layer).__name__)
             before = getattr(stage[0], "activation", "linear")
+            drop = stage[2].owner
+            then = f", then {type(drop).__name__}" if stage[2].rate else ""
+            if stage[2].rate and stage[2].noise:
+                rule = (f"no activation fuses after {type(drop).__name__}, whose "
+                        "noise does not commute with it")
+            else:
+                rule = ("after a Dropout only relu, leaky_relu, PReLU and ReLU "
+                        "without max_value/threshold fuse")
             raise ValueError(
                 f"Layer '{layer.name}': {what} cannot be fused after layer "
-                f"'{stage[0].name}' (activation {before!r}"
-                f"{', then Dropout' if stage[2].rate else ''}); give the Dense "
-                "layer the activation instead, or put the activation before the "
-                "Dropout (after a Dropout only relu, leaky_relu, PReLU and ReLU "
-                "without max_value/threshold fuse)")
+                f"'{stage[0].name}' (activation {before!r}{then}); give the Dense "
+                f"layer the activation instead, or put the activation before the "
+                f"{type(drop).__name__ if then else 'Dropout'} ({rule})")
 
     def _mask_lost(self, layer):
         return (f"Layer '{layer.name}': {type(layer).__name__} would drop the mask of "

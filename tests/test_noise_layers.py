@@ -350,6 +350,14 @@ def test_what_is_refused_names_the_layer_and_why():
     with pytest.raises(ValueError, match="'n'.*cannot be fused"):
         de.Sequential([Input((3,)), Dense(4), GaussianNoise(0.1), Activation("tanh", name="n"),
                        Dense(1)])
+    # relu commutes with a dropout's 0/1 mask, not with Gaussian factors
+    # (which may be negative): the message says so, not the Dropout rule.
+    for noise in (GaussianDropout(0.2), AlphaDropout(0.1)):
+        kind = type(noise).__name__
+        with pytest.raises(ValueError, match=f"'r'.*then {kind}.*before the {kind} "
+                                             f"\\(no activation fuses after {kind}"):
+            de.Sequential([Input((3,)), Dense(4), noise, Activation("relu", name="r"),
+                           Dense(1)])
 
 
 def test_keras_namespace_exports_them():
