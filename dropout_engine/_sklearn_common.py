@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import seeding
-from .model import Sequential
+from .models import Sequential
 
 
 @contextlib.contextmanager

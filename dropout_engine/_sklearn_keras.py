@@ -80,7 +80,7 @@ from ._param_routing import instantiate, route, signature_names
 from ._sklearn_common import _FittedModel, _seeded
 from ._sklearn_targets import _ClassifierLabelEncoder, _RegressorTargetEncoder
 from .callbacks.base import Callback
-from .model import Sequential
+from .models import Sequential
 
 __all__ = ["KerasClassifier", "KerasRegressor"]
 

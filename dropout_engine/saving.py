@@ -10,7 +10,7 @@ from . import _model_file
 from ._model_file import (FORMAT, RESERVED_METADATA, VERSION,  # noqa: F401
                           WEIGHTS_FORMAT, load_metadata, load_weights,
                           model_to_bytes, save_model, save_weights)
-from .model import Sequential
+from .models import Sequential
 from .safetensors import ModelFileError  # noqa: F401
 
 __all__ = ["load_model", "save_model", "load_weights", "save_weights", "load_metadata",

@@ -19,8 +19,8 @@ _SUBMODULES = ("activations", "callbacks", "constraints", "initializers",
                "regularizers", "saving", "utils")
 # Top-level names, as keras exports them: name -> (module, attribute).
 _NAMES = {
-    "Sequential": ("dropout_engine.model", "Sequential"),
-    "Model": ("dropout_engine.model", "Model"),
+    "Sequential": ("dropout_engine.models", "Sequential"),
+    "Model": ("dropout_engine.models", "Model"),
     "Input": ("dropout_engine.layers", "Input"),
     "Layer": ("dropout_engine.layers", "Layer"),
     "Loss": ("dropout_engine.losses", "Loss"),
