@@ -4,7 +4,7 @@
 No logic lives here beyond argument plumbing: callers (ops.py, model code)
 validate shapes, dtypes and contiguity first, and never pass empty arrays.
 """
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 cdef extern from "engine.h" nogil:
     ctypedef struct de_dropout_t:
@@ -281,8 +281,12 @@ cdef extern from "engine.h" nogil:
         const int8_t *qw
         const int32_t *qcorr
         const float *qscale
+        size_t n_src
+        const int64_t *src
+        int combine
     ctypedef struct de_net_t:
         pass
+    int de_graph_check(size_t n_in, size_t n_layers, const de_layer_t *layers)
 
     double de_loss_rows(int loss, size_t m, size_t k, const float *p,
                         const float *t, const float *sw, float *g, int fused,
@@ -474,8 +478,9 @@ cdef class Net:
     """A de_net_t plus references keeping every array it points at alive.
 
     layers: list of dicts (w, b or None, act: a kind or the activation
-    tuple of _fill_act, slopes: a PReLU's or None, rate, inverted, seed);
-    the weights must stay the same numpy objects (updated in place).
+    tuple of _fill_act, slopes: a PReLU's or None, rate, inverted, seed;
+    a DAG's src: int64 array of source layers or None, combine); the
+    weights must stay the same numpy objects (updated in place).
     """
     cdef de_net_t *net
     cdef list _keep          # the layers' arrays
@@ -510,7 +515,17 @@ cdef class Net:
                 ls[i].inverted = c["inverted"]
                 ls[i].seed = c["seed"]
                 ls[i].noise = c.get("noise", 0)
-                self._keep += [c["w"], c["b"], q, c.get("slopes")]
+                src = c.get("src")
+                if src is not None and (cnp.PyArray_TYPE(src) != cnp.NPY_INT64
+                                        or (<cnp.ndarray>src).ndim != 1):
+                    raise ValueError("Net: a layer's src must be a 1-D int64 array")
+                ls[i].n_src = 0 if src is None else len(src)
+                ls[i].src = <const int64_t *>_ptr(src) if ls[i].n_src else NULL
+                ls[i].combine = c.get("combine", 0)
+                self._keep += [c["w"], c["b"], q, c.get("slopes"), src]
+            if de_graph_check(n_in, n, ls) != 0:
+                raise ValueError("Net: a layer's sources or widths do not match "
+                                 "its merge")
             self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
         finally:
             free(ls)
