@@ -17,6 +17,8 @@ The engine runs ``[input dropout] (Dense act [dropout])*``.  Rules:
 Anything else (two non-linear activations in a row, an activation on the
 raw input, ...) is refused with a message naming the layer.
 """
+import numpy as np
+
 from . import activations
 from ._net import Net
 from .activations import LINEAR, PRELU, RELU, SIGMOID, SOFTMAX  # noqa: F401
@@ -49,55 +51,93 @@ class _Drop:
         self.rate = 1.0 - (1.0 - self.rate) * (1.0 - layer.rate)
 
 
+class Stage:
+    """One C layer: a Dense (``dense``; None for a GEMM-less layer: a merge,
+    or an activation or dropout of a functional model with no Dense to fuse
+    into) with its activation and the dropout after it.  ``head`` is the
+    layer that opened the stage (the one errors name).  In a DAG,
+    ``sources`` are the stages it reads (-1: the net's input) and
+    ``combine`` their merge (``layers.merging``'s DE_COMBINE_* kinds); in a
+    chain ``sources`` is None (the previous stage).  Unpacks as
+    ``dense, act, drop``."""
+
+    def __init__(self, dense=None, *, head=None, width=None, sources=None,
+                 combine=0):
+        self.dense, self.head = dense, dense if dense is not None else head
+        self.act = activations.named(dense.activation if dense is not None
+                                     else "linear")
+        self.drop = _Drop()
+        self.width, self.sources, self.combine = width, sources, combine
+
+    def __iter__(self):
+        return iter((self.dense, self.act, self.drop))
+
+    @property
+    def n_out(self):
+        return self.dense.units if self.dense is not None else self.width
+
+    @property
+    def n_in(self):
+        return self.dense.input_dim if self.dense is not None else self.width
+
+
 class Plan:
-    """input_drop: _Drop; stages: list of (Dense, activations.Act, _Drop)."""
+    """input_drop: _Drop; stages: list of ``Stage`` (a chain of Dense
+    layers: a Sequential's layers, or a functional model's when they form a
+    chain; ``_graph.GraphPlan`` plans the DAGs)."""
+    dag = False
 
     def __init__(self, layers):
         self.input_drop = _Drop()
         self.stages = []
         for layer in layers:
             if isinstance(layer, Dense):
-                self.stages.append([layer, activations.named(layer.activation),
-                                    _Drop()])
+                self.stages.append(Stage(layer))
             elif isinstance(layer, Dropout):
-                (self.stages[-1][2] if self.stages else self.input_drop).add(
+                (self.stages[-1].drop if self.stages else self.input_drop).add(
                     layer, not self.stages)
             elif hasattr(layer, "_act"):      # the activation layers
-                self._activation(layer)
+                if not self.stages and layer._act().kind != LINEAR:
+                    raise ValueError(f"Layer '{layer.name}': an activation before "
+                                     "the first Dense layer is not supported")
+                if self.stages:
+                    self._activation(layer, self.stages[-1])
             else:
                 raise TypeError(f"Layer '{layer.name}': {type(layer).__name__} is "
                                 "not supported in a Sequential model")
-        if not self.stages:
+        self._check_dense()
+
+    def _check_dense(self):
+        if not any(stage.dense is not None for stage in self.stages):
             raise ValueError("The model needs at least one Dense layer")
 
-    def _activation(self, layer):
+    @staticmethod
+    def _activation(layer, stage):
+        """Fuse activation layer ``layer`` into ``stage`` (the rules above)."""
         act = layer._act()
         if act.kind == LINEAR:
             return
-        if not self.stages:
-            raise ValueError(f"Layer '{layer.name}': an activation before the first "
-                             "Dense layer is not supported")
-        stage = self.stages[-1]
-        dropped = stage[2].rate > 0.0 and not stage[2].noise
-        if stage[2].rate == 0.0 and stage[1].kind == LINEAR:
-            stage[1] = act
-        elif dropped and act.commutes_with_dropout and stage[1].kind == LINEAR:
-            stage[1] = act
+        dropped = stage.drop.rate > 0.0 and not stage.drop.noise
+        if stage.drop.rate == 0.0 and stage.act.kind == LINEAR:
+            stage.act = act
+        elif dropped and act.commutes_with_dropout and stage.act.kind == LINEAR:
+            stage.act = act
         elif dropped and act.commutes_with_dropout and act.kind != PRELU \
-                and stage[1].kind == RELU:
+                and stage.act.kind == RELU:
             pass                                 # f(relu(x)) = relu(x)
-        elif dropped and act.kind == PRELU and stage[1].kind == RELU:
+        elif dropped and act.kind == PRELU and stage.act.kind == RELU:
             raise ValueError(
-                f"Layer '{layer.name}': PReLU after layer '{stage[0].name}' (activation "
-                "'relu', then Dropout) would be the identity and its alpha never "
-                "trained; make the Dense linear or remove the PReLU")
+                f"Layer '{layer.name}': PReLU after layer '{stage.head.name}' "
+                "(activation 'relu', then Dropout) would be the identity and its "
+                "alpha never trained; make the Dense linear or remove the PReLU")
         else:
             what = (f"Activation('{layer.activation}')" if hasattr(layer, "activation")
                     else type(layer).__name__)
+            head_act = getattr(stage.head, "activation", "linear")
             raise ValueError(
                 f"Layer '{layer.name}': {what} cannot be fused after layer "
-                f"'{stage[0].name}' (activation {stage[0].activation!r}"
-                f"{', then Dropout' if stage[2].rate else ''}); give the Dense "
+                f"'{stage.head.name}' (activation {head_act!r}"
+                f"{', then Dropout' if stage.drop.rate else ''}); give the Dense "
                 "layer the activation instead, or put the activation before the "
                 "Dropout (after a Dropout only relu, leaky_relu, PReLU and ReLU "
                 "without max_value/threshold fuse)")
@@ -105,46 +145,65 @@ class Plan:
     @property
     def out_act(self):
         """The C kind of the last layer's activation."""
-        return self.stages[-1][1].kind
+        return self.stages[-1].act.kind
 
     @property
     def out_dropout(self):
-        return self.stages[-1][2].rate > 0.0
+        return self.stages[-1].drop.rate > 0.0
+
+    @property
+    def n_out(self):
+        return self.stages[-1].n_out
 
     def net(self, n_in):
         """The C network (a ``_net.Net``) over the layers' (built) weights."""
         d = self.input_drop
-        return Net(n_in, d.rate, d.inverted, d.seed, [
-            {"w": None if dense._int8 else dense.kernel, "int8": dense._int8,
-             "n_in": dense.input_dim, "n_out": dense.units,
-             "b": dense.bias, "act": act.c,
+        return Net(n_in, d.rate, d.inverted, d.seed, [self._c_layer(s) for s in self.stages])
+
+    def _c_layer(self, stage):
+        dense, act, drop = stage
+        c = {"w": None, "int8": None, "b": None, "n_in": stage.n_in,
+             "n_out": stage.n_out, "act": act.c,
              "slopes": act.prelu.alpha if act.kind == PRELU else None,
-             "rate": drop.rate,
-             "inverted": drop.inverted, "seed": drop.seed, "noise": drop.noise}
-            for dense, act, drop in self.stages])
+             "rate": drop.rate, "inverted": drop.inverted, "seed": drop.seed,
+             "noise": drop.noise}
+        if dense is not None:
+            c.update(w=None if dense._int8 else dense.kernel, int8=dense._int8,
+                     b=dense.bias)
+        if self.dag:
+            c.update(src=np.array(stage.sources, np.int64), combine=stage.combine)
+        return c
 
     @property
     def quantized(self):
-        return any(dense._int8 is not None for dense, _, _ in self.stages)
+        return any(s.dense is not None and s.dense._int8 is not None
+                   for s in self.stages)
 
-    def params(self, slots):
-        """The C param descriptions: kernel then bias of each Dense, with the
-        optimizer's state arrays ``slots`` (one list per weight; only
-        consulted for training, which a quantized model refuses)."""
+    def params(self, slots, weights):
+        """The C param descriptions, in C order: kernel, bias and a PReLU's
+        alpha of each stage, with the optimizer's state arrays (``slots``:
+        one list per array of ``weights``, the model's weights in Keras
+        order; only consulted for training, which a quantized model
+        refuses)."""
         out = []
+        index = {id(w): i for i, w in enumerate(weights)}
         for dense, act, _ in self.stages:
             # A quantized kernel is not a float param (Keras's int8 kernel
             # has no regularizer either); such a net is never trained.
-            pairs = [] if dense._int8 else [
-                (dense.kernel, dense.kernel_regularizer, dense.kernel_constraint)]
-            if dense.use_bias:
-                pairs.append((dense.bias, dense.bias_regularizer, dense.bias_constraint))
+            pairs = []
+            if dense is not None:
+                if not dense._int8:
+                    pairs.append((dense.kernel, dense.kernel_regularizer,
+                                  dense.kernel_constraint))
+                if dense.use_bias:
+                    pairs.append((dense.bias, dense.bias_regularizer,
+                                  dense.bias_constraint))
             if act.kind == PRELU:    # after the Dense's own: model.weights order
                 p = act.prelu
                 pairs.append((p.alpha, p.alpha_regularizer, p.alpha_constraint))
             for w, reg, con in pairs:
                 kind, max_value, axis = con._c if con is not None else (0, 0.0, 0)
-                out.append({"w": w, "slots": slots[len(out)] if slots else [],
+                out.append({"w": w, "slots": slots[index[id(w)]] if slots else [],
                             "l1": reg.l1 if reg else 0.0, "l2": reg.l2 if reg else 0.0,
                             "constraint": kind, "max_value": max_value, "axis": axis})
         return out

@@ -163,6 +163,25 @@ def numeric(a, what):
     return a
 
 
+def weight_values(own, weights, where):
+    """``weights`` (one array-like per array of ``own``, same length)
+    checked against ``own``'s shapes (and int8 ranges): the arrays to copy
+    in, so that nothing is written unless everything fits."""
+    new = []
+    for i, (w, v) in enumerate(zip(own, weights)):
+        v = numeric(v, f"weights[{i}]")
+        if v.shape != w.shape:
+            raise ValueError(f"{where}: weights[{i}] must have shape {w.shape}, "
+                             f"got {v.shape}")
+        if w.dtype == np.int8 and not (
+                np.array_equal(v, np.round(v)) and v.min(initial=0) >= -128
+                and v.max(initial=0) <= 127):
+            raise ValueError(f"{where}: weights[{i}] is an int8 kernel: its values "
+                             "must be integers in [-128, 127]")
+        new.append(v)
+    return new
+
+
 def features(x, n_in, layer_name, *, check_finite=True, what="x"):
     """x as C-contiguous float32 [n, n_in], validated.  (predict first asks
     its C net whether it reads x as is, ``Net.reads``: that layout test in

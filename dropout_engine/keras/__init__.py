@@ -23,6 +23,7 @@ _NAMES = {
     "Model": ("dropout_engine.models", "Model"),
     "Input": ("dropout_engine.layers", "Input"),
     "Layer": ("dropout_engine.layers", "Layer"),
+    "KerasTensor": ("dropout_engine.layers", "KerasTensor"),
     "Loss": ("dropout_engine.losses", "Loss"),
     "Metric": ("dropout_engine.metrics", "Metric"),
     "Optimizer": ("dropout_engine.optimizers", "Optimizer"),

@@ -4,6 +4,9 @@ import weakref
 
 import numpy as np
 
+from .. import _validation
+from . import symbolic
+
 _counters = {}
 
 
@@ -46,6 +49,7 @@ class Layer:
                            else _shape_dim(input_shape, f"Layer '{self.name}'"))
         self.input_dim = None   # set by build
         self._owners = weakref.WeakSet()   # the models holding this layer
+        self._inbound_nodes = []           # its calls on KerasTensors
 
     def build(self, input_dim):
         self.input_dim = input_dim
@@ -62,7 +66,91 @@ class Layer:
         return []
 
     def count_params(self):
+        """The number of weight values (Keras's: a ValueError before build)."""
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', "
+                             "but the layer isn't built. You can build it manually "
+                             "via: `layer.build(input_shape)`.")
         return sum(w.size for w in self.weights)
+
+    def get_weights(self):
+        """Copies of the layer's weights (Keras order; [] before build)."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (a list of arrays, Keras order) into the layer's,
+        in place, so every model holding the layer predicts with them; all
+        shapes and values are checked first (Keras's errors)."""
+        own = self.weights
+        weights = list(weights)
+        if len(weights) != len(own):
+            raise ValueError(f"You called `set_weights(weights)` on layer '{self.name}' "
+                             f"with a weight list of length {len(weights)}, but the "
+                             f"layer was expecting {len(own)} weights.")
+        values = _validation.weight_values(own, weights, f"Layer '{self.name}'")
+        assign_weights([self], own, values)
+
+    # ------------------------------------------------- the functional API
+    def __call__(self, inputs, *args, **kwargs):
+        """Call the layer on a KerasTensor (``keras.Input`` or another
+        layer's output; a merge layer on a list of them): builds it for the
+        input's width and returns the KerasTensor of its output.  Layers
+        compute inside models only, so arrays are refused."""
+        training = kwargs.pop("training", None)
+        if args or kwargs:
+            raise TypeError(f"Layer '{self.name}' got unexpected arguments: "
+                            f"{list(args) + sorted(kwargs)}")
+        if training:
+            raise NotImplementedError(
+                f"Layer '{self.name}': training=True in a model graph is not "
+                "supported (dropout is active in fit; predict(mc_samples=...) "
+                "keeps it active at inference)")
+        if not symbolic.is_symbolic(inputs):
+            raise TypeError(
+                f"Layer '{self.name}' can only be called on a KerasTensor here "
+                f"(keras.Input(shape) or another layer's output), got "
+                f"{type(inputs).__name__}: dropout_engine computes inside models; "
+                "build one (Model(inputs, outputs) or Sequential) and call predict")
+        if self._inbound_nodes:
+            raise NotImplementedError(
+                f"Layer '{self.name}' is already called on a tensor: shared layers "
+                "(one layer called twice, its weights used in two places) are not "
+                "supported; create another layer")
+        merge = isinstance(inputs, (list, tuple))
+        tensors = list(inputs) if merge else [inputs]
+        width = self._call_width([t.shape[-1] for t in tensors], merge)
+        return symbolic.record(self, tensors, width, merge=merge)
+
+    def _call_width(self, dims, merge):
+        """Build for the inputs' widths ``dims``; the output's width."""
+        if merge:
+            raise TypeError(f"Layer '{self.name}' takes one tensor, got a list of "
+                            f"{len(dims)}")
+        dim = dims[0]
+        expected = self.input_dim if self.built else self._input_dim
+        if expected is not None and dim != expected:
+            raise ValueError(f"Layer '{self.name}' expected input shape (None, "
+                             f"{expected}), got (None, {dim})")
+        if not self.built:
+            self.build(dim)
+        return self.output_dim(dim)
+
+    @property
+    def output(self):
+        """The KerasTensor the layer's call returned (Keras's)."""
+        return self._node("output").outputs[0]
+
+    @property
+    def input(self):
+        """The KerasTensor(s) the layer was called on (Keras's)."""
+        node = self._node("input")
+        return list(node.input_tensors) if node.merge else node.input_tensors[0]
+
+    def _node(self, what):
+        if not self._inbound_nodes:
+            raise AttributeError(f"The layer {self.name} has never been called and "
+                                 f"thus has no defined {what}.")
+        return self._inbound_nodes[0]
 
     def get_config(self):
         c = {"name": self.name}
@@ -73,3 +161,13 @@ class Layer:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def assign_weights(layers, own, values):
+    """Copy checked ``values`` into the arrays ``own`` (the weights of
+    ``layers``) in place, then repack the engine's copy of int8 kernels."""
+    for w, v in zip(own, values):
+        np.copyto(w, v, casting="unsafe")
+    for layer in layers:
+        if getattr(layer, "_int8", None) is not None:
+            layer._int8.repack()

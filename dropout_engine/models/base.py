@@ -33,9 +33,40 @@ _MAX_MC_SAMPLES = 1 << 16
 
 class Model:
     """Keras 3's ``keras.Model``: the base of ``Sequential`` and of the
-    functional model ``Model(inputs, outputs)``; holds what they share."""
+    functional model; holds what they share.  ``Model(inputs, outputs,
+    name=None)`` makes the functional model (``models.functional``), as in
+    Keras; subclassing Model with a ``call`` method is not supported."""
+    _kinds = {}    # "sequential", "functional" -> their class (registered)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "_kind" in cls.__dict__:
+            Model._kinds[cls._kind] = cls
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model:
+            if not args and "inputs" not in kwargs and "outputs" not in kwargs:
+                raise NotImplementedError(
+                    "Model(): subclassed models (a call() method) are not "
+                    "supported; build Model(inputs, outputs) from keras.Input "
+                    "and layer calls, or a Sequential")
+            cls = Model._kinds["functional"]
+        return super().__new__(cls)
+
+    @classmethod
+    def from_config(cls, config):
+        """Keras's ``Model.from_config``: a functional config (with
+        "input_layers") builds the functional model, a list of layers a
+        Sequential."""
+        kind = "functional" if isinstance(config, dict) and "input_layers" in config \
+            else "sequential"
+        return Model._kinds[kind].from_config(config)
 
     def __init__(self, name=None, trainable=True):
+        if not isinstance(self, tuple(Model._kinds.values())):
+            raise NotImplementedError(
+                f"{type(self).__name__}: subclassed models (a call() method) are "
+                "not supported; subclass Sequential, or build Model(inputs, outputs)")
         self.name = name or layers_mod._unique_name(self._default_name)
         self._n_in = None
         self._plan = self._net = None
@@ -60,7 +91,7 @@ class Model:
 
     @property
     def _n_out(self):
-        return self._plan.stages[-1][0].units
+        return self._plan.n_out
 
     @property
     def weights(self):
@@ -68,6 +99,11 @@ class Model:
         return [w for layer in self._layers for w in layer.weights]
 
     def count_params(self):
+        """The number of weight values (Keras's ValueError before build)."""
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', "
+                             "but the layer isn't built. You can build it manually "
+                             "via: `layer.build(input_shape)`.")
         return sum(w.size for w in self.weights)
 
     def get_weights(self):
@@ -81,51 +117,57 @@ class Model:
         if len(weights) != len(own):
             raise ValueError(f"Model '{self.name}' has {len(own)} weight arrays, "
                              f"set_weights got {len(weights)}")
-        new = []
-        for i, (w, v) in enumerate(zip(own, weights)):
-            v = _validation.numeric(v, f"weights[{i}]")
-            if v.shape != w.shape:
-                raise ValueError(f"weights[{i}] must have shape {w.shape}, got {v.shape}")
-            if w.dtype == np.int8 and not (
-                    np.array_equal(v, np.round(v)) and v.min(initial=0) >= -128
-                    and v.max(initial=0) <= 127):
-                raise ValueError(f"weights[{i}] is an int8 kernel: its values must be "
-                                 "integers in [-128, 127]")
-            new.append(v)
-        for w, v in zip(own, new):
-            np.copyto(w, v, casting="unsafe")
-        for layer in self._layers:    # the engine's packed copy of int8 kernels
-            if getattr(layer, "_int8", None) is not None:
-                layer._int8.repack()
+        values = _validation.weight_values(own, weights, f"Model '{self.name}'")
+        layers_mod.assign_weights(self._layers, own, values)
 
-    def summary(self, print_fn=None):
-        """Print a Keras-style table of layers, output shapes and parameters."""
-        print_fn = print_fn or print
-        rows = [("Layer (type)", "Output Shape", "Param #")]
-        dim = self._n_in
-        for layer in self._layers:
-            dim = layer.output_dim(dim) if dim is not None else None
-            shape = f"(None, {dim})" if dim is not None else "?"
-            kind = type(layer).__name__
-            if getattr(layer, "quantization_mode", None):
-                kind += f", {layer.quantization_mode}"
-            rows.append((f"{layer.name} ({kind})", shape,
-                         f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"))
-        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
-        line = "-" * sum(widths)
-        print_fn(f'Model: "{self.name}"')
-        print_fn(line)
-        for i, r in enumerate(rows):
-            print_fn("".join(c.ljust(w) for c, w in zip(r, widths)))
-            print_fn("=" * len(line) if i == 0 else line)
-        n = self.count_params()
-        fixed = [w for layer in self._layers if getattr(layer, "_int8", None)
-                 for w in (layer.kernel, layer.kernel_scale)]
-        frozen = sum(w.size for w in fixed)
-        size = sum(w.nbytes for w in self.weights)
-        print_fn(f" Total params: {n:,} ({size / 1024:.2f} KB)")
-        print_fn(f" Trainable params: {n - frozen:,}")
-        print_fn(f" Non-trainable params: {frozen:,}")
+    def summary(self, line_length=None, positions=None, print_fn=None,
+                expand_nested=False, show_trainable=False, layer_range=None):
+        """Print the table Keras 3 prints: each layer's name (type), output
+        shape and parameter count (and, for a DAG, what it is connected
+        to), then the total, trainable and non-trainable parameters (see
+        ``models.summary``).  ``print_fn`` receives the whole text in one
+        call, as Keras's does."""
+        from . import summary
+        rows, shapes = [], self._shape_texts()
+        for layer in self.layers:
+            params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+            connected = ", ".join(self._connections(layer)) or "-"
+            trainable = ("Y" if layer.weights else "-")
+            rows.append((layer.name, type(layer).__name__, shapes[id(layer)],
+                         params, connected, trainable))
+        summary.print_summary(self, rows, self._sequential_like, line_length,
+                              positions, print_fn, show_trainable, layer_range)
+
+    # What summary shows beyond the layers: whether Keras would call the
+    # model "sequential-like" (no "Connected to" column), each layer's
+    # inputs (for that column) and output shape ({id(layer): "(None, 4)"}).
+    _sequential_like = True
+
+    def _connections(self, layer):
+        return []
+
+    def _shape_texts(self):
+        raise NotImplementedError
+
+    def get_layer(self, name=None, index=None):
+        """The layer of ``model.layers`` with this name, or at this index
+        (Keras's errors for both, neither, or no such layer)."""
+        layers = self.layers
+        if index is not None and name is not None:
+            raise ValueError("Provide only a layer name or a layer index. Received: "
+                             f"index={index}, name={name}.")
+        if index is not None:
+            if len(layers) <= index:
+                raise ValueError(f"Was asked to retrieve layer at index {index} but "
+                                 f"model only has {len(layers)} layers.")
+            return layers[index]
+        if name is not None:
+            for layer in layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"No such layer: {name}. Existing layers are: "
+                             f"{[layer.name for layer in layers]}.")
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
 
     # ---------------------------------------------------------- quantize
     def quantize(self, mode=None, config=None, filters=None, **kwargs):
@@ -236,10 +278,10 @@ class Model:
                 or (kind == losses.BCE and plan.out_act == SIGMOID))
 
     def _params(self):
-        return self._plan.params(self.optimizer._slots)
+        return self._plan.params(self.optimizer._slots, self.weights)
 
     def _penalty(self):
-        return _net.penalty(self._params())
+        return _net.penalty(self._plan.params(None, self.weights))
 
     # ----------------------------------------------------------- arrays in
     def _first_name(self):

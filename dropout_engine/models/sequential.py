@@ -15,7 +15,7 @@ class Sequential(Model):
             (otherwise the first fit/predict does).
         name: optional model name.
     """
-    _default_name = "sequential"
+    _kind = _default_name = "sequential"
 
     def __init__(self, layers=None, name=None, trainable=True):
         super().__init__(name=name, trainable=trainable)
@@ -30,10 +30,17 @@ class Sequential(Model):
 
     def add(self, layer):
         """Append a layer (an ``Input`` only as the first)."""
+        if isinstance(layer, layers_mod.KerasTensor):      # what Input() returns
+            origin = layer._keras_history.operation
+            if not isinstance(origin, layers_mod.InputLayer):
+                raise TypeError("Sequential.add expects a layer or keras.Input(...), "
+                                f"got the output of layer '{origin.name}'")
+            layer = origin
         if isinstance(layer, layers_mod.InputLayer):
             if self._layers:
                 raise ValueError(f"Input '{layer.name}' can only come first")
             self._n_in = layer._input_dim
+            self._input_layer = layer
             return
         if not isinstance(layer, layers_mod.Layer):
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
@@ -57,6 +64,44 @@ class Sequential(Model):
             layer._owners.discard(self)
             self._plan, self._net = old
             raise
+
+    @property
+    def inputs(self):
+        """[the input KerasTensor], once the input width is known (Keras's
+        AttributeError before)."""
+        return [self._ends()[0]]
+
+    @property
+    def outputs(self):
+        return [self._ends()[1]]
+
+    @property
+    def input(self):
+        return self._ends()[0]
+
+    @property
+    def output(self):
+        return self._ends()[1]
+
+    def _ends(self):
+        if not self.built:
+            raise AttributeError(f"Sequential model '{self.name}' has no defined "
+                                 "inputs yet.")
+        key = (self._n_in, self._n_out)
+        if getattr(self, "_end_tensors", (None,))[0] != key:
+            given = getattr(self, "_input_layer", None)
+            x = given.output if given is not None and given._input_dim == self._n_in \
+                else layers_mod.Input((self._n_in,))
+            self._end_tensors = (key, x,
+                                 layers_mod.KerasTensor((None, self._n_out), None))
+        return self._end_tensors[1:]
+
+    def _shape_texts(self):
+        out, dim = {}, self._n_in
+        for layer in self._layers:
+            dim = None if dim is None else layer.output_dim(dim)
+            out[id(layer)] = "?" if dim is None else f"(None, {dim})"
+        return out
 
     def build(self, input_shape=None):
         """Create the weights for ``input_shape`` ((features,) or (None, features))."""
