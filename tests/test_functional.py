@@ -402,3 +402,17 @@ def test_sequential_accepts_an_input_tensor_and_refuses_a_layer_output():
 def test_merge_layers_are_refused_in_a_sequential():
     with pytest.raises(TypeError, match="Concatenate is not supported in a Sequential"):
         Sequential([dk.Input((4,)), L.Dense(3), L.Concatenate()])
+
+
+def test_a_graph_deeper_than_the_recursion_limit_builds_and_round_trips():
+    import sys
+    x = dk.Input((3,))
+    h = x
+    for _ in range(sys.getrecursionlimit() + 200):
+        h = L.Add()([L.Dense(3)(h), h])
+    m = Model(x, h)
+    assert m._plan.dag and len(m._plan.stages) == 2 * (sys.getrecursionlimit() + 200)
+    clone = Model.from_config(m.get_config())
+    clone.set_weights(m.get_weights())
+    xs = _x(m, 3)
+    np.testing.assert_array_equal(clone.predict(xs), m.predict(xs))

@@ -46,20 +46,29 @@ def _map_graph(x, y):
     to y ordered by depth (the longest path to y, deepest first), ties by
     first visit of a depth-first walk from y; refuses a graph that does
     not reach x."""
-    order, finished, indices = [], set(), {}
+    order, finished, indices, stack, active = [], set(), {}, [], set()
 
-    def visit(t):
+    def enter(t):
         layer, index, _ = t._keras_history
         node = layer._inbound_nodes[index]
-        if id(node) in finished:
-            return
-        indices.setdefault(layer, len(indices))
-        for parent in node.input_tensors:
-            visit(parent)
-        finished.add(id(node))
-        order.append(node)
+        if id(node) not in finished and id(node) not in active:
+            indices.setdefault(layer, len(indices))
+            stack.append((node, iter(node.input_tensors)))
+            active.add(id(node))
 
-    visit(y)
+    # Keras's depth-first walk from y (post-order), without recursion: a
+    # config of thousands of layers must not exhaust Python's stack.
+    enter(y)
+    while stack:
+        node, parents = stack[-1]
+        t = next(parents, None)
+        if t is None:
+            stack.pop()
+            active.discard(id(node))
+            finished.add(id(node))
+            order.append(node)
+        else:
+            enter(t)
     depth = {}
     for node in reversed(order):
         d = depth.setdefault(id(node), 0)
