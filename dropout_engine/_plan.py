@@ -32,6 +32,14 @@ class _Drop:
         self.rate, self.inverted, self.seed, self.owner = 0.0, True, 0, None
         self.noise = 0
 
+    def accepts(self, layer):
+        """Whether ``layer`` stacks onto this site (add would not refuse it,
+        but for ``first``): no noise layer involved, the same scaling."""
+        if self.owner is None:
+            return True
+        return not (getattr(layer, "noise", 0) or self.noise) \
+            and self.inverted == (layer.scaling == "inverted")
+
     def add(self, layer, first):
         noise = getattr(layer, "noise", 0)
         if noise and first:

@@ -12,12 +12,16 @@ GEMM-less stage of their own.  A merge read only by a Dense, with no
 activation or dropout between them, is not a stage of its own: the Dense
 reads the merge directly (one copy into its input, then its GEMM).
 Dropouts on the model's input, read by nothing else, are the input
-dropout, as in a Sequential.
+dropout, as in a Sequential.  An activation that cannot fuse where it
+stands (after a dropout it does not commute with) is a stage of its own.
 
-Refused with a message naming the layer: layers the engine cannot run
-(anything but Dense, the dropout family, the activation layers and the
-merges), a GaussianDropout or AlphaDropout on the raw input, and the
-activation orders the chain refuses too.
+A dropout that cannot stack onto the stage it follows (a GaussianDropout
+or AlphaDropout after another dropout, another scaling rule) opens a stage
+of its own, as does one on the raw input that others read too.  Refused
+with a message naming the layer: layers the engine cannot run (anything
+but Dense, the dropout family, the activation layers and the merges).  (A
+functional model that is a chain is planned as a Sequential, with its
+rules and refusals.)
 """
 from ._plan import LINEAR, Plan, Stage, _Drop
 from .layers import Dense, Dropout
@@ -102,10 +106,12 @@ class GraphPlan(Plan):
 
     def _dropout(self, layer, t):
         s = self._extends(t)
-        if s == -1:
+        if s == -1 and not getattr(layer, "noise", 0) and self.input_drop.accepts(layer):
             self.input_drop.add(layer, True)       # dropout on the raw input
             return -1
-        if s is None:
+        # What cannot stack (noise layers, another scaling) gets a site of
+        # its own.
+        if s is None or s == -1 or not self.stages[s].drop.accepts(layer):
             s = self._lone(layer, t)
         self.stages[s].drop.add(layer, False)
         return s
@@ -114,7 +120,12 @@ class GraphPlan(Plan):
         s = self._extends(t)
         if layer._act().kind == LINEAR:       # the identity: the same values
             return self._ALIAS if s is None else s
-        if s is None or s == -1:
-            s = self._lone(layer, t)
+        if s is not None and s >= 0:
+            try:
+                self._activation(layer, self.stages[s])
+                return s
+            except ValueError:
+                pass         # not after that dropout: a stage of its own
+        s = self._lone(layer, t)
         self._activation(layer, self.stages[s])
         return s

@@ -86,6 +86,16 @@ def fan_out(k):
     return k.Model(x, k.layers.Softmax()(e))
 
 
+def unfused_activations(k):
+    # after a dropout they do not commute with: stages of their own
+    x = k.Input((6,))
+    h = k.layers.Dropout(0.3, seed=8)(k.layers.Concatenate()([
+        k.layers.Dense(4, activation="relu")(x), k.layers.Dense(3)(x)]))
+    s = k.layers.Activation("sigmoid")(h)
+    p = k.layers.PReLU()(k.layers.Dropout(0.2, seed=9)(k.layers.Dense(7, activation="relu")(x)))
+    return k.Model(x, k.layers.Dense(2)(k.layers.Concatenate()([s, p])))
+
+
 def dropout_everywhere(k):
     # Dropouts on a branch, after a merge, on a tensor read twice, on the
     # raw input read by nothing else; inference ignores them all
@@ -96,13 +106,14 @@ def dropout_everywhere(k):
     m = k.layers.Dropout(0.2, seed=3)(k.layers.Concatenate()([a, b]))
     c = k.layers.Dense(4, activation="relu")(m)
     d = k.layers.Dropout(0.5, seed=4)(c)
+    e = k.layers.GaussianDropout(0.2, seed=5)(k.layers.AlphaDropout(0.1, seed=6)(c))
     return k.Model(x, k.layers.Dense(2, activation="sigmoid")(k.layers.Add()([
-        k.layers.Dense(2)(d), k.layers.Dense(2)(c)])))
+        k.layers.Dense(2)(d), k.layers.Dense(2)(e)])))
 
 
 DETERMINISTIC = [concat_branches, residual_add, average_three, multiply_gate,
                  subtract_softmax, max_min, input_skip, fan_out]
-GRAPHS = DETERMINISTIC + [dropout_everywhere]
+GRAPHS = DETERMINISTIC + [dropout_everywhere, unfused_activations]
 
 
 def _random(model, seed=0):
@@ -138,11 +149,11 @@ def test_predict_in_chunks_and_per_row_agree_bit_for_bit(graph):
 
 
 # ------------------------------------------------------------- gradients
-def _step_gradients(m, x, t):
+def _step_gradients(m, x, t, loss="mse"):
     """One SGD step (lr 1, one batch, no shuffle): before - after is the
-    gradient of the mean squared error, for every weight."""
+    gradient of the loss, for every weight."""
     before = [w.astype(np.float64) for w in m.get_weights()]
-    m.compile(de.optimizers.SGD(learning_rate=1.0), "mse")
+    m.compile(de.optimizers.SGD(learning_rate=1.0), loss)
     m.fit(x, t, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
     return before, [b - a for b, a in zip(before, m.get_weights())]
 
@@ -158,6 +169,23 @@ def test_fit_gradients_match_finite_differences(graph):
             lambda: ((ref.graph_forward(m, x, before) - t) ** 2).mean(), p)
         np.testing.assert_allclose(got[i], fd, rtol=2e-3, atol=3e-5,
                                    err_msg=f"weight {i} ({m.weights[i].shape})")
+
+
+def test_softmax_on_a_merge_fuses_with_cross_entropy_and_its_gradient_is_right():
+    m = _random(fan_out(dk), seed=6)                 # ends Softmax(Add([...]))
+    assert m._plan.stages[-1].dense is None
+    x = _x(m, 10, seed=7)
+    t = np.eye(3)[np.random.default_rng(8).integers(0, 3, 10)].astype(np.float32)
+    m.compile("sgd", "categorical_crossentropy")
+    assert m._fused()
+    before, got = _step_gradients(m, x, t, "categorical_crossentropy")
+
+    def loss():
+        p = np.clip(ref.graph_forward(m, x, before), 1e-7, 1 - 1e-7)
+        return -(t * np.log(p)).sum(1).mean()
+    for i, p in enumerate(before):
+        np.testing.assert_allclose(got[i], ref.finite_differences(loss, p), rtol=2e-3,
+                                   atol=3e-5, err_msg=f"weight {i}")
 
 
 def test_dropout_after_a_merge_draws_the_masks_of_its_stage():
@@ -383,10 +411,9 @@ def test_errors_name_the_layer_and_why():
         Model(x, L.Add()([x, x]))
     with pytest.raises(ValueError, match="Layer 'gauss_in'.*before the first Dense"):
         Model(x, L.Dense(1)(L.GaussianDropout(0.2, name="gauss_in")(x)))
-    h = L.Dense(3, activation="relu")(x)
-    with pytest.raises(ValueError, match="Layer 'sig'.*cannot be fused"):
+    with pytest.raises(ValueError, match="Layer 'sig'.*cannot be fused"):   # a chain
         Model(x, L.Activation("sigmoid", name="sig")(L.Dropout(0.5)(
-            L.Concatenate()([h, L.Dense(2)(x)]))))
+            L.Dense(3, activation="relu")(x))))
     with pytest.raises(TypeError, match="InputLayer .* is not called"):
         x._keras_history.operation(x)
 
