@@ -443,3 +443,54 @@ def test_a_graph_deeper_than_the_recursion_limit_builds_and_round_trips():
     clone.set_weights(m.get_weights())
     xs = _x(m, 3)
     np.testing.assert_array_equal(clone.predict(xs), m.predict(xs))
+
+
+def _tampered(tmp_path, change):
+    import json
+    from dropout_engine.safetensors import load_tensors, save_tensors
+    m = concat_branches(dk)
+    path = tmp_path / "m.safetensors"
+    m.save(path)
+    tensors, meta = load_tensors(path)
+    config = json.loads(meta["model"])
+    change(config)
+    meta["model"] = json.dumps(config)
+    save_tensors(path, tensors, meta)
+    return path
+
+
+def _set(path, value):
+    def change(config):
+        node = config
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return change
+
+
+TAMPERED = {
+    "unknown_source": _set(["layers", 1, "inbound_nodes", 0, "args", 0, "config",
+                            "keras_history"], ["nope", 0, 0]),
+    "no_inbound_node": _set(["layers", 2, "inbound_nodes"], []),
+    "two_inbound_nodes": lambda c: c["layers"][2]["inbound_nodes"].append(
+        c["layers"][2]["inbound_nodes"][0]),
+    "input_is_a_dense": _set(["input_layers"], ["dense", 0, 0]),
+    "output_unknown": _set(["output_layers"], ["zz", 0, 0]),
+    "merge_of_one_tensor_not_a_list": _set(["layers", 3, "inbound_nodes", 0, "args", 0],
+                                           {"class_name": "__keras_tensor__"}),
+    "empty_merge": _set(["layers", 3, "inbound_nodes", 0, "args", 0], []),
+    "concat_axis_0": _set(["layers", 3, "config", "axis"], 0),
+    "layer_reads_itself": lambda c: c["layers"][1]["inbound_nodes"][0]["args"][0][
+        "config"].__setitem__("keras_history", [c["layers"][1]["name"], 0, 0]),
+    "args_not_a_list": _set(["layers", 1, "inbound_nodes", 0, "args"], "x"),
+    "layers_not_dicts": _set(["layers", 1], 5),
+    "duplicate_names": lambda c: c["layers"][2].__setitem__("name", c["layers"][1]["name"]),
+    "widths_disagree": _set(["layers", 4, "config", "units"], 7),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED))
+def test_a_tampered_functional_config_is_refused_with_a_message(tmp_path, case):
+    path = _tampered(tmp_path, TAMPERED[case])
+    with pytest.raises(de.saving.ModelFileError, match="invalid|do not match|must be"):
+        de.saving.load_model(path)

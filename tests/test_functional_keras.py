@@ -159,9 +159,11 @@ def _raised(fn):
 @pytest.mark.parametrize("call", [
     lambda m: m.get_layer("zz"), lambda m: m.get_layer(index=99), lambda m: m.get_layer(),
     lambda m: m.get_layer(name="a", index=1)], ids=["name", "index", "neither", "both"])
-def test_get_layer_errors_are_keras(call):
-    ours = _raised(lambda: call(_named_graph(dk)))
-    assert ours is not None and ours == _raised(lambda: call(_named_graph(keras)))
+@pytest.mark.parametrize("build", [_named_graph, _seq], ids=["functional", "sequential"])
+def test_get_layer_errors_are_keras(build, call):
+    ours = _raised(lambda: call(build(dk)))
+    assert ours is not None and ours == _raised(lambda: call(build(keras)))
+    assert build(dk).get_layer(index=1).name == build(keras).get_layer(index=1).name
 
 
 def test_get_layer_count_params_and_layer_weights_as_keras():

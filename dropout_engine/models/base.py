@@ -98,13 +98,8 @@ class Model:
         """The weight arrays themselves (kernel, bias per Dense): not copies."""
         return [w for layer in self._layers for w in layer.weights]
 
-    def count_params(self):
-        """The number of weight values (Keras's ValueError before build)."""
-        if not self.built:
-            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', "
-                             "but the layer isn't built. You can build it manually "
-                             "via: `layer.build(input_shape)`.")
-        return sum(w.size for w in self.weights)
+    # Keras's models are layers: the same count (ValueError before build).
+    count_params = layers_mod.Layer.count_params
 
     def get_weights(self):
         """Copies of the weights in Keras order (Dense kernel [in, out], bias)."""
