@@ -15,6 +15,7 @@ __all__ = ["ops", "isa", "set_num_threads", "get_num_threads", "__version__"]
 # stays as cheap as the kernels alone.
 _LAZY = {
     "Sequential": ("models", "Sequential"),
+    "Model": ("models", "Model"),
     "load_model": ("saving", "load_model"),
     "set_random_seed": ("seeding", "set_random_seed"),
     "show_config": ("_sysinfo", "show_config"),
