@@ -166,7 +166,8 @@ class Plan:
     def net(self, n_in):
         """The C network (a ``_net.Net``) over the layers' (built) weights."""
         d = self.input_drop
-        return Net(n_in, d.rate, d.inverted, d.seed, [self._c_layer(s) for s in self.stages])
+        return Net(n_in, d.rate, d.inverted, d.seed,
+                   [self._c_layer(s) for s in self.stages])
 
     def _c_layer(self, stage):
         dense, act, drop = stage

@@ -494,3 +494,23 @@ def test_a_tampered_functional_config_is_refused_with_a_message(tmp_path, case):
     path = _tampered(tmp_path, TAMPERED[case])
     with pytest.raises(de.saving.ModelFileError, match="invalid|do not match|must be"):
         de.saving.load_model(path)
+
+
+def _two_branch_classifier(meta):
+    x = dk.Input((meta["n_features_in_"],))
+    h = L.Concatenate()([L.Dense(8, activation="relu")(x), L.Dense(8, activation="tanh")(x)])
+    return Model(x, L.Dense(meta["n_classes_"], activation="softmax")(h))
+
+
+def test_scikeras_wrappers_take_a_functional_model_and_pickle_it():
+    pytest.importorskip("sklearn")
+    from dropout_engine.sklearn import KerasClassifier
+    build = _two_branch_classifier
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((120, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
+    clf = KerasClassifier(build, loss="sparse_categorical_crossentropy", epochs=3,
+                          verbose=0, random_state=0).fit(x, y)
+    assert isinstance(clf.model_, Functional)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(x), clf.predict_proba(x))

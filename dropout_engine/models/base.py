@@ -201,7 +201,8 @@ class Model:
                                       "call quantize('int8')")
         if not self.built:
             raise ValueError("Cannot quantize a layer that isn't yet built. "
-                             f"Layer '{self.name}' (of type '{type(self).__name__}') is not "
+                             f"Layer '{self.name}' (of type "
+                             f"'{type(self).__name__}') is not "
                              "built yet.")
         dense = [l for l in self._layers if isinstance(l, layers_mod.Dense)]
         for layer in dense:       # every check before any layer changes

@@ -151,7 +151,8 @@ def print_summary(model, rows, sequential_like, line_length=None, positions=None
     connections text, trainable flag text)."""
     if sequential_like:
         default, positions = 88, positions or [0.45, 0.80, 1.0]
-        header, justify = ["Layer (type)", "Output Shape", "Param #"], ["left", "left", "right"]
+        header = ["Layer (type)", "Output Shape", "Param #"]
+        justify = ["left", "left", "right"]
     else:
         default, positions = 108, positions or [0.3, 0.56, 0.74, 1.0]
         header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
