@@ -23,7 +23,7 @@ CSRC = os.path.join("dropout_engine", "_csrc")
 BASE_SOURCES = [
     "frame/cpu.c", "frame/gemm.c", "frame/buildinfo.c",
     "nn/rng.c", "nn/dense.c", "nn/loss.c", "nn/optim.c", "nn/train.c",
-    "nn/schedule.c", "nn/noise.c", "nn/qdense.c", "nn/norm.c",
+    "nn/schedule.c", "nn/noise.c", "nn/qdense.c", "nn/norm.c", "nn/graph.c",
 ]
 
 

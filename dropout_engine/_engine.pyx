@@ -4,7 +4,7 @@
 No logic lives here beyond argument plumbing: callers (ops.py, model code)
 validate shapes, dtypes and contiguity first, and never pass empty arrays.
 """
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 cdef extern from "engine.h" nogil:
     ctypedef struct de_dropout_t:
@@ -363,8 +363,12 @@ cdef extern from "engine.h" nogil:
         const int32_t *qcorr
         const float *qscale
         de_norm_t norm
+        size_t n_src
+        const int64_t *src
+        int combine
     ctypedef struct de_net_t:
         pass
+    int de_graph_check(size_t n_in, size_t n_layers, const de_layer_t *layers)
 
     double de_loss_rows(int loss, size_t m, size_t k, const float *p,
                         const float *t, const float *sw, float *g, int fused,
@@ -615,8 +619,9 @@ cdef class Net:
     """A de_net_t plus references keeping every array it points at alive.
 
     layers: list of dicts (w, b or None, act: a kind or the activation
-    tuple of _fill_act, slopes: a PReLU's or None, rate, inverted, seed);
-    the weights must stay the same numpy objects (updated in place).
+    tuple of _fill_act, slopes: a PReLU's or None, rate, inverted, seed;
+    a DAG's src: int64 array of source layers or None, combine); the
+    weights must stay the same numpy objects (updated in place).
 
     Prepacked kernels: predict of more than DE_GEMM_SMALL_M rows packs each
     float kernel's GEMM panels once (lazily, at the first such predict) and
@@ -665,11 +670,21 @@ cdef class Net:
                 ls[i].seed = c["seed"]
                 ls[i].noise = c.get("noise", 0)
                 _fill_norm(&ls[i].norm, c.get("norm"))
-                self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm")]
+                src = c.get("src")
+                if src is not None and (cnp.PyArray_TYPE(src) != cnp.NPY_INT64
+                                        or (<cnp.ndarray>src).ndim != 1):
+                    raise ValueError("Net: a layer's src must be a 1-D int64 array")
+                ls[i].n_src = 0 if src is None else len(src)
+                ls[i].src = <const int64_t *>_ptr(src) if ls[i].n_src else NULL
+                ls[i].combine = c.get("combine", 0)
+                self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm"), src]
                 self._pack_src.append((None if q else c["w"], ls[i].n_in,
                                        ls[i].n_out))
-                if not q and ls[i].n_out > self._pack_nmax:
+                if not q and c["w"] is not None and ls[i].n_out > self._pack_nmax:
                     self._pack_nmax = ls[i].n_out
+            if de_graph_check(n_in, n, ls) != 0:
+                raise ValueError("Net: a layer's sources or widths do not match "
+                                 "its merge")
             self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
         finally:
             free(ls)

@@ -23,6 +23,8 @@ The engine runs ``[input dropout] (Dense act [dropout])*``.  Rules:
 Anything else (two non-linear activations in a row, an activation on the
 raw input, ...) is refused with a message naming the layer.
 """
+import numpy as np
+
 from . import activations
 from ._net import Net
 from .activations import LINEAR, PRELU, RELU, SIGMOID, SOFTMAX  # noqa: F401
@@ -35,6 +37,14 @@ class _Drop:
     def __init__(self):
         self.rate, self.inverted, self.seed, self.owner = 0.0, True, 0, None
         self.noise = 0
+
+    def accepts(self, layer):
+        """Whether ``layer`` stacks onto this site (add would not refuse it,
+        but for ``first``): no noise layer involved, the same scaling."""
+        if self.owner is None:
+            return True
+        return not (getattr(layer, "noise", 0) or self.noise) \
+            and self.inverted == (layer.scaling == "inverted")
 
     def add(self, layer, first):
         noise = getattr(layer, "noise", 0)
@@ -55,30 +65,68 @@ class _Drop:
         self.rate = 1.0 - (1.0 - self.rate) * (1.0 - layer.rate)
 
 
+class Stage:
+    """One C layer: a Dense (``dense``; None for a GEMM-less layer: a merge,
+    or an activation or dropout of a functional model with no Dense to fuse
+    into) with its activation and the dropout after it.  ``head`` is the
+    layer that opened the stage (the one errors name).  In a DAG,
+    ``sources`` are the stages it reads (-1: the net's input) and
+    ``combine`` their merge (``layers.merging``'s DE_COMBINE_* kinds); in a
+    chain ``sources`` is None (the previous stage).  Unpacks as
+    ``dense, act, drop``."""
+
+    def __init__(self, dense=None, *, head=None, width=None, sources=None,
+                 combine=0):
+        self.dense, self.head = dense, dense if dense is not None else head
+        self.act = activations.named(dense.activation if dense is not None
+                                     else "linear")
+        self.drop = _Drop()
+        self.width, self.sources, self.combine = width, sources, combine
+        self.norm = None     # or (normalization layer, post): in the Dense's step
+
+    def __iter__(self):
+        return iter((self.dense, self.act, self.drop))
+
+    @property
+    def n_out(self):
+        return self.dense.units if self.dense is not None else self.width
+
+    @property
+    def n_in(self):
+        return self.dense.input_dim if self.dense is not None else self.width
+
+
 class Plan:
-    """input_drop: _Drop; stages: list of (Dense, activations.Act, _Drop);
-    norms: per stage None or (normalization layer, post)."""
+    """input_drop: _Drop; stages: list of ``Stage`` (a chain of Dense
+    layers: a Sequential's layers, or a functional model's when they form a
+    chain; ``_graph.GraphPlan`` plans the DAGs); norms: per stage None or
+    (normalization layer, post)."""
+    dag = False
 
     def __init__(self, layers):
         self.input_drop = _Drop()
-        self.stages, self.norms = [], []
-        self._layers = list(layers)
+        self.stages = []
         for layer in layers:
             if isinstance(layer, Dense):
-                self.stages.append([layer, activations.named(layer.activation),
-                                    _Drop()])
-                self.norms.append(None)
+                self.stages.append(Stage(layer))
             elif isinstance(layer, _Normalization):
                 self._normalization(layer)
             elif isinstance(layer, Dropout):
-                (self.stages[-1][2] if self.stages else self.input_drop).add(
+                (self.stages[-1].drop if self.stages else self.input_drop).add(
                     layer, not self.stages)
             elif hasattr(layer, "_act"):      # the activation layers
-                self._activation(layer)
+                if not self.stages and layer._act().kind != LINEAR:
+                    raise ValueError(f"Layer '{layer.name}': an activation before "
+                                     "the first Dense layer is not supported")
+                if self.stages:
+                    self._activation(layer, self.stages[-1])
             else:
                 raise TypeError(f"Layer '{layer.name}': {type(layer).__name__} is "
                                 "not supported in a Sequential model")
-        if not self.stages:
+        self._check_dense()
+
+    def _check_dense(self):
+        if not any(stage.dense is not None for stage in self.stages):
             raise ValueError("The model needs at least one Dense layer")
 
     def _normalization(self, layer):
@@ -87,53 +135,57 @@ class Plan:
             raise ValueError(f"Layer '{layer.name}': {kind} before the first Dense "
                              "layer is not supported (it runs inside a Dense layer's "
                              "step); put it after a Dense layer")
-        dense, act, drop = self.stages[-1]
+        stage = self.stages[-1]
+        drop = stage.drop
         if drop.rate > 0.0 or drop.owner is not None:
             raise ValueError(f"Layer '{layer.name}': {kind} after "
                              f"'{drop.owner.name}' is not supported; put it before "
                              f"the {type(drop.owner).__name__} (Dense -> {kind} -> "
                              "Activation -> Dropout)")
-        if self.norms[-1] is not None:
-            raise ValueError(f"Layer '{layer.name}': layer '{dense.name}' is already "
-                             f"normalized by '{self.norms[-1][0].name}'; one "
+        if stage.norm is not None:
+            raise ValueError(f"Layer '{layer.name}': layer '{stage.head.name}' is "
+                             f"already normalized by '{stage.norm[0].name}'; one "
                              "normalization layer per Dense layer")
-        self.norms[-1] = (layer, act.kind != LINEAR)
+        stage.norm = (layer, stage.act.kind != LINEAR)
 
-    def _activation(self, layer):
+    @property
+    def norms(self):
+        return [stage.norm for stage in self.stages]
+
+    @staticmethod
+    def _activation(layer, stage):
+        """Fuse activation layer ``layer`` into ``stage`` (the rules above)."""
         act = layer._act()
         if act.kind == LINEAR:
             return
-        if not self.stages:
-            raise ValueError(f"Layer '{layer.name}': an activation before the first "
-                             "Dense layer is not supported")
-        stage = self.stages[-1]
-        norm = self.norms[-1]
+        norm = stage.norm
         if norm is not None and norm[1]:
             raise ValueError(
                 f"Layer '{layer.name}': an activation after '{norm[0].name}', which "
-                f"normalizes the output of layer '{stage[0].name}' (activation "
-                f"{stage[0].activation!r}), cannot be fused; make the Dense linear "
+                f"normalizes the output of layer '{stage.head.name}' (activation "
+                f"{stage.dense.activation!r}), cannot be fused; make the Dense linear "
                 f"(Dense -> {type(norm[0]).__name__} -> Activation)")
-        dropped = stage[2].rate > 0.0 and not stage[2].noise
-        if stage[2].rate == 0.0 and stage[1].kind == LINEAR:
-            stage[1] = act
-        elif dropped and act.commutes_with_dropout and stage[1].kind == LINEAR:
-            stage[1] = act
+        dropped = stage.drop.rate > 0.0 and not stage.drop.noise
+        if stage.drop.rate == 0.0 and stage.act.kind == LINEAR:
+            stage.act = act
+        elif dropped and act.commutes_with_dropout and stage.act.kind == LINEAR:
+            stage.act = act
         elif dropped and act.commutes_with_dropout and act.kind != PRELU \
-                and stage[1].kind == RELU:
+                and stage.act.kind == RELU:
             pass                                 # f(relu(x)) = relu(x)
-        elif dropped and act.kind == PRELU and stage[1].kind == RELU:
+        elif dropped and act.kind == PRELU and stage.act.kind == RELU:
             raise ValueError(
-                f"Layer '{layer.name}': PReLU after layer '{stage[0].name}' (activation "
-                "'relu', then Dropout) would be the identity and its alpha never "
-                "trained; make the Dense linear or remove the PReLU")
+                f"Layer '{layer.name}': PReLU after layer '{stage.head.name}' "
+                "(activation 'relu', then Dropout) would be the identity and its "
+                "alpha never trained; make the Dense linear or remove the PReLU")
         else:
             what = (f"Activation('{layer.activation}')" if hasattr(layer, "activation")
                     else type(layer).__name__)
+            head_act = getattr(stage.head, "activation", "linear")
             raise ValueError(
                 f"Layer '{layer.name}': {what} cannot be fused after layer "
-                f"'{stage[0].name}' (activation {stage[0].activation!r}"
-                f"{', then Dropout' if stage[2].rate else ''}); give the Dense "
+                f"'{stage.head.name}' (activation {head_act!r}"
+                f"{', then Dropout' if stage.drop.rate else ''}); give the Dense "
                 "layer the activation instead, or put the activation before the "
                 "Dropout (after a Dropout only relu, leaky_relu, PReLU and ReLU "
                 "without max_value/threshold fuse)")
@@ -142,51 +194,69 @@ class Plan:
     def out_act(self):
         """The C kind of the model's output activation (linear when a
         normalization comes after the last Dense's activation)."""
-        norm = self.norms[-1]
-        return LINEAR if norm is not None and norm[1] else self.stages[-1][1].kind
+        norm = self.stages[-1].norm
+        return LINEAR if norm is not None and norm[1] else self.stages[-1].act.kind
 
     @property
     def out_dropout(self):
-        return self.stages[-1][2].rate > 0.0
+        return self.stages[-1].drop.rate > 0.0
+
+    @property
+    def n_out(self):
+        return self.stages[-1].n_out
 
     def net(self, n_in):
         """The C network (a ``_net.Net``) over the layers' (built) weights."""
         d = self.input_drop
-        return Net(n_in, d.rate, d.inverted, d.seed, [
-            {"w": None if dense._int8 else dense.kernel, "int8": dense._int8,
-             "n_in": dense.input_dim, "n_out": dense.units,
-             "b": dense.bias, "act": act.c,
+        return Net(n_in, d.rate, d.inverted, d.seed,
+                   [self._c_layer(s) for s in self.stages])
+
+    def _c_layer(self, stage):
+        dense, act, drop = stage
+        c = {"w": None, "int8": None, "b": None, "n_in": stage.n_in,
+             "n_out": stage.n_out, "act": act.c,
              "slopes": act.prelu.alpha if act.kind == PRELU else None,
-             "rate": drop.rate,
-             "inverted": drop.inverted, "seed": drop.seed, "noise": drop.noise,
-             "norm": None if norm is None else norm[0]._c_norm(norm[1])}
-            for (dense, act, drop), norm in zip(self.stages, self.norms)])
+             "rate": drop.rate, "inverted": drop.inverted, "seed": drop.seed,
+             "noise": drop.noise,
+             "norm": None if stage.norm is None else stage.norm[0]._c_norm(stage.norm[1])}
+        if dense is not None:
+            c.update(w=None if dense._int8 else dense.kernel, int8=dense._int8,
+                     b=dense.bias)
+        if self.dag:
+            c.update(src=np.array(stage.sources, np.int64), combine=stage.combine)
+        return c
 
     @property
     def quantized(self):
-        return any(dense._int8 is not None for dense, _, _ in self.stages)
+        return any(s.dense is not None and s.dense._int8 is not None
+                   for s in self.stages)
 
-    def params(self, slots):
+    def params(self, slots, weights):
         """The C param descriptions, per stage in the C layer's order (kernel,
         bias, the normalization's gamma and beta, PReLU's alpha), with the
-        optimizer's state arrays ``slots`` (one list per weight of the
-        model, in ``model.weights`` order; only consulted for training,
-        which a quantized model refuses)."""
-        index = {id(w): i for i, w in enumerate(
-            w for layer in self._layers for w in layer.weights)}
+        optimizer's state arrays (``slots``: one list per array of
+        ``weights``, the model's weights in Keras order, matched by array
+        identity; only consulted for training, which a quantized model
+        refuses)."""
+        out = []
+        index = {id(w): i for i, w in enumerate(weights)}
         if self.quantized:   # the slots are the float model's: never read
             slots = None
-        out = []
-        for (dense, act, _), norm in zip(self.stages, self.norms):
+        for stage in self.stages:
+            dense, act, _ = stage
             # A quantized kernel is not a float param (Keras's int8 kernel
             # has no regularizer either); such a net is never trained.
-            pairs = [] if dense._int8 else [
-                (dense.kernel, dense.kernel_regularizer, dense.kernel_constraint)]
-            if dense.use_bias:
-                pairs.append((dense.bias, dense.bias_regularizer, dense.bias_constraint))
-            if norm is not None:     # the moving statistics are no params
-                pairs += norm[0]._params()
-            if act.kind == PRELU:
+            pairs = []
+            if dense is not None:
+                if not dense._int8:
+                    pairs.append((dense.kernel, dense.kernel_regularizer,
+                                  dense.kernel_constraint))
+                if dense.use_bias:
+                    pairs.append((dense.bias, dense.bias_regularizer,
+                                  dense.bias_constraint))
+            if stage.norm is not None:     # the moving statistics are no params
+                pairs += stage.norm[0]._params()
+            if act.kind == PRELU:    # after the Dense's own: model.weights order
                 p = act.prelu
                 pairs.append((p.alpha, p.alpha_regularizer, p.alpha_constraint))
             for w, reg, con in pairs:

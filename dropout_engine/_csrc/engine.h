@@ -430,6 +430,16 @@ typedef struct {
     const int32_t *qcorr;
     const float *qscale;
     de_norm_t norm;        /* kind DE_NORM_NONE: no normalisation */
+    /* Where the input comes from (graph.c; all zero: a chain).  n_src == 0:
+     * the previous layer's output (the net's input for layer 0).  Else the
+     * sources src[0 .. n_src) (-1: the net's input after its dropout; i:
+     * the output of layer i < this one), merged by `combine` (DE_COMBINE_*)
+     * into the n_in input columns.  A layer with w and qw both NULL has no
+     * GEMM: y = dropout(act(merged input)), n_out == n_in (a merge layer,
+     * or an activation or dropout that cannot fuse into a Dense). */
+    size_t n_src;
+    const int64_t *src;    /* caller-owned */
+    int combine;
 } de_layer_t;
 
 /* The layer step of a layer with a normalisation (norm.c), called by
@@ -462,6 +472,38 @@ void de_norm_layer_backward(size_t m, const de_layer_t *L,
                             const float *y, const float *pre,
                             const de_norm_buf_t *nb, int fused, float *dz,
                             float *dgamma, float *dbeta, float *dslopes);
+
+/* ---------------------------------------------------------------- graph.c */
+enum { DE_COMBINE_NONE = 0, DE_COMBINE_CONCAT, DE_COMBINE_ADD,
+       DE_COMBINE_SUBTRACT, DE_COMBINE_AVERAGE, DE_COMBINE_MULTIPLY,
+       DE_COMBINE_MAXIMUM, DE_COMBINE_MINIMUM, DE_N_COMBINE };
+
+/* DE_OK if every layer's sources exist (earlier layers or the input), have
+ * the widths its merge needs and a GEMM-less layer keeps its width; else
+ * DE_EINVAL.  Callers check before de_net_create. */
+int de_graph_check(size_t n_in, size_t n_layers, const de_layer_t *layers);
+/* 1 if some layer names its sources (the net is a DAG, not a chain). */
+int de_graph_is_dag(size_t n_layers, const de_layer_t *layers);
+/* 1 if layer L's input is a merge (written into a buffer), 0 if it reads
+ * one source as is. */
+int de_graph_merges(const de_layer_t *L);
+/* Layer l's i-th source (-1: the net's input); a chain layer's one source
+ * is l - 1. */
+int64_t de_graph_source(const de_layer_t *L, size_t l, size_t i);
+/* 1 if some source of layer l is a layer (its input has a gradient to pass
+ * back), 0 if it reads only the net's input. */
+int de_graph_needs_dx(const de_layer_t *L, size_t l);
+/* Layer l's input for m rows: its source's buffer, or the merge written
+ * into buf [m x n_in].  x: the net's input (after dropout), n_in its
+ * width; outs[i]: layer i's output (m rows). */
+const float *de_graph_input(const de_layer_t *layers, size_t l, size_t m,
+                            size_t n_in, const float *x, float *const *outs,
+                            float *buf);
+/* Backward of the merge: adds the share of dx [m x layer l's n_in] (the
+ * gradient of its merged input) of each source i >= 0 into dys[i]. */
+void de_graph_input_backward(const de_layer_t *layers, size_t l, size_t m,
+                             size_t n_in, const float *x, float *const *outs,
+                             const float *dx, float *const *dys);
 
 typedef struct de_net de_net_t;   /* opaque */
 

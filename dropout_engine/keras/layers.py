@@ -5,7 +5,10 @@ from ._reexport import optional, unsupported
 _extra = optional("dropout_engine.layers", "GaussianDropout", "AlphaDropout",
                   "GaussianNoise", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
                   "BatchNormalization", "LayerNormalization",
-                  "serialize", "deserialize")
+                  "Concatenate", "Add", "Subtract", "Average", "Multiply",
+                  "Maximum", "Minimum", "concatenate", "add", "subtract",
+                  "average", "multiply", "maximum", "minimum", "serialize",
+                  "deserialize")
 globals().update(_extra)
 __all__ = ["Activation", "Dense", "Dropout", "Input", "InputLayer", "Layer",
            *_extra]

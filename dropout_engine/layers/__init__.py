@@ -1,7 +1,9 @@
 """Layers, a module per family as Keras 3's: core (Input, Dense), dropout
 (Dropout, GaussianDropout, AlphaDropout), activation (Activation, ReLU,
 LeakyReLU, PReLU, ELU, Softmax), normalization (BatchNormalization,
-LayerNormalization); base holds Layer.  Keras 3 names and
+LayerNormalization), merging (Concatenate, Add, Subtract, Average,
+Multiply, Maximum, Minimum); base holds Layer, symbolic the KerasTensor
+that layers are called on in the functional API.  Keras 3 names and
 defaults.
 
 Layers hold configuration and, once built, their weights as float32 numpy
@@ -17,17 +19,21 @@ leaves training unscaled and multiplies activations by (1 - rate) at
 inference, so the expected value matches.
 """
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
-from .base import Layer, _shape_dim, _unique_name  # noqa: F401
+from .base import Layer, _shape_dim, _unique_name, assign_weights  # noqa: F401
 from .core import INT8_POLICY, Dense, Input, InputLayer  # noqa: F401
 from .dropout import AlphaDropout, Dropout, GaussianDropout, _NoiseDropout  # noqa: F401
+from .merging import (MERGES, Add, Average, Concatenate, Maximum,  # noqa: F401
+                      Minimum, Multiply, Subtract, add, average, concatenate,
+                      maximum, minimum, multiply, subtract)
 from .normalization import BatchNormalization, LayerNormalization, _Normalization  # noqa: F401
+from .symbolic import KerasTensor  # noqa: F401
 
 # What deserialize builds.  A new layer module adds its classes here (one
 # line in this file), so a model file or a Keras config can name them.
 _CLASSES = {c.__name__: c for c in (InputLayer, Dense, Dropout, GaussianDropout,
                                      AlphaDropout, Activation, ReLU, LeakyReLU,
                                      PReLU, ELU, Softmax, BatchNormalization,
-                                     LayerNormalization)}
+                                     LayerNormalization, *MERGES)}
 
 
 def serialize(layer):

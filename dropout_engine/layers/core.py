@@ -6,31 +6,64 @@ import numpy as np
 
 from .. import _net, activations, constraints, initializers, ops, regularizers
 from .._validation import is_int
+from . import symbolic
 from .base import Layer
 
 INT8_POLICY = "int8_from_float32"   # Keras's dtype policy after quantize("int8")
 
 
 class InputLayer(Layer):
-    """What ``Input(shape)`` returns: declares the feature count."""
+    """What ``Input(shape)`` makes (Keras 3's arguments): declares the
+    feature count; its ``output`` is the model's input KerasTensor.
+
+    Args:
+        shape: ``(features,)``; or ``batch_shape=(None, features)``.
+        dtype: float32 only.  sparse, ragged, input_tensor: not supported
+            (None/False only); batch_size and optional are accepted and
+            change nothing.
+    """
     _base = "input_layer"
 
-    def __init__(self, shape=None, batch_size=None, name=None, input_shape=None):
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None,
+                 ragged=None, batch_shape=None, input_tensor=None, optional=False,
+                 name=None, input_shape=None, **kwargs):
         if shape is None:
             shape = input_shape
+        if shape is None and batch_shape is not None:
+            shape = tuple(batch_shape)[1:] if isinstance(batch_shape, (list, tuple)) \
+                else batch_shape
         if shape is None:
             raise ValueError("Input: a shape is required, e.g. Input(shape=(784,))")
-        super().__init__(name=name, input_shape=shape)
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"Input: only float32 is supported, got dtype={dtype!r}")
+        for what, v in (("sparse", sparse), ("ragged", ragged)):
+            if v:
+                raise NotImplementedError(f"Input: {what}=True is not supported")
+        if input_tensor is not None:
+            raise NotImplementedError("Input: input_tensor is not supported")
+        kwargs.pop("trainable", None)
+        super().__init__(name=name, input_shape=shape, **kwargs)
+        self.input_dim = self._input_dim           # built from the start
+        symbolic.record(self, [], self._input_dim, merge=False)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"InputLayer '{self.name}' is not called: its output "
+                        "(what Input(shape) returns) is the model's input")
 
     def get_config(self):
         return {"name": self.name, "shape": [self._input_dim]}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None):
-    """Declare the model's input: ``Sequential([Input((784,)), Dense(10)])``."""
-    if dtype not in (None, "float32", np.float32):
-        raise ValueError(f"Input: only float32 is supported, got dtype={dtype!r}")
-    return InputLayer(shape=shape, batch_size=batch_size, name=name)
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None,
+          batch_shape=None, name=None, tensor=None, optional=False):
+    """The model's input, a KerasTensor of shape ``(None, features)``:
+    ``x = Input((784,))``, then ``Dense(10)(x)`` or
+    ``Sequential([Input((784,)), Dense(10)])``."""
+    if tensor is not None:
+        raise NotImplementedError("Input: tensor is not supported")
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
+                      ragged=ragged, batch_shape=batch_shape, name=name,
+                      optional=optional).output
 
 
 class Dense(Layer):

@@ -3,7 +3,8 @@
  * model.save wrote, predict with the engine's kernels.
  *
  * The file's metadata holds the Sequential config (JSON inside a JSON
- * string).  It is turned into the engine's fused layers by the rules of
+ * string), or a functional model's whose layers form a chain (its layers
+ * come in chain order; one with merged branches is refused).  It is turned into the engine's fused layers by the rules of
  * dropout_engine/_plan.py, mirrored here so that C runs exactly the
  * network Python runs (same de_net_predict, same chunking, so the same
  * bits):  [input dropout] (Dense act [dropout])*, where Dropouts before the
@@ -327,7 +328,18 @@ static int add_dense(plan_t *p, size_t cfg, size_t layer)
     return 0;
 }
 
-/* Walk the Sequential config (node 0 of p->c) into p. */
+/* A merge layer of the functional API (Python's layers/merging.py). */
+static int is_merge(const de_json *c, size_t cls)
+{
+    static const char *const names[] = {"Concatenate", "Add", "Subtract", "Average",
+                                        "Multiply", "Maximum", "Minimum"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (de_json_streq(c, cls, names[i])) return 1;
+    return 0;
+}
+
+/* Walk the Sequential config (node 0 of p->c) into p; a functional
+ * model's config lists a chain's layers in the same order. */
 static int build_plan(plan_t *p)
 {
     const de_json *c = p->c;
@@ -372,6 +384,10 @@ static int build_plan(plan_t *p)
         else if (de_json_streq(c, cls, "BatchNormalization")
                  || de_json_streq(c, cls, "LayerNormalization"))
             rc = add_norm(p, cls, cfg, index);
+        else if (is_merge(c, cls))
+            return PFAIL(p, "layers[%zu]: a functional model with merged branches "
+                         "(Concatenate, Add, ...) is not supported by the C loader "
+                         "(a chain of layers is)", i);
         else return PFAIL(p, "layers[%zu]: class_name must be InputLayer, Dense, "
                           "Dropout, GaussianDropout, AlphaDropout, Activation, "
                           "ReLU, LeakyReLU, PReLU, ELU, Softmax, "

@@ -13,6 +13,15 @@
  * A training step allocates nothing.  Inference allocates its scratch per
  * call, so concurrent predicts on one net never share a buffer.
  *
+ * A DAG net (the functional API's merged branches; some layer names its
+ * sources, graph.c) keeps every layer's output, not two ping-pong
+ * buffers: inference carves them per call (dag_carve), training has them
+ * in the arena anyway, plus per layer its merged input (where it merges)
+ * and the gradient of its output, zeroed per step and summed into by every
+ * layer that reads it.  A layer without a GEMM (w and qw NULL) is
+ * y = dropout(act(input)): a merge, or an activation or dropout that has
+ * no Dense to fuse into.  A chain runs exactly the code it ran before.
+ *
  * Determinism: the dropout key of site s (0 = input, l + 1 = layer l) at
  * step t is de_rng_key(seed_s, s, t), and every kernel called here is
  * thread-count independent, so a seeded fit is bit-identical for any
@@ -47,6 +56,13 @@ struct de_net {
     uint64_t **mask;
     de_dropout_t *drop;              /* per layer, this step's dropout */
     de_norm_buf_t *nbuf;             /* per layer: normalisation buffers */
+    /* DAG nets (graph.c) */
+    int dag;
+    size_t dag_w;                    /* inference floats per row (dag_carve) */
+    const float **in;                /* per layer: this step's input */
+    float **inb, **dy;               /* per layer: merged input (or NULL),
+                                        gradient of the output */
+    float *gx;                       /* gradient of a merged input */
 };
 
 static size_t mask_words(size_t m, size_t n) { return (m * n + 63) / 64; }
@@ -70,10 +86,17 @@ static int has_slopes(const de_layer_t *l)
     return l->act.kind == DE_PRELU;
 }
 
+/* A layer with a kernel (float or int8); else y = dropout(act(input)). */
+static int has_gemm(const de_layer_t *l)
+{
+    return l->w || l->qw;
+}
+
 /* The layer's params: kernel, bias, gamma, beta, slopes (those it has). */
 static size_t n_params(const de_layer_t *l)
 {
-    return 1 + !!l->b + !!l->norm.gamma + !!l->norm.beta + has_slopes(l);
+    return (size_t)has_gemm(l) + !!l->b + !!l->norm.gamma + !!l->norm.beta
+           + has_slopes(l);
 }
 
 static int has_noise(const de_layer_t *l)
@@ -110,6 +133,11 @@ de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
     net->width = n_in;
     for (size_t l = 0; l < n_layers; l++)
         if (layers[l].n_out > net->width) net->width = layers[l].n_out;
+    net->dag = de_graph_is_dag(n_layers, layers);
+    net->dag_w = n_in;
+    for (size_t l = 0; l < n_layers; l++)
+        net->dag_w += layers[l].n_out
+                      + (de_graph_merges(&layers[l]) ? layers[l].n_in : 0);
     return net;
 }
 
@@ -126,12 +154,17 @@ static void free_train(de_net_t *net)
     free(net->mul);
     free(net->nbuf);
     net->nbuf = NULL;
+    free(net->in);
+    free(net->inb);
+    free(net->dy);
     net->arena = NULL;
     net->params = NULL;
     net->out = net->pre = net->grad = NULL;
     net->mask = NULL;
     net->drop = NULL;
     net->act = net->mul = NULL;
+    net->in = NULL;
+    net->inb = net->dy = NULL;
 }
 
 void de_net_free(de_net_t *net)
@@ -149,30 +182,93 @@ static void scale(size_t n, float f, const float *x, float *y)
     for (size_t i = 0; i < n; i++) y[i] = x[i] * f;
 }
 
-/* Forward m rows in inference mode: dropout is the identity, "weight"
- * scaling multiplies by (1 - rate).  a, b: scratch of m * width floats. */
-static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
-                      float *a, float *b, const de_packed_b_t *const *packed)
+/* A GEMM-less layer's forward: y = dropout(act(x)), the unfused passes
+ * (mask NULL when d is NULL or draws nothing). */
+static void pass_forward(const de_layer_t *L, size_t m, const float *x,
+                         float *y, const de_dropout_t *d, uint64_t *mask)
+{
+    memcpy(y, x, m * L->n_out * sizeof *y);
+    de_bias_act(m, L->n_out, NULL, &L->act, y);
+    if (d && d->drop_below) de_dropout(m, L->n_out, y, y, mask, d);
+}
+
+/* One layer in inference mode: dropout is the identity, "weight" scaling
+ * multiplies by (1 - rate).  packed: the kernel's prepacked panels or NULL. */
+static int infer_layer(const de_layer_t *L, size_t m, const float *in,
+                       float *o, const de_packed_b_t *packed)
 {
     static const de_dropout_t none = {0, 1.f, 0};
-    const float *in = x;
-    if (net->in_rate > 0.0 && !net->in_inverted) {
-        scale(m * net->n_in, (float)(1.0 - net->in_rate), x, a);
-        in = a;
-    }
-    for (size_t l = 0; l < net->n_layers; l++) {
-        const de_layer_t *L = &net->layers[l];
-        float *o = l + 1 == net->n_layers ? y : (in == a ? b : a);
-        int rc = L->norm.kind ? de_norm_layer_infer(m, L, in, &none, o, NULL)
-            : L->qw
+    int rc = DE_OK;
+    if (!has_gemm(L))
+        pass_forward(L, m, in, o, NULL, NULL);
+    else if (L->norm.kind)
+        rc = de_norm_layer_infer(m, L, in, &none, o, NULL);
+    else
+        rc = L->qw
             ? de_qdense_forward(m, L->n_out, L->n_in, in, L->qw, L->qcorr,
                                 L->qscale, L->b, &L->act, o)
-            : de_dense_forward_packed(m, L->n_out, L->n_in, in, L->w,
-                                      packed ? packed[l] : NULL, L->b,
-                                      &L->act, &none, o, NULL);
+            : de_dense_forward_packed(m, L->n_out, L->n_in, in, L->w, packed,
+                                      L->b, &L->act, &none, o, NULL);
+    if (!rc && has_mask(L) && !L->inverted)
+        scale(m * L->n_out, (float)(1.0 - L->rate), o, o);
+    return rc;
+}
+
+/* ---- DAG inference scratch: the pointers to each layer's output and
+ * merged input (2 * n_layers, rounded to 64 bytes), then for m rows the
+ * weight-scaled input, the outputs and the merged inputs. */
+static size_t dag_ptr_floats(const de_net_t *net)
+{
+    return (2 * net->n_layers * sizeof(float *) + ALIGN - 1) / ALIGN * ALIGN
+           / sizeof(float);
+}
+
+/* Floats of inference scratch for up to `rows` rows (a, b of a chain). */
+static size_t infer_floats(const de_net_t *net, size_t rows)
+{
+    return net->dag ? dag_ptr_floats(net) + rows * net->dag_w
+                    : 2 * rows * net->width;
+}
+
+/* Carve s for m rows: *xs the scaled-input buffer, outs/inbs per layer. */
+static float **dag_carve(const de_net_t *net, size_t m, float *s, float **xs,
+                         float ***inbs)
+{
+    float **outs = (float **)(void *)s;
+    float *f = s + dag_ptr_floats(net);
+    *inbs = outs + net->n_layers;
+    *xs = f;
+    f += m * net->n_in;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const de_layer_t *L = &net->layers[l];
+        outs[l] = f;
+        f += m * L->n_out;
+        (*inbs)[l] = de_graph_merges(L) ? f : NULL;
+        if ((*inbs)[l]) f += m * L->n_in;
+    }
+    return outs;
+}
+
+/* Forward m rows in inference mode.  s: infer_floats(net, rows >= m)
+ * floats of scratch; packed: per layer its prepacked kernel (or NULL). */
+static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
+                      float *s, size_t rows, const de_packed_b_t *const *packed)
+{
+    float *a = s, *b = s + rows * net->width, *xs = a, **inbs = NULL;
+    float **outs = net->dag ? dag_carve(net, m, s, &xs, &inbs) : NULL;
+    const float *in = x;
+    if (net->in_rate > 0.0 && !net->in_inverted) {
+        scale(m * net->n_in, (float)(1.0 - net->in_rate), x, xs);
+        in = xs;
+    }
+    const float *x0 = in;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const de_layer_t *L = &net->layers[l];
+        float *o = l + 1 == net->n_layers ? y : outs ? outs[l] : (in == a ? b : a);
+        if (outs)
+            in = de_graph_input(net->layers, l, m, net->n_in, x0, outs, inbs[l]);
+        int rc = infer_layer(L, m, in, o, packed ? packed[l] : NULL);
         if (rc) return rc;
-        if (has_mask(L) && !L->inverted)
-            scale(m * L->n_out, (float)(1.0 - L->rate), o, o);
         in = o;
     }
     return DE_OK;
@@ -189,7 +285,7 @@ int de_net_predict_packed(const de_net_t *net, size_t m, const float *x,
                           const de_packed_b_t *const *packed)
 {
     size_t rows = chunk < m ? chunk : m;
-    size_t need = 2 * rows * net->width;
+    size_t need = infer_floats(net, rows);
     /* Small scratch (batch-1 latency) lives on the stack: no malloc. */
     float small[SMALL_SCRATCH] __attribute__((aligned(ALIGN)));
     float *s = need <= SMALL_SCRATCH ? small
@@ -199,8 +295,8 @@ int de_net_predict_packed(const de_net_t *net, size_t m, const float *x,
     size_t n_out = net->layers[net->n_layers - 1].n_out;
     for (size_t r = 0; r < m && !rc; r += rows) {
         size_t mr = m - r < rows ? m - r : rows;
-        rc = infer_rows(net, mr, x + r * net->n_in, y + r * n_out, s,
-                        s + rows * net->width, packed);
+        rc = infer_rows(net, mr, x + r * net->n_in, y + r * n_out, s, rows,
+                        packed);
     }
     if (s != small) free(s);
     return rc;
@@ -213,17 +309,16 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
 {
     size_t rows = chunk < m ? chunk : m;
     size_t n_out = net->layers[net->n_layers - 1].n_out;
-    size_t n = (2 * net->width + n_out) * rows;
+    size_t n = infer_floats(net, rows) + n_out * rows;
     float *s = aligned_alloc(ALIGN, (n * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN);
     if (!s) return DE_ENOMEM;
-    float *p = s + 2 * rows * net->width;
+    float *p = s + infer_floats(net, rows);
     int rc = DE_OK;
     memset(sums, 0, (1 + n_metrics) * sizeof *sums);
     for (size_t r = 0; r < m && !rc; r += rows) {
         size_t mr = m - r < rows ? m - r : rows;
         const float *tr = t + r * t_cols;
-        rc = infer_rows(net, mr, x + r * net->n_in, p, s, s + rows * net->width,
-                        NULL);
+        rc = infer_rows(net, mr, x + r * net->n_in, p, s, rows, NULL);
         sums[0] += de_loss_rows(loss, mr, n_out, p, tr, sw ? sw + r : NULL,
                                 NULL, 0, 1.f);
         for (size_t i = 0; i < n_metrics; i++)
@@ -280,11 +375,14 @@ static void mc_merge(size_t n, size_t G, size_t len, const float *gm,
 
 /* Forward the S stacked copies xs[S*mr x n_in] (overwritten by the input
  * dropout) with every dropout site drawing, as in training, from key
- * de_rng_key(seed_site, site, step).  *out: the output, a or b. */
+ * de_rng_key(seed_site, site, step).  *out: the output, a or b (a DAG's:
+ * in g, infer_floats(net, rows) floats). */
 static int mc_forward(const de_net_t *net, size_t rows, float *xs,
-                      uint64_t step, float *a, float *b, uint64_t *mask,
-                      float *mul, const float **out)
+                      uint64_t step, float *a, float *b, float *g,
+                      uint64_t *mask, float *mul, const float **out)
 {
+    float *unused, **inbs = NULL;
+    float **outs = net->dag ? dag_carve(net, rows, g, &unused, &inbs) : NULL;
     de_dropout_t d;
     if (net->in_rate > 0.0) {
         de_dropout_params(net->in_rate, net->in_inverted,
@@ -296,13 +394,20 @@ static int mc_forward(const de_net_t *net, size_t rows, float *xs,
     float *o = a;
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
-        o = in == a ? b : a;
+        o = outs ? outs[l] : in == a ? b : a;
+        if (outs)
+            in = de_graph_input(net->layers, l, rows, net->n_in, xs, outs, inbs[l]);
         uint64_t key = de_rng_key(L->seed, l + 1, step);
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, &d);
         memset(mask, 0, mask_words(rows, L->n_out) * 8);
-        int rc = L->norm.kind ? de_norm_layer_infer(rows, L, in, &d, o, mask)
-            : de_dense_forward(rows, L->n_out, L->n_in, in, L->w, L->b,
-                               &L->act, &d, o, mask);
+        int rc = DE_OK;
+        if (!has_gemm(L))
+            pass_forward(L, rows, in, o, &d, mask);
+        else if (L->norm.kind)
+            rc = de_norm_layer_infer(rows, L, in, &d, o, mask);
+        else
+            rc = de_dense_forward(rows, L->n_out, L->n_in, in, L->w, L->b,
+                                  &L->act, &d, o, mask);
         if (rc) return rc;
         if (has_noise(L))
             de_noise(L->noise, L->rate, key, rows * L->n_out, o, mul);
@@ -326,7 +431,8 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
     if (rows > m) rows = m;
     size_t R = G * rows, w = net->width, n_out = net->layers[net->n_layers - 1].n_out;
     /* floats rounded to 64 bytes so that the mask words after them align */
-    size_t nf = (R * (net->n_in + 3 * w) + 1 + 2 * rows * n_out + 15) & ~(size_t)15;
+    size_t ng = net->dag ? infer_floats(net, R) + 16 : 0;  /* a DAG's, aligned */
+    size_t nf = (R * (net->n_in + 3 * w) + 1 + 2 * rows * n_out + ng + 15) & ~(size_t)15;
     size_t nm = mask_words(R, w);
     float *buf = aligned_alloc(ALIGN, ((nf * sizeof(float) + nm * 8) + ALIGN - 1)
                                / ALIGN * ALIGN);
@@ -334,6 +440,7 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
     float *xs = buf, *a = xs + R * net->n_in, *b = a + R * w;
     float *mul = b + R * w;           /* R * w + 1 floats: de_noise's */
     float *gm = mul + R * w + 1, *gq = gm + rows * n_out;
+    float *g = (float *)((uintptr_t)(gq + rows * n_out + 15) & ~(uintptr_t)63);
     uint64_t *mask = (uint64_t *)(xs + nf);
     int rc = DE_OK;
     for (size_t r = 0, c = 0; r < m && !rc; r += rows, c++) {
@@ -345,7 +452,7 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
                 memcpy(xs + s * mr * net->n_in, x + r * net->n_in,
                        mr * net->n_in * sizeof(float));
             const float *y = NULL;
-            rc = mc_forward(net, gn * mr, xs, key + c * n_groups + gi, a, b,
+            rc = mc_forward(net, gn * mr, xs, key + c * n_groups + gi, a, b, g,
                             mask, mul, &y);
             if (rc) break;
             mc_group(gn, len, y, gm, gq);
@@ -387,7 +494,7 @@ static size_t layout(de_net_t *net, char *base)
             ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
         net->mul[l] = has_noise(L)
             ? carve(base, &at, (B * L->n_out + 1) * sizeof(float)) : NULL;
-        net->pre[l] = needs_pre(L)
+        net->pre[l] = needs_pre(L) && has_gemm(L)    /* else: its input */
             ? carve(base, &at, B * L->n_out * sizeof(float)) : NULL;
         de_norm_buf_t *nb = &net->nbuf[l];
         nb->xhat = nb->stat = nb->act = NULL;
@@ -398,6 +505,18 @@ static size_t layout(de_net_t *net, char *base)
             if (L->norm.post)
                 nb->act = carve(base, &at, B * L->n_out * sizeof(float));
         }
+    }
+    if (net->dag) {
+        size_t widest = 0;
+        for (size_t l = 0; l < net->n_layers; l++) {
+            const de_layer_t *L = &net->layers[l];
+            net->inb[l] = de_graph_merges(L)
+                ? carve(base, &at, B * L->n_in * sizeof(float)) : NULL;
+            net->dy[l] = l + 1 < net->n_layers
+                ? carve(base, &at, B * L->n_out * sizeof(float)) : net->gbuf[0];
+            if (L->n_in > widest) widest = L->n_in;
+        }
+        net->gx = carve(base, &at, B * widest * sizeof(float));
     }
     for (size_t i = 0; i < net->n_params; i++)
         net->grad[i] = carve(base, &at, net->params[i].rows
@@ -431,8 +550,12 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
     net->act = malloc(L * sizeof *net->act);
     net->mul = malloc(L * sizeof *net->mul);
     net->nbuf = malloc(L * sizeof *net->nbuf);
+    net->in = malloc(L * sizeof *net->in);
+    net->inb = malloc(L * sizeof *net->inb);
+    net->dy = malloc(L * sizeof *net->dy);
     if (!net->params || !net->out || !net->pre || !net->mask || !net->drop
-        || !net->grad || !net->act || !net->mul || !net->nbuf)
+        || !net->grad || !net->act || !net->mul || !net->nbuf || !net->in
+        || !net->inb || !net->dy)
         goto oom;
     memcpy(net->params, params, np * sizeof *params);
     size_t size = layout(net, NULL);
@@ -462,10 +585,16 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step)
         size_t n = L->n_out, k = L->n_in;
         float *y = has_noise(L) ? net->act[l] : net->out[l], *z = net->pre[l];
         uint64_t key = de_rng_key(L->seed, l + 1, step);
-        int rc;
+        int rc = DE_OK;
+        if (net->dag)
+            in = de_graph_input(net->layers, l, m, net->n_in, net->xb,
+                                net->out, net->inb[l]);
+        net->in[l] = in;
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, d);
         if (net->mask[l]) memset(net->mask[l], 0, mask_words(m, n) * 8);
-        if (L->norm.kind) {
+        if (!has_gemm(L)) {
+            pass_forward(L, m, in, y, d, net->mask[l]);
+        } else if (L->norm.kind) {
             rc = de_norm_layer_forward(m, L, in, d, z, &net->nbuf[l], y,
                                        net->mask[l]);
         } else if (z) {
@@ -490,21 +619,46 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step)
     return DE_OK;
 }
 
+/* DAG: the gradient of layer l's input (dz times its kernel, or dz itself
+ * without one) summed into the gradients of its sources. */
+static int dag_dx(de_net_t *net, size_t l, size_t m, const float *dz)
+{
+    const de_layer_t *L = &net->layers[l];
+    size_t n = L->n_out, k = L->n_in;
+    const float *dx = dz;
+    if (!de_graph_needs_dx(L, l)) return DE_OK;
+    if (has_gemm(L) && !de_graph_merges(L))   /* straight into the source's */
+        return de_gemm(0, 1, m, k, n, dz, n, L->w, n,
+                       net->dy[de_graph_source(L, l, 0)], k, 1, NULL);
+    if (has_gemm(L)) {
+        int rc = de_gemm(0, 1, m, k, n, dz, n, L->w, n, net->gx, k, 0, NULL);
+        if (rc) return rc;
+        dx = net->gx;
+    }
+    de_graph_input_backward(net->layers, l, m, net->n_in, net->xb, net->out,
+                            dx, net->dy);
+    return DE_OK;
+}
+
 /* Gradients of every param for the batch; the loss gradient is in gbuf[0]. */
 static int backward(de_net_t *net, size_t m)
 {
     int cur = 0;
     size_t p = net->n_params;
+    if (net->dag)        /* summed into by every layer reading the output */
+        for (size_t l = 0; l + 1 < net->n_layers; l++)
+            memset(net->dy[l], 0, m * net->layers[l].n_out * sizeof(float));
     for (size_t l = net->n_layers; l-- > 0;) {
         const de_layer_t *L = &net->layers[l];
         size_t n = L->n_out, k = L->n_in;
-        float *dz = net->gbuf[cur];
-        const float *x = l ? net->out[l - 1] : net->xb;
+        float *dz = net->dag ? net->dy[l] : net->gbuf[cur];
+        const float *x = net->in[l];
         const float *y = has_noise(L) ? net->act[l] : net->out[l];
+        const float *z = has_gemm(L) ? net->pre[l] : x;
         const int fused = net->fused && l + 1 == net->n_layers;
         /* This layer's param gradients, in de_net_train_setup's order. */
         float **g = net->grad + (p -= n_params(L));
-        float *gw = *g++, *gb = L->b ? *g++ : NULL;
+        float *gw = has_gemm(L) ? *g++ : NULL, *gb = L->b ? *g++ : NULL;
         float *ggamma = L->norm.gamma ? *g++ : NULL;
         float *gbeta = L->norm.beta ? *g++ : NULL;
         float *gslopes = has_slopes(L) ? *g : NULL;
@@ -516,17 +670,24 @@ static int backward(de_net_t *net, size_t m)
                                    ggamma, gbeta, gslopes);
         } else {
             if (gslopes)   /* from dy, before dz overwrites it */
-                de_prelu_slope_grad(m, n, &net->drop[l], net->mask[l],
-                                    net->pre[l], dz, gslopes);
+                de_prelu_slope_grad(m, n, &net->drop[l], net->mask[l], z, dz,
+                                    gslopes);
             if (!fused)
                 de_backward_act(m, n, &L->act, &net->drop[l], net->mask[l], y,
-                                net->pre[l], dz, dz);
+                                z, dz, dz);
         }
-        if (gb) de_sum_rows(m, n, dz, gb);
-        int rc = de_gemm(1, 0, k, n, m, x, k, dz, n, gw, n, 0, NULL);
-        if (!rc && l)
+        int rc = DE_OK;
+        if (has_gemm(L)) {
+            if (gb) de_sum_rows(m, n, dz, gb);
+            rc = de_gemm(1, 0, k, n, m, x, k, dz, n, gw, n, 0, NULL);
+        }
+        if (!rc && net->dag)
+            rc = dag_dx(net, l, m, dz);
+        else if (!rc && l && has_gemm(L))
             rc = de_gemm(0, 1, m, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
                          0, NULL);
+        else if (!rc && l)
+            memcpy(net->gbuf[1 - cur], dz, m * n * sizeof *dz);
         if (rc) return rc;
         cur = 1 - cur;
     }
