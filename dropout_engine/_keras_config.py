@@ -226,6 +226,8 @@ def model_from_keras(config, cls, fail):
     for i, item in enumerate(c["layers"]):      # every class known before any is built
         _layer_item(item, i, fail)
     built = [layer_from_keras(item, i, fail) for i, item in enumerate(c["layers"])]
+    if getattr(cls, "_kind", None) != "sequential":    # Model: what the file holds
+        cls = cls._kinds["sequential"]
     try:
         model = cls(built, name=c.get("name"))
         if not model.built:
@@ -290,8 +292,18 @@ def _layer_to_keras(layer, config):
             "registered_name": None}
 
 
+def require_sequential(model):
+    """Keras's files are written and read for Sequential models only (their
+    layer paths and weight order are a Sequential's)."""
+    if getattr(model, "_kind", None) != "sequential":
+        raise ValueError(f"Model '{model.name}': .keras / .weights.h5 files of "
+                         "functional models are not supported (Sequential models "
+                         "only); use a .safetensors file")
+
+
 def model_to_keras(model):
     """The config.json Keras 3 builds ``model`` from (compile_config included)."""
+    require_sequential(model)
     ours = model.get_config()
     shape = [None] + list(ours["layers"][0]["config"]["shape"])
     items = [{"module": "keras.layers", "class_name": "InputLayer",

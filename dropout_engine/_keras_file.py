@@ -57,6 +57,7 @@ def _failer(path):
 def _write_h5(model, h5):
     """The model's weights (and optimizer state, when compiled) as Keras lays
     them out; returns the bytes of the HDF5 file."""
+    kc.require_sequential(model)
     bio = io.BytesIO()
     with h5.File(bio, "w") as f:
         for path, layer, kind in zip(kc.h5_paths(kc.class_names(model)), model.layers,
@@ -327,6 +328,7 @@ def load_model(filepath, cls, compile=True):
 def load_weights(model, filepath, *, zipped):
     """Weights (and optimizer state, when compiled) from a ``.weights.h5``
     file or the weights of a ``.keras`` file (``zipped``), as Keras's."""
+    kc.require_sequential(model)
     fail = _failer(filepath)
     source = os.fsdecode(os.fspath(filepath))
     if zipped:
