@@ -57,7 +57,6 @@ def _failer(path):
 def _write_h5(model, h5):
     """The model's weights (and optimizer state, when compiled) as Keras lays
     them out; returns the bytes of the HDF5 file."""
-    kc.require_sequential(model)
     bio = io.BytesIO()
     with h5.File(bio, "w") as f:
         for path, layer, kind in zip(kc.h5_paths(kc.class_names(model)), model.layers,
@@ -65,7 +64,7 @@ def _write_h5(model, h5):
             g = f.create_group(path).create_group("vars")
             g.attrs["name"] = layer.name
             named = dict(zip(getattr(layer, "weight_names", ()), layer.weights))
-            for i, name in enumerate(kc.LAYERS[kind].var_names(layer)):
+            for i, name in enumerate(kc.var_names(kind, layer)):
                 g[str(i)] = named[name]
         if model.compiled and not model.quantized:
             opt = model.optimizer
@@ -222,7 +221,7 @@ def _read_layers(model, h5):
     new, paths = [], kc.h5_paths(kc.class_names(model))
     for path, layer, kind in zip(paths, model.layers, kc.class_names(model)):
         g, where = h5.vars(path), f"layer {layer.name!r} ({path})"
-        names = kc.LAYERS[kind].var_names(layer)
+        names = kc.var_names(kind, layer)
         if len(g) != len(names):
             raise h5.fail(f"{where} holds {len(g)} variables, the model's layer has "
                           f"{len(names)}")
@@ -328,7 +327,6 @@ def load_model(filepath, cls, compile=True):
 def load_weights(model, filepath, *, zipped):
     """Weights (and optimizer state, when compiled) from a ``.weights.h5``
     file or the weights of a ``.keras`` file (``zipped``), as Keras's."""
-    kc.require_sequential(model)
     fail = _failer(filepath)
     source = os.fsdecode(os.fspath(filepath))
     if zipped:

@@ -553,9 +553,11 @@ def graph_forward(model, x, weights):
     layers in order, each on the outputs of the layers it was called on.
     ``weights``: float64 arrays in Keras order (what get_weights gives),
     read as they are (finite differences perturb them in place).  Dropout
-    is the identity ("weight" scaling multiplies by 1 - rate)."""
+    is the identity ("weight" scaling multiplies by 1 - rate), as are the
+    noise layers; BatchNormalization uses its moving statistics; an
+    Embedding's mask_zero reaches the GlobalAveragePooling1D reading it."""
     w = list(weights)
-    values = {}
+    values, masks = {}, {}
     out = None
     functional = type(model.layers[0]).__name__ == "InputLayer"
     for layer in model.layers:
@@ -573,9 +575,29 @@ def graph_forward(model, x, weights):
             if layer.use_bias:
                 h = h + w.pop(0)
             h = activation(layer.activation, h)
-        elif kind in ("Dropout", "GaussianDropout", "AlphaDropout"):
+        elif kind in ("Dropout", "GaussianDropout", "AlphaDropout", "GaussianNoise",
+                      "SpatialDropout1D"):
             if getattr(layer, "scaling", "inverted") == "weight":
                 h = h * (1.0 - layer.rate)
+        elif kind in ("Flatten", "Reshape"):
+            h = h.reshape((h.shape[0],) + layer._output_shape(h.shape[1:]))
+        elif kind == "Embedding":
+            ids = h.astype(np.int64)
+            h = w.pop(0)[ids]
+            masks[id(h)] = (ids != 0) if layer.mask_zero else None
+        elif kind == "GlobalAveragePooling1D":
+            keep = masks.get(id(h))
+            wt = np.ones(h.shape[:2]) if keep is None else keep.astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                h = (h * wt[..., None]).sum(1) / wt.sum(1, keepdims=True)
+        elif kind == "BatchNormalization":
+            g = w.pop(0) if layer.scale else None
+            b = w.pop(0) if layer.center else None
+            h = batch_norm_infer(h, w.pop(0), w.pop(0), g, b, layer.epsilon)
+        elif kind == "LayerNormalization":
+            g = w.pop(0) if layer.scale else None
+            b = w.pop(0) if layer.center else None
+            h = norm_forward("layer", h, g, b, layer.epsilon)[0]
         elif kind == "Concatenate":
             h = np.concatenate(ins, axis=-1)
         elif kind in ("Add", "Average"):

@@ -119,13 +119,31 @@ def _trained(k):
     return m
 
 
+def _layers_seq(k):
+    return k.Sequential([k.Input((6, 4)), k.layers.Dense(5, activation="relu", name="step"),
+                         k.layers.SpatialDropout1D(0.2, name="sd"), k.layers.Flatten(name="f"),
+                         k.layers.Dense(8, name="d"), k.layers.BatchNormalization(name="bn"),
+                         k.layers.GaussianNoise(0.1, name="gn"),
+                         k.layers.Dense(2, name="o")], name="layers_seq")
+
+
+def _layers_dag(k):
+    x = k.Input((9,), dtype="int32", name="ids")
+    e = k.layers.GlobalAveragePooling1D(name="gap")(k.layers.Embedding(30, 6, name="emb")(x))
+    a = k.layers.LayerNormalization(name="ln")(k.layers.Dense(4, name="a")(e))
+    b = k.layers.GaussianDropout(0.1, name="gd")(k.layers.Dense(4, name="b")(e))
+    return k.Model(x, k.layers.Dense(2, name="o")(k.layers.Concatenate(name="cat")([a, b])),
+                   name="layers_dag")
+
+
 @pytest.mark.parametrize("build", [_seq, _unbuilt, _chain, _dag, _named_graph, _quantized,
-                                   _trained], ids=lambda b: b.__name__.strip("_"))
+                                   _trained, _layers_seq, _layers_dag],
+                         ids=lambda b: b.__name__.strip("_"))
 @pytest.mark.parametrize("kwargs", [{}, {"line_length": 100}, {"show_trainable": True},
                                     {"line_length": 60, "positions": [0.5, 0.7, 1.0]}],
                          ids=["default", "wide", "trainable", "narrow"])
 def test_summary_text_is_keras_own(build, kwargs):
-    if "positions" in kwargs and build in (_dag, _named_graph):
+    if "positions" in kwargs and build in (_dag, _named_graph, _layers_dag):
         kwargs = dict(kwargs, positions=[0.4, 0.6, 0.8, 1.0])
     theirs, ours = _summaries(build, **kwargs)
     assert len(ours) == len(theirs) == 1       # one call with the whole text
@@ -213,3 +231,135 @@ def test_inputs_and_outputs_as_keras():
         assert [tuple(t.shape) for t in s.inputs] == [(None, 5)]
         assert [tuple(t.shape) for t in s.outputs] == [(None, 2)]
         assert m.get_layer(index=1).output.shape == (None, 3)
+
+
+# ------------------------------------------- the new layers, against Keras
+from test_functional_layers import (DAGS, _random as _random_layers,  # noqa: E402
+                                    _x_for, norm_dag)
+
+
+@pytest.mark.parametrize("graph", DAGS, ids=lambda g: g.__name__)
+def test_dags_of_the_new_layers_predict_as_keras_with_the_same_weights(graph):
+    ours, theirs = _random_layers(graph(dk)), graph(keras)
+    assert [type(l).__name__ for l in ours.layers] == [type(l).__name__ for l in theirs.layers]
+    theirs.set_weights(ours.get_weights())
+    x = _x_for(ours, 30)
+    np.testing.assert_allclose(ours.predict(x), np.asarray(theirs(x)), rtol=1e-5, atol=2e-6)
+
+
+def test_batch_normalization_in_a_dag_trains_as_keras():
+    rng = np.random.default_rng(4)
+    x = rng.normal(1.0, 2.0, (64, 6)).astype(np.float32)
+    t = np.stack([np.tanh(x[:, 0]), x[:, 1] > 0], 1).astype(np.float32)
+    ours = _random_layers(norm_dag(dk), 5)
+    theirs = norm_dag(keras)
+    # without the Dropout's draws, which differ: rate 0 in both
+    for m in (ours, theirs):
+        next(l for l in m.layers if type(l).__name__ == "Dropout").rate = 0.0
+    ours._replan()
+    theirs.set_weights(ours.get_weights())
+    for m in (ours, theirs):
+        m.compile(m is ours and dk.optimizers.SGD(0.05) or keras.optimizers.SGD(0.05), "mse")
+        m.fit(x, t, batch_size=64, epochs=20, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------- files
+def _keras_mlp(k):
+    x = k.Input((8,), name="x")
+    a = k.layers.Dense(6, activation="relu", name="a")(x)
+    b = k.layers.Dense(5, activation="tanh", name="b")(x)
+    c = k.layers.Dropout(0.3, name="drop")(k.layers.Concatenate(name="cat")([a, b]))
+    e = k.layers.Add(name="add")([k.layers.Dense(3, name="c")(c),
+                                  k.layers.Dense(3, name="skip")(x)])
+    return k.Model(x, k.layers.Activation("softmax", name="soft")(e), name="mlp")
+
+
+def _fitted(model, k, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((32, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    model.compile(k.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    return x, y
+
+
+def test_a_keras_written_functional_file_loads_and_predicts_as_keras(tmp_path):
+    theirs = _keras_mlp(keras)
+    x, y = _fitted(theirs, keras)
+    path = tmp_path / "theirs.keras"
+    theirs.save(path)
+    ours = dk.saving.load_model(path)
+    assert type(ours).__name__ == "Functional" and ours._plan.dag
+    assert [l.name for l in ours.layers] == [l.name for l in theirs.layers]
+    np.testing.assert_allclose(ours.predict(x), np.asarray(theirs(x)), rtol=1e-6, atol=1e-6)
+    assert ours.optimizer.iterations == int(theirs.optimizer.iterations)
+    for a, b in zip(ours.optimizer.variables(), [v for v in theirs.optimizer.variables
+                                                 if len(v.shape)]):
+        np.testing.assert_array_equal(a, np.asarray(b))
+    ours.fit(x, y, epochs=1, verbose=0)                  # goes on training
+    assert ours.optimizer.iterations == int(theirs.optimizer.iterations) + 1   # 32 rows
+
+
+def test_our_functional_file_loads_in_keras_and_back(tmp_path):
+    ours = _random(_keras_mlp(dk), 3)
+    x, _ = _fitted(ours, dk)
+    path = tmp_path / "ours.keras"
+    ours.save(path)
+    theirs = keras.saving.load_model(path)
+    assert [l.name for l in theirs.layers] == [l.name for l in ours.layers]
+    np.testing.assert_allclose(np.asarray(theirs(x)), ours.predict(x), rtol=1e-6, atol=1e-6)
+    assert int(theirs.optimizer.iterations) == ours.optimizer.iterations
+    back = dk.saving.load_model(path)
+    assert back.get_config() == ours.get_config()
+    np.testing.assert_array_equal(back.predict(x), ours.predict(x))
+
+
+def test_functional_weights_files_trade_with_keras(tmp_path):
+    ours, theirs = _random(_keras_mlp(dk), 4), _keras_mlp(keras)
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    x = np.random.default_rng(2).standard_normal((5, 8)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(theirs(x)), ours.predict(x), rtol=1e-6, atol=1e-6)
+    theirs.set_weights([w * 0.5 for w in theirs.get_weights()])
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    ours.load_weights(tmp_path / "theirs.weights.h5")
+    np.testing.assert_allclose(ours.predict(x), np.asarray(theirs(x)), rtol=1e-6, atol=1e-6)
+
+
+def _embedding_seq(k):
+    return k.Sequential([k.Input((9,), dtype="int32"), k.layers.Embedding(20, 4, mask_zero=True),
+                         k.layers.GlobalAveragePooling1D(), k.layers.Dense(3)], name="emb")
+
+
+def _spatial_seq(k):
+    return k.Sequential([k.Input((6, 4)), k.layers.Dense(5, activation="relu"),
+                         k.layers.SpatialDropout1D(0.2, seed=3), k.layers.Flatten(),
+                         k.layers.Dense(3)], name="spatial")
+
+
+def _embedding_functional(k):
+    x = k.Input((7,), dtype="int32", name="ids")
+    e = k.layers.GlobalAveragePooling1D()(k.layers.Embedding(12, 5, mask_zero=True)(x))
+    return k.Model(x, k.layers.Add()([k.layers.Dense(2)(e), k.layers.Dense(2)(e)]))
+
+
+@pytest.mark.parametrize("build", [_embedding_seq, _spatial_seq, _embedding_functional],
+                         ids=lambda b: b.__name__.strip("_"))
+def test_embedding_and_spatial_dropout_files_trade_with_keras(build, tmp_path):
+    theirs = build(keras)
+    rng = np.random.default_rng(0)
+    theirs.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32)
+                        for w in theirs.get_weights()])
+    theirs.save(tmp_path / "theirs.keras")
+    ours = dk.saving.load_model(tmp_path / "theirs.keras")
+    x = _x_for(ours, 12)
+    assert x.dtype.kind == ("i" if ours._vocab() else "f")
+    np.testing.assert_allclose(ours.predict(x), np.asarray(theirs(x)), rtol=1e-6, atol=1e-6)
+    ours.save(tmp_path / "ours.keras")
+    back = keras.saving.load_model(tmp_path / "ours.keras")
+    assert back.get_config()["layers"][0]["config"]["dtype"] == \
+        theirs.get_config()["layers"][0]["config"]["dtype"]
+    np.testing.assert_allclose(np.asarray(back(x)), ours.predict(x), rtol=1e-6, atol=1e-6)

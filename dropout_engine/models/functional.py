@@ -224,12 +224,24 @@ class Functional(Model):
         config, when its layers are ones dropout_engine offers)."""
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("functional config must be a dict with a 'layers' list")
-        made, outputs = {}, {}
+        made = []
         for i, entry in enumerate(config["layers"]):
             if not isinstance(entry, dict):
                 raise ValueError(f"layers[{i}] must be a dict, got {entry!r:.100}")
-            layer = layers_mod.deserialize(entry, f"layers[{i}]")
+            made.append(layers_mod.deserialize(entry, f"layers[{i}]"))
+        return cls._from_layers(config, made)
+
+    @classmethod
+    def _from_layers(cls, config, layers):
+        """The model of a functional config (ours or Keras's) whose layers
+        (``config["layers"]``'s entries, in order) are already made: each
+        called on the tensors its inbound node names."""
+        made, outputs = {}, {}
+        for i, (entry, layer) in enumerate(zip(config["layers"], layers)):
             name = entry.get("name", layer.name)
+            if not isinstance(name, str):
+                raise ValueError(f"layers[{i}]: the name must be a string, got "
+                                 f"{name!r:.100}")
             if name in made:
                 raise ValueError(f"layers[{i}]: the name {name!r} is used twice")
             made[name] = layer
@@ -263,6 +275,10 @@ class Functional(Model):
             h = config.get(key)
             if isinstance(h, list) and len(h) == 1 and isinstance(h[0], list):
                 h = h[0]
+            elif isinstance(h, list) and len(h) > 1 and all(isinstance(e, list) for e in h):
+                raise NotImplementedError(
+                    f"functional config: {len(h)} {key} (models with several inputs "
+                    "or outputs are not supported)")
             if not (isinstance(h, list) and len(h) == 3 and h[0] in outputs):
                 raise ValueError(f"functional config: {key} must be [layer name, 0, "
                                  f"0] of a layer of the config, got {h!r:.100}")
@@ -271,12 +287,18 @@ class Functional(Model):
 
 
 def _node_args(node, name):
-    """The tensors (one, or a list for a merge) of an inbound node."""
+    """The tensors (one, or a list for a merge) of an inbound node; its
+    kwargs may only be Keras's record of an inference call."""
     args = node.get("args") if isinstance(node, dict) else None
-    if not isinstance(args, list) or len(args) != 1:
+    kwargs = node.get("kwargs", {}) if isinstance(node, dict) else None
+    if not isinstance(args, list) or len(args) != 1 or not isinstance(kwargs, dict):
         raise ValueError(f"layer {name!r}: an inbound node must be {{'args': "
                          f"[tensor or list of tensors], 'kwargs': {{}}}}, got "
                          f"{node!r:.200}")
+    if any(k not in ("training", "mask") or v not in (None, False)
+           for k, v in kwargs.items()):
+        raise ValueError(f"layer {name!r}: call arguments {kwargs!r:.200} are not "
+                         "supported (a layer called on its inputs alone)")
     return args[0]
 
 
