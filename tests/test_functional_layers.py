@@ -15,6 +15,7 @@ from dropout_engine.models import Functional, Model, Sequential
 from dropout_engine.training import distribution
 
 import reference as ref
+from test_functional import check_mse_gradients
 
 L = dk.layers
 
@@ -161,16 +162,8 @@ def test_an_embedding_dag_fuses_the_mean_into_the_gather():
 def test_dag_gradients_match_finite_differences(graph):
     m = _random(graph(dk), seed=3)
     x = _x_for(m, 10, seed=4)
-    t = np.random.default_rng(5).standard_normal((10, m._n_out)).astype(np.float32)
-    before = [w.astype(np.float64) for w in m.get_weights()]
-    m.compile(de.optimizers.SGD(learning_rate=1.0), "mse")
-    m.fit(x, t, batch_size=10, epochs=1, shuffle=False, verbose=0)
-    got = [b - a for b, a in zip(before, m.get_weights())]
-    for i, p in enumerate(before):
-        fd = ref.finite_differences(
-            lambda: ((ref.graph_forward(m, x, before) - t) ** 2).mean(), p)
-        np.testing.assert_allclose(got[i], fd, rtol=2e-3, atol=3e-5,
-                                   err_msg=f"weight {i} ({m.weights[i].shape})")
+    check_mse_gradients(m, x, np.random.default_rng(5).standard_normal(
+        (10, m._n_out)).astype(np.float32))
 
 
 def test_batch_normalization_in_a_dag_moves_its_statistics_and_trains():
