@@ -667,7 +667,7 @@ cdef class Net:
     noise, norm: a _fill_norm dict or None; optional, 0 by default: op,
     steps, pool_steps, vocab, pool, mask_zero, noise_axes, as de_layer_t's);
     the weights must stay the same numpy objects (updated in place).  A net
-    whose first layer is an embedding reads token ids: ``reads`` is False
+    with an embedding layer reads token ids: ``reads`` is False
     for it (its x is always validated in Python first).  A DAG's layers
     also give src (an int64 array of source layers, -1 the input) and
     combine (graph.c).
@@ -757,7 +757,7 @@ cdef class Net:
             raise MemoryError()
         self.n_in = n_in
         self.n_out = layers[n - 1]["n_out"]
-        self.ids = layers[0].get("op", 0) == DE_OP_EMBED
+        self.ids = any(c.get("op", 0) == DE_OP_EMBED for c in layers)
 
     def __dealloc__(self):
         de_net_free(self.net)

@@ -156,6 +156,8 @@ def test_an_embedding_dag_fuses_the_mean_into_the_gather():
     assert m._plan.stages[0].mask_zero and m._vocab() == 12
     with pytest.raises(ValueError, match="12"):
         m.predict(np.full((2, 7), 12))
+    with pytest.raises(TypeError, match="'embedding.*' .*integer token ids"):
+        m.predict(np.full((2, 7), 1.0, np.float32))     # not the C fast path
 
 
 @pytest.mark.parametrize("graph", DETERMINISTIC, ids=lambda g: g.__name__)

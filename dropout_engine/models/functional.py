@@ -172,6 +172,10 @@ class Functional(Model):
         return [f"{t._keras_history.operation.name}[{t._keras_history.node_index}]"
                 f"[{t._keras_history.tensor_index}]" for t in node.input_tensors]
 
+    def _first_name(self):
+        """The layer input errors name: the first after the InputLayer."""
+        return self._layers[1].name if len(self._layers) > 1 else self.name
+
     @property
     def _sequential_like(self):
         return not self._plan.dag
