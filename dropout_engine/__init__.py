@@ -14,12 +14,13 @@ __all__ = ["ops", "isa", "set_num_threads", "get_num_threads", "__version__"]
 # The model API loads on first use (PEP 562), so `import dropout_engine`
 # stays as cheap as the kernels alone.
 _LAZY = {
-    "Sequential": ("model", "Sequential"),
+    "Sequential": ("models", "Sequential"),
+    "Model": ("models", "Model"),
     "load_model": ("saving", "load_model"),
     "set_random_seed": ("seeding", "set_random_seed"),
     "show_config": ("_sysinfo", "show_config"),
 }
-_LAZY_MODULES = ("activations", "layers", "model", "losses", "metrics",
+_LAZY_MODULES = ("activations", "layers", "model", "models", "losses", "metrics",
                  "optimizers", "regularizers", "constraints", "initializers",
                  "saving", "seeding", "utils", "callbacks", "datasets", "keras",
                  "distribute")

@@ -4,7 +4,7 @@
 No logic lives here beyond argument plumbing: callers (ops.py, model code)
 validate shapes, dtypes and contiguity first, and never pass empty arrays.
 """
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 cdef extern from "engine.h" nogil:
     ctypedef struct de_dropout_t:
@@ -389,6 +389,9 @@ cdef extern from "engine.h" nogil:
         size_t steps, pool_steps, vocab
         int pool, mask_zero, noise_axes
         de_norm_t norm
+        size_t n_src
+        const int64_t *src
+        int combine
     ctypedef struct de_net_t:
         pass
     enum: DE_OP_EMBED
@@ -408,6 +411,8 @@ cdef extern from "engine.h" nogil:
     void de_dropout_bcast(size_t m, size_t steps, size_t n, int axes,
                           size_t group, const de_dropout_t *d, float *y,
                           uint64_t *mask)
+    int de_graph_check(size_t n_in, size_t n_layers, const de_layer_t *layers)
+    int de_graph_is_dag(size_t n_layers, const de_layer_t *layers)
 
     double de_loss_rows(int loss, size_t m, size_t k, const float *p,
                         const float *t, const float *sw, float *g, int fused,
@@ -662,8 +667,10 @@ cdef class Net:
     noise, norm: a _fill_norm dict or None; optional, 0 by default: op,
     steps, pool_steps, vocab, pool, mask_zero, noise_axes, as de_layer_t's);
     the weights must stay the same numpy objects (updated in place).  A net
-    whose first layer is an embedding reads token ids: ``reads`` is False
-    for it (its x is always validated in Python first).
+    with an embedding layer reads token ids: ``reads`` is False
+    for it (its x is always validated in Python first).  A DAG's layers
+    also give src (an int64 array of source layers, -1 the input) and
+    combine (graph.c).
 
     Prepacked kernels: predict of more than DE_GEMM_SMALL_M rows packs each
     float Dense kernel's GEMM panels once (lazily, at the first such
@@ -724,13 +731,24 @@ cdef class Net:
                         or c["w"].shape[1] != ls[i].n_out):
                     raise ValueError("an embedding layer needs its table [vocab, n_out]")
                 _fill_norm(&ls[i].norm, c.get("norm"))
-                self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm")]
+                src = c.get("src")
+                if src is not None and (cnp.PyArray_TYPE(src) != cnp.NPY_INT64
+                                        or (<cnp.ndarray>src).ndim != 1):
+                    raise ValueError("Net: a layer's src must be a 1-D int64 array")
+                ls[i].n_src = 0 if src is None else len(src)
+                ls[i].src = <const int64_t *>_ptr(src) if ls[i].n_src else NULL
+                ls[i].combine = c.get("combine", 0)
+                self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm"), src]
                 dense = ls[i].op == DE_OP_DENSE
                 self._pack_src.append((None if q or not dense else c["w"],
                                        ls[i].n_in, ls[i].n_out))
                 if dense and not q and ls[i].n_out > self._pack_nmax:
                     self._pack_nmax = ls[i].n_out
-            if de_layers_check(n_in, n, ls) != 0:
+            if de_graph_is_dag(n, ls):
+                if de_graph_check(n_in, n, ls) != 0:
+                    raise ValueError("Net: a layer's sources, ops or widths do not "
+                                     "match its merge")
+            elif de_layers_check(n_in, n, ls) != 0:
                 raise ValueError("Net: the layers do not chain (shapes, ops)")
             self.net = de_net_create(n_in, in_rate, in_inverted, in_seed, n, ls)
         finally:
@@ -739,7 +757,7 @@ cdef class Net:
             raise MemoryError()
         self.n_in = n_in
         self.n_out = layers[n - 1]["n_out"]
-        self.ids = layers[0].get("op", 0) == DE_OP_EMBED
+        self.ids = any(c.get("op", 0) == DE_OP_EMBED for c in layers)
 
     def __dealloc__(self):
         de_net_free(self.net)

@@ -9,7 +9,8 @@ non-trainable ones, each in creation order).  Otherwise the entry says what
 differs: ``ours`` lists our keys Keras does not have, with the value that
 behaves as Keras does (a file is written without them, and refused when a
 layer has another value), ``keras_vars`` gives the Keras order of the
-layer's ``weight_names``.  Keras config keys we do not take, at the value
+layer's ``weight_names``, ``strict`` says Keras's constructor takes only
+its config's keys (no ``trainable``; its dtype a name).  Keras config keys we do not take, at the value
 that means what ours does, are dropped on reading (``_KERAS_ONLY``); any
 other key reaches our constructor, which refuses it with its own message.
 
@@ -25,8 +26,9 @@ from .safetensors import ModelFileError
 class Entry:
     """How a Keras layer class maps onto ours (see the module docstring)."""
 
-    def __init__(self, cls, *, ours=None, keras_vars=None):
+    def __init__(self, cls, *, ours=None, keras_vars=None, strict=False):
         self.cls, self.ours, self.keras_vars = cls, dict(ours or {}), keras_vars
+        self.strict = strict
 
     def var_names(self, layer):
         """The layer's weight names in the order Keras stores them."""
@@ -56,8 +58,19 @@ LAYERS = {
     "Flatten": Entry(layers.Flatten),
     "Reshape": Entry(layers.Reshape),
     "GlobalAveragePooling1D": Entry(layers.GlobalAveragePooling1D),
+    "SpatialDropout1D": Entry(layers.SpatialDropout1D, strict=True),
+    "Embedding": Entry(layers.Embedding),
+    **{c.__name__: Entry(c) for c in layers.MERGES},
 }
 _BY_CLASS = {e.cls: name for name, e in LAYERS.items()}
+# Keras's model classes: config.json's class_name -> our kind.
+_MODELS = {"Sequential": "sequential", "Functional": "functional"}
+
+
+def var_names(kind, layer):
+    """The layer's weight names in the order Keras stores them (an
+    InputLayer, which a functional model's file lists, has none)."""
+    return () if kind == "InputLayer" else LAYERS[kind].var_names(layer)
 
 # What Keras 3.15's quantize("int8") stores: our int8 Dense's arithmetic.
 _INT8_CONFIG = {
@@ -70,7 +83,7 @@ _INT8_CONFIG = {
 # Keras-only config keys, at the values under which Keras computes what we do.
 _KERAS_ONLY = {
     "layer": {"quantization_config": (None, _INT8_CONFIG), "lora_rank": (None,),
-              "lora_alpha": (None,)},
+              "lora_alpha": (None,), "activity_regularizer": (None,)},
     "object": {"input_axes": (None,), "output_axes": (None,)},   # initializers
     "optimizer": {"ema_momentum": (0.99,), "use_ema": (False,), "clipnorm": (None,),
                   "global_clipnorm": (None,), "clipvalue": (None,),
@@ -101,8 +114,9 @@ def snake_case(name):
 
 
 def h5_paths(class_names):
-    """The HDF5 group of each layer of a Sequential: "layers/<snake_case of
-    the class>", numbered _1, _2 ... within the model as Keras does."""
+    """The HDF5 group of each of a model's layers (a functional model's
+    InputLayer included): "layers/<snake_case of the class>", numbered _1,
+    _2 ... within the model as Keras does."""
     used, out = {}, []
     for c in class_names:
         base = snake_case(c)
@@ -151,6 +165,8 @@ def _dtype(policy, fail, where):
 
 
 def _input_shape(config, fail, where):
+    """(shape, dtype) of an InputLayer's config: float32, or an integer
+    type (token ids)."""
     shape = config.get("batch_shape", config.get("batch_input_shape"))
     if shape is not None:
         if not isinstance(shape, list) or not shape:
@@ -160,8 +176,11 @@ def _input_shape(config, fail, where):
     for key in ("sparse", "ragged", "optional"):
         if config.get(key):
             raise fail(f"{where}: {key}=True inputs are not supported")
-    _dtype(config.get("dtype"), fail, where)
-    return shape
+    dtype = config.get("dtype")
+    if isinstance(dtype, str) and re.fullmatch(r"u?int(8|16|32|64)", dtype):
+        return shape, dtype
+    _dtype(dtype, fail, where)
+    return shape, None
 
 
 def _layer_item(item, index, fail):
@@ -188,7 +207,8 @@ def layer_from_keras(item, index, fail):
     kind, config, name, where = _layer_item(item, index, fail)
     try:
         if kind == "InputLayer":
-            return layers.InputLayer(shape=_input_shape(config, fail, where), name=name)
+            shape, dtype = _input_shape(config, fail, where)
+            return layers.InputLayer(shape=shape, dtype=dtype, name=name)
         entry = LAYERS[kind]
         kwargs = {k: _plain(v, "object", fail, f"{where} {k}") for k, v in config.items()
                   if not _neutral("layer", k, v)}
@@ -211,30 +231,98 @@ def unshare(obj):
 
 
 def model_from_keras(config, cls, fail):
-    """The model (class ``cls``, built) a Keras config.json describes
+    """The model (class ``cls`` or, for ``Model``, the Sequential or
+    functional model the file holds; built) a Keras config.json describes
     (without its shared_object_id keys, ``unshare``)."""
-    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
-        kind = config.get("class_name") if isinstance(config, dict) else config
+    kind = config.get("class_name") if isinstance(config, dict) else config
+    if not isinstance(kind, str) or kind not in _MODELS:
         raise fail(f"model class {kind!r:.100} is not supported: dropout_engine reads "
-                   "Keras files of Sequential models")
+                   "Keras files of Sequential and functional models")
     c = config.get("config")
     if not isinstance(c, dict) or not isinstance(c.get("layers"), list):
-        raise fail("the Sequential config must be an object with a 'layers' list")
+        raise fail(f"the {kind} config must be an object with a 'layers' list")
     if c.get("trainable") is False:
         raise fail("trainable=False models are not supported")
     _dtype(c.get("dtype"), fail, "the model")
+    if kind == "Functional":
+        c = dict(c, layers=_fold_masks(c["layers"], fail))
     for i, item in enumerate(c["layers"]):      # every class known before any is built
         _layer_item(item, i, fail)
     built = [layer_from_keras(item, i, fail) for i, item in enumerate(c["layers"])]
+    if getattr(cls, "_kind", None) != _MODELS[kind]:
+        if getattr(cls, "_kind", None) is not None:
+            raise fail(f"it holds a {kind} model, not a {cls._kind} one")
+        cls = cls._kinds[_MODELS[kind]]         # Model: what the file holds
     try:
+        if kind == "Functional":
+            return cls._from_layers(c, built)
         model = cls(built, name=c.get("name"))
         if not model.built:
             shape = c.get("build_input_shape") or (config.get("build_config") or {}).get(
                 "input_shape")
             model.build(shape)
-    except (ValueError, TypeError, NotImplementedError) as e:
+    except (ValueError, TypeError, NotImplementedError, AttributeError) as e:
         raise fail(f"the model cannot be built: {e}") from None
     return model
+
+
+def _history(t):
+    """The keras_history [layer, node, index] of a __keras_tensor__, or None."""
+    c = t.get("config") if isinstance(t, dict) else None
+    h = c.get("keras_history") if isinstance(c, dict) else None
+    return h if isinstance(h, list) and len(h) == 3 and isinstance(h[0], str) else None
+
+
+def _fold_masks(items, fail):
+    """A functional config's layers without the mask Keras writes for an
+    Embedding(mask_zero=True): a NotEqual(ids, 0) op passed as the
+    ``mask`` of the GlobalAveragePooling1D that reads the Embedding (ours
+    takes the mask from the Embedding itself).  Any other NotEqual, or a
+    mask passed elsewhere, is refused."""
+    entries = [i for i in items if isinstance(i, dict) and isinstance(i.get("name"), str)]
+    by_name = {e["name"]: e for e in entries}
+    masks = {}
+    for e in entries:
+        if e.get("class_name") != "NotEqual":
+            continue
+        nodes = e.get("inbound_nodes")
+        args = nodes[0].get("args") if isinstance(nodes, list) and len(nodes) == 1 \
+            and isinstance(nodes[0], dict) else None
+        source = _history(args[0]) if isinstance(args, list) and len(args) == 2 \
+            and args[1] == 0 and not nodes[0].get("kwargs") else None
+        if source is None or (by_name.get(source[0]) or {}).get("class_name") != "InputLayer":
+            raise fail(f"layer {e.get('name')!r} (NotEqual) is not supported: only the "
+                       "mask of an Embedding(mask_zero=True) on the model's input")
+        masks[e["name"]] = source[0]
+    out = []
+    for e in items:
+        if isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"] in masks:
+            continue
+        nodes = e.get("inbound_nodes") if isinstance(e, dict) else None
+        kwargs = nodes[0].get("kwargs") if isinstance(nodes, list) and nodes \
+            and isinstance(nodes[0], dict) else None
+        mask = _history(kwargs.get("mask")) if isinstance(kwargs, dict) else None
+        if mask is not None:
+            args = nodes[0].get("args")
+            inner = _history(args[0]) if isinstance(args, list) and args else None
+            emb = by_name.get(inner[0]) if inner else None
+            emb_nodes = emb.get("inbound_nodes") if isinstance(emb, dict) else None
+            emb_args = emb_nodes[0].get("args") if isinstance(emb_nodes, list) \
+                and emb_nodes and isinstance(emb_nodes[0], dict) else None
+            emb_source = _history(emb_args[0]) if isinstance(emb_args, list) \
+                and emb_args else None
+            if not (e.get("class_name") == "GlobalAveragePooling1D" and mask[0] in masks
+                    and isinstance(emb, dict) and emb.get("class_name") == "Embedding"
+                    and isinstance(emb.get("config"), dict)
+                    and emb["config"].get("mask_zero") is True
+                    and emb_source is not None and emb_source[0] == masks[mask[0]]):
+                raise fail(f"layer {e.get('name')!r}: a mask argument is supported only "
+                           "for a GlobalAveragePooling1D reading an "
+                           "Embedding(mask_zero=True) of the model's input")
+            e = dict(e, inbound_nodes=[dict(nodes[0], kwargs={
+                k: v for k, v in kwargs.items() if k != "mask"})])
+        out.append(e)
+    return out
 
 
 def compile_from_keras(cc, fail):
@@ -284,25 +372,47 @@ def _layer_to_keras(layer, config):
         elif k != "input_shape":        # the InputLayer carries the shape
             module = next((m for s, m in _MODULES if k.endswith(s)), None)
             out[k] = _keras_object(v, module) if module else v
-    out.setdefault("trainable", True)
-    out.setdefault("dtype", _FLOAT32)
+    if entry.strict:
+        out.setdefault("dtype", "float32")
+    else:
+        out.setdefault("trainable", True)
+        out.setdefault("dtype", _FLOAT32)
     return {"module": "keras.layers", "class_name": kind, "config": out,
             "registered_name": None}
+
+
+def _input_to_keras(model, name):
+    shape = [None] + list(model._input_shape)
+    return {"module": "keras.layers", "class_name": "InputLayer",
+            "config": {"batch_shape": shape, "dtype": model._input_dtype or "float32",
+                       "sparse": False, "ragged": False, "name": name,
+                       "optional": False}, "registered_name": None}
 
 
 def model_to_keras(model):
     """The config.json Keras 3 builds ``model`` from (compile_config included)."""
     ours = model.get_config()
-    shape = [None] + list(ours["layers"][0]["config"]["shape"])
-    items = [{"module": "keras.layers", "class_name": "InputLayer",
-              "config": {"batch_shape": shape, "dtype": "float32", "sparse": False,
-                         "ragged": False, "name": ours["layers"][0]["config"]["name"],
-                         "optional": False}, "registered_name": None}]
-    items += [_layer_to_keras(l, c["config"]) for l, c in zip(model.layers, ours["layers"][1:])]
-    config = {"module": "keras", "class_name": "Sequential",
-              "config": {"name": model.name, "trainable": True, "dtype": _FLOAT32,
-                         "layers": items, "build_input_shape": shape},
-              "registered_name": None, "build_config": {"input_shape": shape}}
+    shape = [None] + list(model._input_shape)
+    if getattr(model, "_kind", None) == "functional":
+        items = []
+        for layer, c in zip(model.layers, ours["layers"]):
+            item = (_input_to_keras(model, layer.name)
+                    if isinstance(layer, layers.InputLayer)
+                    else _layer_to_keras(layer, c["config"]))
+            items.append(dict(item, name=c["name"], inbound_nodes=c["inbound_nodes"]))
+        config = {"module": "keras.src.models.functional", "class_name": "Functional",
+                  "config": {"name": model.name, "trainable": True, "layers": items,
+                             "input_layers": ours["input_layers"],
+                             "output_layers": ours["output_layers"]},
+                  "registered_name": "Functional", "build_config": {"input_shape": None}}
+    else:
+        items = [_input_to_keras(model, ours["layers"][0]["config"]["name"])]
+        items += [_layer_to_keras(l, c["config"])
+                  for l, c in zip(model.layers, ours["layers"][1:])]
+        config = {"module": "keras", "class_name": "Sequential",
+                  "config": {"name": model.name, "trainable": True, "dtype": _FLOAT32,
+                             "layers": items, "build_input_shape": shape},
+                  "registered_name": None, "build_config": {"input_shape": shape}}
     cc = model.get_compile_config()
     if cc is not None:
         loss = model.loss if isinstance(model.loss, str) else \

@@ -64,7 +64,7 @@ def _write_h5(model, h5):
             g = f.create_group(path).create_group("vars")
             g.attrs["name"] = layer.name
             named = dict(zip(getattr(layer, "weight_names", ()), layer.weights))
-            for i, name in enumerate(kc.LAYERS[kind].var_names(layer)):
+            for i, name in enumerate(kc.var_names(kind, layer)):
                 g[str(i)] = named[name]
         if model.compiled and not model.quantized:
             opt = model.optimizer
@@ -221,7 +221,7 @@ def _read_layers(model, h5):
     new, paths = [], kc.h5_paths(kc.class_names(model))
     for path, layer, kind in zip(paths, model.layers, kc.class_names(model)):
         g, where = h5.vars(path), f"layer {layer.name!r} ({path})"
-        names = kc.LAYERS[kind].var_names(layer)
+        names = kc.var_names(kind, layer)
         if len(g) != len(names):
             raise h5.fail(f"{where} holds {len(g)} variables, the model's layer has "
                           f"{len(names)}")

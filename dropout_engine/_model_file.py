@@ -10,14 +10,16 @@ to save, pickle and reload, so neither this module nor the model's imports
 the other's side.
 
   tensors   "weights/<layer index>/<kernel|bias>"  the weights, Keras order
+            (the index among ``model.layers`` without the InputLayer)
             (a quantized Dense: bias, kernel as int8 "I8", kernel_scale;
             its config has dtype "int8_from_float32"; no optimizer state)
             "optimizer/<i>/<slot>"                 the optimizer state of
                                                    weight i
   metadata  format = "dropout_engine.model" (or ".weights"), version = "1",
-            model = the Sequential config (JSON; each Dropout's and noise
-            layer's seed is the one actually in use, so a loaded model draws
-            the masks the original would have), compile = optimizer/loss/metrics (JSON or
+            model = the model config (Sequential's or the functional
+            model's, JSON; each Dropout's and noise layer's seed is the one
+            actually in use, so a loaded model draws the masks the original
+            would have), compile = optimizer/loss/metrics (JSON or
             "null"), iterations = the optimizer's step count; plus any
             ``model.save(path, metadata={...})`` keys (``load_metadata``).
   a backup  (``callbacks.BackupAndRestore``, ``save_fit_state``) is such a
@@ -101,8 +103,17 @@ def _keras():
     return _keras_file
 
 
+def _own_layers(model):
+    """``model.layers`` without the InputLayer (a functional model's first)."""
+    return [l for l in model.layers if type(l).__name__ != "InputLayer"]
+
+
 def _weight_names(model):
-    return [f"weights/{li}/{name}" for li, layer in enumerate(model.layers)
+    # Indices among the layers but the InputLayer (which a functional
+    # model's ``layers`` lists first): a functional chain's file names its
+    # tensors as the same Sequential's does (the C loader reads both).
+    layers = _own_layers(model)
+    return [f"weights/{li}/{name}" for li, layer in enumerate(layers)
             for name in getattr(layer, "weight_names", ())]
 
 
@@ -219,7 +230,7 @@ def _dropout_seeds(model, config, fail):
     if not isinstance(layers, list) or not all(isinstance(c, dict) for c in layers):
         raise fail("the model config has no list of layers")
     layers = [c for c in layers if c.get("class_name") != "InputLayer"]
-    own = model.layers
+    own = _own_layers(model)
     kinds = [c.get("class_name") for c in layers]
     if kinds != [type(l).__name__ for l in own]:
         raise fail(f"it holds a model of layers {kinds}, this model's are "

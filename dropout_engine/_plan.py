@@ -38,9 +38,13 @@ Flatten or Reshape costs nothing.  Rules:
     rows of the stage before gets an identity stage of the new shape;
   - the model's output is one row per sample ((None, units)).
 Anything else (two non-linear activations in a row, an activation on the
-raw input, ...) is refused with a message naming the layer.
+raw input, ...) is refused with a message naming the layer.  A functional
+model whose layers form a chain is planned here too (it runs the C net of
+the same Sequential); ``_plan_graph`` plans the DAGs.
 """
 import math
+
+import numpy as np
 
 from . import activations
 from ._net import Net
@@ -84,13 +88,17 @@ class _Stage(list):
     activations.Act, its _Drop) plus the C op and the geometry: ``shape``
     the output's per-sample shape, ``n_in`` the op's input width (the ids
     per sample for an Embedding), ``pool`` (an Embedding's fused mean),
-    ``pool_steps`` (a mean's input steps), ``mask_zero``."""
+    ``pool_steps`` (a mean's input steps), ``mask_zero``.  In a DAG
+    (``_plan_graph``), ``sources`` are the stages it reads (-1: the net's
+    input) and ``combine`` their merge (``layers.merging``'s DE_COMBINE_*
+    kinds); in a chain ``sources`` is None (the previous stage)."""
 
-    def __init__(self, layer, op, shape, n_in, act=None):
+    def __init__(self, layer, op, shape, n_in, act=None, sources=None, combine=0):
         super().__init__([layer, act or activations.named("linear"), _Drop()])
         self.op, self.shape, self.n_in = op, shape, n_in
         self.pool, self.pool_steps, self.mask_zero = False, 0, False
         self.norm = None          # (normalization layer, post) or None
+        self.sources, self.combine = sources, combine
 
     @property
     def rows(self):
@@ -103,9 +111,10 @@ class Plan:
     norms: per stage None or (normalization layer, post).
 
     Args:
-        layers: the Sequential's layers.
+        layers: the Sequential's layers (or a functional chain's).
         input_shape: the per-sample input shape.
     """
+    dag = False
 
     def __init__(self, layers, input_shape):
         self.input_shape = tuple(input_shape)
@@ -222,6 +231,14 @@ class Plan:
                              "is not supported; a normalization runs inside the step "
                              "of a Dense on [batch, features] and must follow it "
                              "directly")
+        self._normalize(layer, stage)
+
+    @staticmethod
+    def _normalize(layer, stage):
+        """Join normalization ``layer`` to ``stage``, a Dense's of one row
+        per sample (the rules above)."""
+        kind = type(layer).__name__
+        dense, act, drop = stage
         if drop.rate > 0.0 or drop.owner is not None:
             raise ValueError(f"Layer '{layer.name}': {kind} after "
                              f"'{drop.owner.name}' is not supported; put it before "
@@ -248,6 +265,12 @@ class Plan:
         element_wise = act.kind not in (SOFTMAX, PRELU)
         stage = (self.stages[-1] if element_wise and self.stages
                  else self._at_shape(layer))
+        self._fuse(layer, act, stage)
+
+    @staticmethod
+    def _fuse(layer, act, stage):
+        """Fuse activation ``act`` of ``layer`` into ``stage`` (the rules
+        above), or raise ValueError saying why it cannot."""
         norm = stage.norm
         if norm is not None and norm[1]:
             raise ValueError(
@@ -296,6 +319,11 @@ class Plan:
         """Refuse what a data-parallel fit cannot draw as one process does:
         a broadcast mask shares draws across rows that other processes
         hold."""
+        if self.dag:
+            raise NotImplementedError(
+                "A functional model with merged branches is not supported in a "
+                "distributed fit (DataParallel); fit it on one process, or use a "
+                "Sequential or a functional chain")
         for stage in self.stages:
             drop = stage[2]
             if drop.axes:
@@ -336,8 +364,7 @@ class Plan:
         return Net(self.n_in, d.rate, d.inverted, d.seed,
                    [self._c_layer(s) for s in self.stages])
 
-    @staticmethod
-    def _c_layer(stage):
+    def _c_layer(self, stage):
         layer, act, drop = stage
         c = {"w": None, "int8": None, "b": None, "n_in": stage.n_in,
              "n_out": stage.shape[-1], "act": act.c,
@@ -352,6 +379,8 @@ class Plan:
                      b=layer.bias)
         elif stage.op == OP_EMBED:
             c.update(w=layer.embeddings, vocab=layer.input_dim)
+        if self.dag:
+            c.update(src=np.array(stage.sources, np.int64), combine=stage.combine)
         return c
 
     @property

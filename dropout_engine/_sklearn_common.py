@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import seeding
 from .dask import worker_threads
-from .model import Sequential
+from .models import Model
 
 
 @contextlib.contextmanager
@@ -35,7 +35,7 @@ class _FittedModel:
     def __getstate__(self):
         state = super().__getstate__()
         model = state.get("model_")
-        if isinstance(model, Sequential):
+        if isinstance(model, Model):
             state = dict(state, model_=(model.get_config(), model.get_weights()))
         return state
 
@@ -43,7 +43,7 @@ class _FittedModel:
         model = state.get("model_")
         if isinstance(model, tuple):
             config, weights = model
-            rebuilt = Sequential.from_config(config)
+            rebuilt = Model.from_config(config)
             rebuilt.build()
             rebuilt.set_weights(weights)
             state = dict(state, model_=rebuilt)

@@ -1,4 +1,4 @@
-"""scikeras's KerasClassifier / KerasRegressor over our Sequential.
+"""scikeras's KerasClassifier / KerasRegressor over our models (Sequential or functional).
 
 Code written for scikeras runs with the imports changed:
 
@@ -80,7 +80,7 @@ from ._param_routing import instantiate, route, signature_names
 from ._sklearn_common import _FittedModel, _seeded
 from ._sklearn_targets import _ClassifierLabelEncoder, _RegressorTargetEncoder
 from .callbacks.base import Callback
-from .model import Sequential
+from .models import Model
 
 __all__ = ["KerasClassifier", "KerasRegressor"]
 
@@ -98,8 +98,10 @@ _PREFIXES = tuple(p + "__" for p in ("model", "fit", "compile", "predict",
 
 
 def _output_units(model):
-    """The model's output width: the units of its last Dense (the layers
-    after it keep the width); None without one."""
+    """The model's output width (once built; before, the units of its last
+    Dense: the layers after it keep the width); None without one."""
+    if model.built:
+        return model._n_out
     for layer in reversed(model.layers):
         if hasattr(layer, "units"):
             return layer.units
@@ -219,11 +221,12 @@ class _KerasWrapper(_FittedModel, BaseEstimator):
         if own is not None:
             raise ValueError("This class cannot implement ``_keras_build_fn`` if "
                              "using the `model` parameter")
-        if isinstance(model, Sequential):
+        if isinstance(model, Model):
             return lambda: model
         if not callable(model):
-            raise TypeError("model must be a function returning a Sequential, a "
-                            f"Sequential or None, got {type(model).__name__}")
+            raise TypeError("model must be a function returning a Sequential or "
+                            "functional Model, such a model or None, got "
+                            f"{type(model).__name__}")
         return model
 
     def _build_keras_model(self):
@@ -255,9 +258,10 @@ class _KerasWrapper(_FittedModel, BaseEstimator):
             if takes(special):
                 args[special] = make()
         model = fn(**args)
-        if not isinstance(model, Sequential):
+        if not isinstance(model, Model):
             raise TypeError(f"the model function {fn_name} must return a "
-                            f"Sequential, got {type(model).__name__}")
+                            "Sequential or a functional Model, got "
+                            f"{type(model).__name__}")
         return model
 
     def _ensure_compiled_model(self):

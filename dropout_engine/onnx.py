@@ -2,7 +2,8 @@
 
 The graph is the model at inference, as ``predict`` computes it, from the
 same fused plan: per Dense layer a ``Gemm`` (x @ kernel + bias), its
-activation, and its dropout as inference sees it.  Dropout with the default
+activation, and its dropout as inference sees it; a functional model's
+merges become Concat, Add, Sub, Mul, Max, Min (Average: Add, then Div).  Dropout with the default
 "inverted" scaling, GaussianDropout and AlphaDropout are the identity and
 emit nothing; ``Dropout(scaling="weight")`` (ours) becomes a ``Mul`` by
 1 - rate.  Activations: Relu, LeakyRelu, PRelu (the trained alpha), Tanh,
@@ -27,6 +28,7 @@ import math
 import numpy as np
 
 from . import activations as A
+from .layers import merging as M
 
 OPSET = 17
 SELU_ALPHA = 1.67326324235437728481704299167176
@@ -116,6 +118,24 @@ def _normalization(g, layer, x):
                 epsilon=layer.epsilon)
 
 
+def _merge(g, stage, xs):
+    """A functional model's merge of its stage's sources, in Keras's order
+    of operations (Add, Multiply left to right; Average their sum / n)."""
+    kind, name = stage.combine, stage[0].name
+    if kind == M.CONCAT:
+        return g.op("Concat", xs, name, axis=1)
+    if kind in (M.MAXIMUM, M.MINIMUM):
+        return g.op("Max" if kind == M.MAXIMUM else "Min", xs, name)
+    if kind == M.SUBTRACT:
+        return g.op("Sub", xs, name)
+    x = xs[0]
+    for other in xs[1:]:
+        x = g.op("Mul" if kind == M.MULTIPLY else "Add", [x, other], name)
+    if kind == M.AVERAGE:
+        x = g.op("Div", [x, g.const("count", float(len(xs)))], name)
+    return x
+
+
 def _dropout(g, drop, x):
     """Dropout at inference: identity, or x * (1 - rate) for weight scaling."""
     if drop.rate > 0.0 and not drop.inverted and not drop.noise:
@@ -148,9 +168,12 @@ def to_onnx(model):
                 f"{'on steps ' if stage.rows != 1 else ''}is not exported")
     shape = list(plan.input_shape)
     x = g.op("Flatten", ["x"], axis=1) if len(shape) > 1 else "x"
-    x = _dropout(g, plan.input_drop, x)
+    x = x0 = _dropout(g, plan.input_drop, x)
+    outs = []
     for stage, norm in zip(plan.stages, plan.norms):
         layer, act, drop = stage
+        if plan.dag:
+            x = _merge(g, stage, [x0 if s < 0 else outs[s] for s in stage.sources])
         if stage.op == OP_DENSE:
             inputs = [x, g.const(f"{layer.name}/kernel", layer.kernel)]
             if layer.use_bias:
@@ -162,6 +185,7 @@ def to_onnx(model):
         if norm is not None and norm[1]:
             x = _normalization(g, norm[0], x)
         x = _dropout(g, drop, x)
+        outs.append(x)
     g.nodes.append(helper.make_node("Identity", [x], ["y"], name="output"))
     graph = helper.make_graph(
         g.nodes, model.name,
@@ -175,7 +199,8 @@ def to_onnx(model):
 
 
 def export(model, path):
-    """Write ``model`` (a built Sequential) to ``path`` as an ONNX file."""
+    """Write ``model`` (a built Sequential or functional model) to ``path``
+    as an ONNX file."""
     import onnx
     proto = to_onnx(model)
     onnx.save_model(proto, path)

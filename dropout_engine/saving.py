@@ -4,14 +4,15 @@ The model <-> file mapping is ``_model_file`` (ours, the safetensors
 layout; the suffix rule and the dispatch by content) and ``_keras_file``
 (Keras 3's .keras / .weights.h5, with h5py); this module
 adds the one thing it must not know, the class a file's config builds
-(``Sequential``).  The model saves through ``_model_file`` directly, so the
+(``Model``, whose ``from_config`` builds a Sequential or a functional model
+as the config says).  The model saves through ``_model_file`` directly, so the
 model code and the file code never import each other.
 """
 from . import _model_file
 from ._model_file import (FORMAT, RESERVED_METADATA, VERSION,  # noqa: F401
                           WEIGHTS_FORMAT, load_metadata, load_weights,
                           model_to_bytes)
-from .model import Sequential
+from .models import Model
 from .safetensors import ModelFileError  # noqa: F401
 
 __all__ = ["load_model", "save_model", "load_weights", "save_weights", "load_metadata",
@@ -32,7 +33,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """
     if custom_objects:
         raise NotImplementedError("custom_objects are not supported")
-    return _model_file.load_model(filepath, Sequential, compile=compile)
+    return _model_file.load_model(filepath, Model, compile=compile)
 
 
 def save_model(model, filepath, overwrite=True, *, metadata=None):
@@ -49,5 +50,5 @@ def save_weights(model, filepath, overwrite=True):
 
 def model_from_bytes(data):
     """load_model on the bytes ``model_to_bytes`` gave (what pickles made
-    before models unpickled through ``Sequential._from_bytes`` call)."""
-    return _model_file.model_from_bytes(data, Sequential)
+    before models unpickled through ``Model._from_bytes`` call)."""
+    return _model_file.model_from_bytes(data, Model)

@@ -41,7 +41,7 @@ from . import callbacks, constraints, optimizers, regularizers
 from ._sklearn_common import _FittedModel, _proba, _seeded
 from ._sklearn_keras import KerasClassifier, KerasRegressor
 from .layers import Dense, Dropout, Input
-from .model import Sequential
+from .models import Sequential
 
 __all__ = ["DropoutMLPClassifier", "DropoutMLPRegressor", "KerasClassifier",
            "KerasRegressor"]

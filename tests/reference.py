@@ -529,3 +529,88 @@ def bf16_round(x):
     nan = (u & 0x7FFFFFFF) > 0x7F800000
     r = np.where(nan, (u >> 16) | 0x40, r).astype(np.uint32)
     return (r << 16).view(np.float32).reshape(x.shape)
+def _layer_activation(layer, z, weights):
+    """float64 output of an activation layer (``activation`` layers of
+    dropout_engine) on z; a PReLU takes its alpha from ``weights``."""
+    kind = type(layer).__name__
+    if kind == "Activation":
+        return activation(layer.activation, z)
+    if kind == "ReLU":
+        return relu_general(z, layer.negative_slope, layer.max_value, layer.threshold)
+    if kind == "LeakyReLU":
+        return relu_general(z, layer.negative_slope)
+    if kind == "ELU":
+        return activation("elu", z, alpha=layer.alpha)
+    if kind == "Softmax":
+        return activation("softmax", z)
+    if kind == "PReLU":
+        return activation("prelu", z, alpha=weights.pop(0))
+    raise ValueError(kind)
+
+
+def graph_forward(model, x, weights):
+    """float64 inference output of a (functional or Sequential) model: its
+    layers in order, each on the outputs of the layers it was called on.
+    ``weights``: float64 arrays in Keras order (what get_weights gives),
+    read as they are (finite differences perturb them in place).  Dropout
+    is the identity ("weight" scaling multiplies by 1 - rate), as are the
+    noise layers; BatchNormalization uses its moving statistics; an
+    Embedding's mask_zero reaches the GlobalAveragePooling1D reading it."""
+    w = list(weights)
+    values, masks = {}, {}
+    out = None
+    functional = type(model.layers[0]).__name__ == "InputLayer"
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            values[id(layer.output)] = np.asarray(x, np.float64)
+            continue
+        if functional:
+            ins = [values[id(t)] for t in layer._inbound_nodes[0].input_tensors]
+        else:                                   # a Sequential's layer
+            ins = [np.asarray(x, np.float64) if out is None else out]
+        h = ins[0]
+        if kind == "Dense":
+            h = h @ w.pop(0)
+            if layer.use_bias:
+                h = h + w.pop(0)
+            h = activation(layer.activation, h)
+        elif kind in ("Dropout", "GaussianDropout", "AlphaDropout", "GaussianNoise",
+                      "SpatialDropout1D"):
+            if getattr(layer, "scaling", "inverted") == "weight":
+                h = h * (1.0 - layer.rate)
+        elif kind in ("Flatten", "Reshape"):
+            h = h.reshape((h.shape[0],) + layer._output_shape(h.shape[1:]))
+        elif kind == "Embedding":
+            ids = h.astype(np.int64)
+            h = w.pop(0)[ids]
+            masks[id(h)] = (ids != 0) if layer.mask_zero else None
+        elif kind == "GlobalAveragePooling1D":
+            keep = masks.get(id(h))
+            wt = np.ones(h.shape[:2]) if keep is None else keep.astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                h = (h * wt[..., None]).sum(1) / wt.sum(1, keepdims=True)
+        elif kind == "BatchNormalization":
+            g = w.pop(0) if layer.scale else None
+            b = w.pop(0) if layer.center else None
+            h = batch_norm_infer(h, w.pop(0), w.pop(0), g, b, layer.epsilon)
+        elif kind == "LayerNormalization":
+            g = w.pop(0) if layer.scale else None
+            b = w.pop(0) if layer.center else None
+            h = norm_forward("layer", h, g, b, layer.epsilon)[0]
+        elif kind == "Concatenate":
+            h = np.concatenate(ins, axis=-1)
+        elif kind in ("Add", "Average"):
+            h = sum(ins[1:], ins[0]) / (len(ins) if kind == "Average" else 1)
+        elif kind == "Subtract":
+            h = ins[0] - ins[1]
+        elif kind == "Multiply":
+            h = np.prod(ins, axis=0)
+        elif kind in ("Maximum", "Minimum"):
+            h = (np.max if kind == "Maximum" else np.min)(ins, axis=0)
+        else:
+            h = _layer_activation(layer, h, w)
+        out = h
+        if functional:
+            values[id(layer.output)] = h
+    return out

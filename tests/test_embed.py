@@ -597,3 +597,25 @@ def test_damaged_normalized_file_is_refused_as_python_refuses(build, case):
     r = subprocess.run([exe, path, "/dev/null"], capture_output=True, text=True)
     assert r.returncode == 1 and "not a valid model file" in r.stderr, r.stderr
     assert message in r.stderr, r.stderr
+
+
+def test_a_functional_chain_loads_and_a_dag_is_refused_with_a_message(build):
+    from dropout_engine import keras as dk
+    tmp, exe = build
+    x_in = dk.Input((7,))
+    h = dk.layers.Dropout(0.2)(dk.layers.Dense(9, activation="relu")(x_in))
+    chain = _randomize(dk.Model(x_in, dk.layers.Dense(3, activation="softmax")(h)), 4)
+    path = os.path.join(str(tmp), "chain.safetensors")
+    chain.save(path)
+    x = np.random.default_rng(5).normal(0, 1.5, (9, 7)).astype(np.float32)
+    np.testing.assert_allclose(_run_predict(exe, path, x, tmp), chain.predict(x),
+                               rtol=1e-6, atol=1e-6)
+    y_in = dk.Input((7,))
+    dag = dk.Model(y_in, dk.layers.Add()([dk.layers.Dense(3)(y_in),
+                                          dk.layers.Dense(3)(y_in)]))
+    path = os.path.join(str(tmp), "dag.safetensors")
+    dag.save(path)
+    xin = os.path.join(str(tmp), "x.f32")
+    x.astype("<f4").tofile(xin)
+    r = subprocess.run([exe, path, xin], capture_output=True, text=True)
+    assert r.returncode != 0 and "merged branches" in r.stderr

@@ -233,9 +233,15 @@ def test_unsupported_keras_layers_and_models_are_refused_by_name(keras, tmp_path
     with pytest.raises(ModelFileError, match=r"layer 'conv1d' \(Conv1D\) is not supported"):
         load_model(tmp_path / "conv.keras")
     inp = keras.Input((4,))
-    keras.Model(inp, keras.layers.Dense(2)(inp)).save(tmp_path / "f.keras")
-    with pytest.raises(ModelFileError, match="'Functional' is not supported"):
+    conv = keras.layers.Conv1D(2, 2, name="conv")(keras.layers.Reshape((4, 1))(inp))
+    keras.Model(inp, keras.layers.Add()([keras.layers.Dense(2)(inp), keras.layers.Dense(2)(
+        keras.layers.Flatten()(conv))])).save(tmp_path / "f.keras")
+    with pytest.raises(ModelFileError, match=r"layer 'conv' \(Conv1D\) is not supported"):
         load_model(tmp_path / "f.keras")
+    a, b = keras.Input((4,)), keras.Input((3,))
+    keras.Model([a, b], keras.layers.Concatenate()([a, b])).save(tmp_path / "two.keras")
+    with pytest.raises(ModelFileError, match="2 input_layers .*several inputs"):
+        load_model(tmp_path / "two.keras")
 
 
 def test_a_compile_config_we_cannot_run_is_refused_unless_compile_false(keras, tmp_path):

@@ -140,6 +140,29 @@ def test_mutated_configs_load_whole_or_are_refused(saved, tmp_path):
     """Values anywhere in config.json (layers, compile config, optimizer)
     replaced by junk or removed: ModelFileError or a working model."""
     m, x, raw = saved
+    _mutate_and_load(raw, x, tmp_path)
+
+
+def _functional():
+    from dropout_engine.layers import Add, Concatenate, Embedding, GlobalAveragePooling1D
+    from dropout_engine.models import Model
+    ids = Input((6,), dtype="int32", name="ids")
+    e = GlobalAveragePooling1D()(Embedding(9, 4, mask_zero=True)(ids))
+    h = Concatenate()([Dense(5, activation="relu")(e), Dropout(0.2, seed=2)(e)])
+    m = Model(ids, Dense(3, activation="softmax")(Add()([Dense(3)(h), Dense(3)(e)])))
+    m.compile("adam", "categorical_crossentropy")
+    x = np.random.default_rng(0).integers(0, 9, (16, 6))
+    m.fit(x, np.eye(3)[np.arange(16) % 3], epochs=1, batch_size=8, verbose=0)
+    return m, x
+
+
+def test_mutated_functional_configs_load_whole_or_are_refused(tmp_path):
+    m, x = _functional()
+    m.save(tmp_path / "f.keras")
+    _mutate_and_load((tmp_path / "f.keras").read_bytes(), x, tmp_path)
+
+
+def _mutate_and_load(raw, x, tmp_path):
     members = _members(raw)
     config = json.loads(members["config.json"])
     paths = [p for p in _paths(config) if p]
@@ -233,7 +256,9 @@ def test_a_weights_file_larger_than_the_model_can_need_is_not_read(saved, tmp_pa
     (b"{not json", "not valid JSON"),
     (b'{"a": 1, "a": 2}', "repeats a key"),
     (json.dumps({"class_name": "Functional", "config": {}}).encode(),
-     "'Functional' is not supported"),
+     "the Functional config must be an object with a 'layers' list"),
+    (json.dumps({"class_name": "Subclassed", "config": {}}).encode(),
+     "'Subclassed' is not supported"),
     (json.dumps({"class_name": "Sequential", "config": {"layers": [
         {"class_name": "Lambda", "config": {"name": "evil", "function": {
             "class_name": "__lambda__", "config": {"code": "import os"}}}}]}}).encode(),

@@ -14,7 +14,7 @@ pytest.importorskip("dropout_engine.model",
 EXPECTED = {
     "layers": ("layers", ["Dense", "Dropout", "Activation", "Input",
                           "InputLayer", "Layer"]),
-    "models": ("model", ["Sequential", "Model"]),
+    "models": ("models", ["Sequential", "Model"]),
     "optimizers": ("optimizers", ["SGD", "Adam", "AdamW", "RMSprop",
                                   "Optimizer", "get"]),
     "optimizers.schedules": ("schedules", ["ExponentialDecay", "InverseTimeDecay",

@@ -72,3 +72,12 @@ def test_batch_dimension_is_symbolic():
 def test_unbuilt_model_is_refused():
     with pytest.raises(ValueError, match="not built"):
         de_onnx.to_onnx(de.Sequential([Dense(3)]))
+
+
+@pytest.mark.parametrize("graph", __import__("test_functional").GRAPHS,
+                         ids=lambda g: g.__name__)
+def test_functional_dags_export_with_their_merges(graph, tmp_path):
+    from dropout_engine import keras as dk
+    model = _random(graph(dk), 3)
+    assert model._plan.dag
+    assert _max_error(model, tmp_path) < 1e-5

@@ -365,14 +365,17 @@ def test_a_file_whose_config_and_tensors_disagree_on_int8_is_refused(tmp_path):
         de.saving.load_model(path)
 
 
-def test_summary_shows_int8_and_non_trainable_params():
+def test_summary_counts_int8_kernels_as_non_trainable_with_their_size():
+    # Keras's summary of the same quantized model (kernel int8, scale and
+    # bias float32); test_model_inspection compares whole tables.
     model = _net(np.random.default_rng(0), (4, 3), ("relu",))
     model.quantize("int8")
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
-    assert "Dense, int8" in text
-    assert "Trainable params: 3" in text and "Non-trainable params: 15" in text
+    assert " Total params: 18 (36.00 B)" in text
+    assert " Trainable params: 3 (12.00 B)" in text
+    assert " Non-trainable params: 15 (24.00 B)" in text
 
 
 def test_accuracy_on_digits_stays_within_a_point_of_float():

@@ -516,6 +516,16 @@ typedef struct {
     int noise_axes;        /* mask dropout: DE_AXIS_* bits of a broadcast
                               mask (de_dropout_bcast); 0: per element */
     de_norm_t norm;        /* kind DE_NORM_NONE: no normalisation */
+    /* Where the input comes from (graph.c; all zero: a chain).  n_src == 0:
+     * the previous layer's output (the net's input for layer 0).  Else the
+     * sources src[0 .. n_src) (-1: the net's input after its dropout; i:
+     * the output of layer i < this one), merged by `combine` (DE_COMBINE_*)
+     * into the n_in input columns.  A merge layer, or an activation or
+     * dropout that cannot fuse into a Dense, is an IDENTITY op (stage.c):
+     * y = dropout(act(merged input)). */
+    size_t n_src;
+    const int64_t *src;    /* caller-owned */
+    int combine;
 } de_layer_t;
 
 /* The layer step of a layer with a normalisation (norm.c), called by
@@ -584,6 +594,39 @@ int de_stage_forward(const de_layer_t *L, size_t m, const float *x,
  * threads; POOL and IDENTITY write dx (the input's gradient). */
 void de_stage_backward(const de_layer_t *L, size_t m, const float *ids,
                        const float *dz, float *dx, float *grad);
+/* ---------------------------------------------------------------- graph.c */
+enum { DE_COMBINE_NONE = 0, DE_COMBINE_CONCAT, DE_COMBINE_ADD,
+       DE_COMBINE_SUBTRACT, DE_COMBINE_AVERAGE, DE_COMBINE_MULTIPLY,
+       DE_COMBINE_MAXIMUM, DE_COMBINE_MINIMUM, DE_N_COMBINE };
+
+/* DE_OK if every layer's sources exist (earlier layers or the input), have
+ * the widths its merge needs, every layer has one row per sample and is a
+ * DENSE, an IDENTITY (n_out == n_in) or a pooled EMBED reading the input;
+ * else DE_EINVAL.  Callers check DAGs with it (chains with
+ * de_layers_check) before de_net_create. */
+int de_graph_check(size_t n_in, size_t n_layers, const de_layer_t *layers);
+/* 1 if some layer names its sources (the net is a DAG, not a chain). */
+int de_graph_is_dag(size_t n_layers, const de_layer_t *layers);
+/* 1 if layer L's input is a merge (written into a buffer), 0 if it reads
+ * one source as is. */
+int de_graph_merges(const de_layer_t *L);
+/* Layer l's i-th source (-1: the net's input); a chain layer's one source
+ * is l - 1. */
+int64_t de_graph_source(const de_layer_t *L, size_t l, size_t i);
+/* 1 if some source of layer l is a layer (its input has a gradient to pass
+ * back), 0 if it reads only the net's input. */
+int de_graph_needs_dx(const de_layer_t *L, size_t l);
+/* Layer l's input for m rows: its source's buffer, or the merge written
+ * into buf [m x n_in].  x: the net's input (after dropout), n_in its
+ * width; outs[i]: layer i's output (m rows). */
+const float *de_graph_input(const de_layer_t *layers, size_t l, size_t m,
+                            size_t n_in, const float *x, float *const *outs,
+                            float *buf);
+/* Backward of the merge: adds the share of dx [m x layer l's n_in] (the
+ * gradient of its merged input) of each source i >= 0 into dys[i]. */
+void de_graph_input_backward(const de_layer_t *layers, size_t l, size_t m,
+                             size_t n_in, const float *x, float *const *outs,
+                             const float *dx, float *const *dys);
 
 typedef struct de_net de_net_t;   /* opaque */
 

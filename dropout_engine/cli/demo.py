@@ -13,7 +13,7 @@ import time
 
 def _build_model():
     from ..layers import Dense, Dropout, Input
-    from ..model import Sequential
+    from ..models import Sequential
     from ..optimizers import Adam
 
     model = Sequential([

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import seeding
 from ..layers import Dense, Dropout, Input
-from ..model import Sequential
+from ..models import Sequential
 from ..optimizers import Adam
 from . import columns, csvio
 from .errors import CLIError

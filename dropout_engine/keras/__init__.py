@@ -19,10 +19,11 @@ _SUBMODULES = ("activations", "callbacks", "constraints", "initializers",
                "regularizers", "saving", "utils")
 # Top-level names, as keras exports them: name -> (module, attribute).
 _NAMES = {
-    "Sequential": ("dropout_engine.model", "Sequential"),
-    "Model": ("dropout_engine.model", "Model"),
+    "Sequential": ("dropout_engine.models", "Sequential"),
+    "Model": ("dropout_engine.models", "Model"),
     "Input": ("dropout_engine.layers", "Input"),
     "Layer": ("dropout_engine.layers", "Layer"),
+    "KerasTensor": ("dropout_engine.layers", "KerasTensor"),
     "Loss": ("dropout_engine.losses", "Loss"),
     "Metric": ("dropout_engine.metrics", "Metric"),
     "Optimizer": ("dropout_engine.optimizers", "Optimizer"),

@@ -7,6 +7,9 @@ _extra = optional("dropout_engine.layers", "GaussianDropout", "AlphaDropout",
                   "ELU", "Softmax", "BatchNormalization", "LayerNormalization",
                   "Flatten", "Reshape", "Embedding",
                   "GlobalAveragePooling1D", "GlobalAvgPool1D",
+                  "Concatenate", "Add", "Subtract", "Average", "Multiply",
+                  "Maximum", "Minimum", "concatenate", "add", "subtract",
+                  "average", "multiply", "maximum", "minimum",
                   "serialize", "deserialize")
 globals().update(_extra)
 __all__ = ["Activation", "Dense", "Dropout", "Input", "InputLayer", "Layer",

@@ -1,5 +1,5 @@
 """keras.models: Sequential (Model is the same class) and saving."""
-from ..model import Model, Sequential
+from ..models import Model, Sequential
 from ._reexport import unsupported
 
 __all__ = ["Model", "Sequential", "load_model", "save_model"]

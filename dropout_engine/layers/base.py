@@ -14,6 +14,7 @@ import weakref
 import numpy as np
 
 from .. import _net, _validation
+from . import symbolic
 
 _counters = {}
 
@@ -92,7 +93,8 @@ class Layer:
     as Keras's eager call does: a layer with weights is built from x's
     last axis on its first call (and then expects that width); a Dropout
     draws fresh masks at each training call.  ``training`` None or False
-    is inference."""
+    is inference.  Called on a KerasTensor (``Input`` or another layer's
+    output) it records the call for the functional API instead."""
     _base = "layer"
     # How a call reads its inputs: at least _min_ndim axes (exactly _ndim
     # when set), the last one the features; _has_weights: the call builds
@@ -114,6 +116,7 @@ class Layer:
                              else _shape(input_shape, f"Layer '{self.name}'"))
         self.input_dim = None   # set by build
         self._owners = weakref.WeakSet()   # the models holding this layer
+        self._inbound_nodes = []           # its calls on KerasTensors
 
     @property
     def _input_dim(self):
@@ -135,6 +138,8 @@ class Layer:
         where = f"Layer '{self.name}'"
         if mask is not None:
             raise NotImplementedError(f"{where}: masks are not supported (mask=None)")
+        if symbolic.is_symbolic(inputs):
+            return self._symbolic_call(inputs, training)
         training = False if training is None else _validation.flag("training", training)
         n_in = (self.input_dim if self.built else self._input_dim) \
             if self._has_weights else None
@@ -148,6 +153,7 @@ class Layer:
         """The layer on validated float32 ``x`` (a new array)."""
         raise NotImplementedError(f"Layer '{self.name}': a {type(self).__name__} "
                                   "cannot be called on an array")
+
     def _output_shape(self, shape):
         """The per-sample output shape for input ``shape`` (this default:
         the last axis maps through ``output_dim``); ValueError when the
@@ -180,20 +186,79 @@ class Layer:
         return [w for w in self.weights if id(w) not in fixed]
 
     def count_params(self):
+        """The number of weight values (Keras's: a ValueError before build)."""
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', "
+                             "but the layer isn't built. You can build it manually "
+                             "via: `layer.build(input_shape)`.")
         return sum(w.size for w in self.weights)
 
     def get_weights(self):
-        """Copies of ``weights`` (Keras's)."""
+        """Copies of the layer's weights (Keras order; [] before build)."""
         return [w.copy() for w in self.weights]
 
     def set_weights(self, weights):
-        """Copy ``weights`` (the order of ``weights``) in, shapes checked
-        first (Keras's); the way to change a layer's read-only arrays."""
+        """Copy ``weights`` (a list of arrays, Keras order) into the layer's,
+        in place, so every model holding the layer predicts with them; all
+        shapes and values are checked first (Keras's errors)."""
         own = self.weights
-        _net.write_weights(own, _validation.weight_values(
-            own, weights, f"Layer '{self.name}'"))
-        if getattr(self, "_int8", None) is not None:   # its packed copy
-            self._int8.repack()
+        weights = list(weights)
+        if len(weights) != len(own):
+            raise ValueError(f"You called `set_weights(weights)` on layer '{self.name}' "
+                             f"with a weight list of length {len(weights)}, but the "
+                             f"layer was expecting {len(own)} weights.")
+        values = _validation.weight_values(own, weights, f"Layer '{self.name}'")
+        assign_weights([self], own, values)
+
+    # ------------------------------------------------- the functional API
+    def _symbolic_call(self, inputs, training):
+        """Call the layer on a KerasTensor (``keras.Input`` or another
+        layer's output; a merge layer on a list of them): builds it for the
+        input's width and returns the KerasTensor of its output."""
+        if training:
+            raise NotImplementedError(
+                f"Layer '{self.name}': training=True in a model graph is not "
+                "supported (dropout is active in fit; predict(mc_samples=...) "
+                "keeps it active at inference)")
+        if self._inbound_nodes:
+            raise NotImplementedError(
+                f"Layer '{self.name}' is already called on a tensor: shared layers "
+                "(one layer called twice, its weights used in two places) are not "
+                "supported; create another layer")
+        merge = isinstance(inputs, (list, tuple))
+        tensors = list(inputs) if merge else [inputs]
+        shape = self._call_shape([tuple(t.shape[1:]) for t in tensors], merge)
+        return symbolic.record(self, tensors, shape, merge=merge)
+
+    def _call_shape(self, shapes, merge):
+        """Build for the inputs' per-sample ``shapes``; the output's."""
+        if merge:
+            raise TypeError(f"Layer '{self.name}' takes one tensor, got a list of "
+                            f"{len(shapes)}")
+        shape = shapes[0]
+        if self._input_shape is not None and not self.built \
+                and self._input_shape != shape:
+            raise ValueError(f"Layer '{self.name}' expected input shape "
+                             f"{_show(self._input_shape)}, got {_show(shape)}")
+        self._build_for(shape)
+        return self._output_shape(shape)
+
+    @property
+    def output(self):
+        """The KerasTensor the layer's call returned (Keras's)."""
+        return self._node("output").outputs[0]
+
+    @property
+    def input(self):
+        """The KerasTensor(s) the layer was called on (Keras's)."""
+        node = self._node("input")
+        return list(node.input_tensors) if node.merge else node.input_tensors[0]
+
+    def _node(self, what):
+        if not self._inbound_nodes:
+            raise AttributeError(f"The layer {self.name} has never been called and "
+                                 f"thus has no defined {what}.")
+        return self._inbound_nodes[0]
 
     def get_config(self):
         c = {"name": self.name}
@@ -204,3 +269,12 @@ class Layer:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def assign_weights(layers, own, values):
+    """Copy checked ``values`` into the arrays ``own`` (the weights of
+    ``layers``) in place, then repack the engine's copy of int8 kernels."""
+    _net.write_weights(own, values)
+    for layer in layers:
+        if getattr(layer, "_int8", None) is not None:
+            layer._int8.repack()

@@ -6,32 +6,53 @@ import numpy as np
 
 from .. import _net, activations, constraints, initializers, ops, regularizers
 from .._validation import is_int
+from . import symbolic
 from .base import Layer
 
 INT8_POLICY = "int8_from_float32"   # Keras's dtype policy after quantize("int8")
 
 
 class InputLayer(Layer):
-    """What ``Input(shape)`` returns: declares the shape of one sample,
-    (features,), (steps, features), (28, 28), ... (Keras's ``shape``: the
-    batch axis excluded; ``batch_shape`` includes it)."""
+    """What ``Input(shape)`` makes (Keras 3's arguments): declares the
+    shape of one sample, (features,), (steps, features), (28, 28), ...
+    (Keras's ``shape``: the batch axis excluded; ``batch_shape`` includes
+    it); its ``output`` is the model's input KerasTensor.
+
+    Args:
+        shape: the per-sample shape; or ``batch_shape=(None, *shape)``.
+        dtype: float32 (converted once from any real dtype) or an integer
+            type (token ids for an Embedding).  sparse, ragged,
+            input_tensor: not supported (None/False only); batch_size and
+            optional are accepted and change nothing.
+    """
     _base = "input_layer"
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None,
-                 name=None, input_shape=None, sparse=None, **kwargs):
-        kwargs.pop("ragged", None)
-        if kwargs:
-            raise TypeError(f"Input: unexpected arguments {sorted(kwargs)}")
-        if sparse:
-            raise NotImplementedError("Input: sparse inputs are not supported")
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None,
+                 ragged=None, batch_shape=None, input_tensor=None, optional=False,
+                 name=None, input_shape=None, **kwargs):
         if shape is None:
             shape = input_shape
         if shape is None and batch_shape is not None:
-            shape = tuple(batch_shape)[1:]
+            shape = tuple(batch_shape)[1:] if isinstance(batch_shape, (list, tuple)) \
+                else batch_shape
         if shape is None:
             raise ValueError("Input: a shape is required, e.g. Input(shape=(784,))")
+        for what, v in (("sparse", sparse), ("ragged", ragged)):
+            if v:
+                raise NotImplementedError(f"Input: {what}=True is not supported")
+        if input_tensor is not None:
+            raise NotImplementedError("Input: input_tensor is not supported")
+        kwargs.pop("trainable", None)
+        if kwargs:
+            raise TypeError(f"Input: unexpected arguments {sorted(kwargs)}")
         self.dtype = _input_dtype(dtype)
         super().__init__(name=name, input_shape=shape)
+        self.input_dim = self._input_dim           # built from the start
+        symbolic.record(self, [], self._input_shape, merge=False, dtype=self.dtype)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"InputLayer '{self.name}' is not called: its output "
+                        "(what Input(shape) returns) is the model's input")
 
     def get_config(self):
         c = {"name": self.name, "shape": list(self._input_shape)}
@@ -55,13 +76,18 @@ def _input_dtype(dtype):
     return dt.name
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None,
-          sparse=None):
-    """Declare the model's input: ``Sequential([Input((784,)), Dense(10)])``;
-    ``Input((28, 28))`` for images (then Flatten), ``Input((20,),
-    dtype="int32")`` for token ids (then Embedding)."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype,
-                      batch_shape=batch_shape, name=name, sparse=sparse)
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None,
+          batch_shape=None, name=None, tensor=None, optional=False):
+    """The model's input, a KerasTensor of shape ``(None, *shape)``:
+    ``x = Input((784,))``, then ``Dense(10)(x)`` or
+    ``Sequential([Input((784,)), Dense(10)])``; ``Input((28, 28))`` for
+    images (then Flatten), ``Input((20,), dtype="int32")`` for token ids
+    (then Embedding)."""
+    if tensor is not None:
+        raise NotImplementedError("Input: tensor is not supported")
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
+                      ragged=ragged, batch_shape=batch_shape, name=name,
+                      optional=optional).output
 
 
 class Dense(Layer):

@@ -28,7 +28,7 @@ update).  Its logs go to ``on_train_batch_end``; unless a callback (such as
 TerminateOnNaN) then sets ``model.stop_training``, fit raises
 FloatingPointError.  Either way the model keeps the last good weights.
 
-What the Trainer uses of a model, and nothing else (model.py's "Trainer's
+What the Trainer uses of a model, and nothing else (models/base.py's "Trainer's
 interface" section):
     name, optimizer, stop_training (set by callbacks), history (set by
     the History callback);

@@ -3,7 +3,9 @@
  * model.save wrote, predict with the engine's kernels.
  *
  * The file's metadata holds the Sequential config (JSON inside a JSON
- * string), turned into the engine's layers by model_plan.c (the rules of
+ * string), or a functional model's whose layers form a chain (they come in
+ * chain order; one with merged branches is refused), turned into the
+ * engine's layers by model_plan.c (the rules of
  * dropout_engine/_plan.py, mirrored so that C runs exactly the network
  * Python runs: same de_net_predict, same chunking, so the same bits; a
  * BatchNormalization or LayerNormalization joins the Dense before it,

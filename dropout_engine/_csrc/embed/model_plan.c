@@ -470,6 +470,8 @@ int de_plan_build(plan_t *p)
     static const char *const drops[] = {"Dropout", "SpatialDropout1D", "GaussianDropout",
                                         "AlphaDropout", "GaussianNoise", NULL};
     static const char *const reshapes[] = {"Flatten", "Reshape", NULL};
+    static const char *const merges[] = {"Concatenate", "Add", "Subtract", "Average",
+                                         "Multiply", "Maximum", "Minimum", NULL};
     const de_json *c = p->c;
     size_t layers = de_json_get(c, 0, "layers");
     if (layers == DE_JSON_NONE || c->nodes[layers].type != DE_JSON_ARRAY)
@@ -514,6 +516,11 @@ int de_plan_build(plan_t *p)
         else if (de_json_streq(c, cls, "BatchNormalization")
                  || de_json_streq(c, cls, "LayerNormalization"))
             rc = add_norm(p, cls, cfg, index);
+        else if (is(c, cls, merges))
+            return PFAIL(p, "layers[%zu]: a functional model with merged branches "
+                         "(Concatenate, Add, ...) is not supported by the C loader "
+                         "(a chain of layers is: a Sequential, or a functional model "
+                         "whose layers each read the one before)", i);
         else return PFAIL(p, "layers[%zu]: class_name must be InputLayer, Dense, "
                           "Embedding, GlobalAveragePooling1D, Flatten, Reshape, "
                           "Dropout, SpatialDropout1D, GaussianDropout, AlphaDropout, "

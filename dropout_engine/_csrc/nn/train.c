@@ -17,6 +17,16 @@
  * A training step allocates nothing.  Inference allocates its scratch per
  * call, so concurrent predicts on one net never share a buffer.
  *
+ * A DAG net (the functional API's merged branches; some layer names its
+ * sources, graph.c) keeps every layer's output, not two ping-pong
+ * buffers: inference carves them per call (dag_carve), training has them
+ * in the arena anyway, plus per layer its merged input (where it merges)
+ * and the gradient of its output, zeroed per step and summed into by every
+ * layer that reads it (dag_dx).  A merge, or an activation or dropout with
+ * no Dense to fuse into, is an IDENTITY op.  Every layer of a DAG has one
+ * row per sample.  A chain runs exactly the code it ran before: the DAG
+ * parts are dag_carve, dag_dx and the net->dag branches.
+ *
  * Determinism: the dropout key of site s (0 = input, l + 1 = layer l) at
  * step t is de_rng_key(seed_s, s, t), and every kernel called here is
  * thread-count independent, so a seeded fit is bit-identical for any
@@ -63,6 +73,13 @@ struct de_net {
     de_allreduce_t *ar;              /* NULL: this process alone */
     de_ar_request_t *ar_req;         /* per layer (DE_BUCKET_OVERLAP) */
     size_t global_batch;
+    /* DAG nets (graph.c) */
+    int dag;
+    size_t dag_w;                    /* inference floats per row (dag_carve) */
+    const float **in;                /* per layer: this step's input */
+    float **inb, **dy;               /* per layer: merged input (or NULL),
+                                        gradient of the output */
+    float *gx;                       /* gradient of a merged input */
 };
 
 static size_t mask_words(size_t m, size_t n) { return (m * n + 63) / 64; }
@@ -150,6 +167,11 @@ de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
     net->width = n_in;
     for (size_t l = 0; l < n_layers; l++)
         if (per_sample(&layers[l]) > net->width) net->width = per_sample(&layers[l]);
+    net->dag = de_graph_is_dag(n_layers, layers);
+    net->dag_w = n_in;
+    for (size_t l = 0; l < n_layers; l++)
+        net->dag_w += layers[l].n_out
+                      + (de_graph_merges(&layers[l]) ? layers[l].n_in : 0);
     return net;
 }
 
@@ -166,6 +188,11 @@ static void free_train(de_net_t *net)
     free(net->mul);
     free(net->nbuf);
     net->nbuf = NULL;
+    free(net->in);
+    free(net->inb);
+    free(net->dy);
+    net->in = NULL;
+    net->inb = net->dy = NULL;
     net->arena = NULL;
     net->params = NULL;
     net->out = net->pre = net->grad = NULL;
@@ -191,20 +218,61 @@ static void scale(size_t n, float f, const float *x, float *y)
     for (size_t i = 0; i < n; i++) y[i] = x[i] * f;
 }
 
+/* ---- DAG inference scratch: the pointers to each layer's output and
+ * merged input (2 * n_layers, rounded to 64 bytes), then for m rows the
+ * weight-scaled input, the outputs and the merged inputs. */
+static size_t dag_ptr_floats(const de_net_t *net)
+{
+    return (2 * net->n_layers * sizeof(float *) + ALIGN - 1) / ALIGN * ALIGN
+           / sizeof(float);
+}
+
+/* Floats of inference scratch for up to `rows` rows (a, b of a chain). */
+static size_t infer_floats(const de_net_t *net, size_t rows)
+{
+    return net->dag ? dag_ptr_floats(net) + rows * net->dag_w
+                    : 2 * rows * net->width;
+}
+
+/* Carve s for m rows: *xs the scaled-input buffer, outs/inbs per layer. */
+static float **dag_carve(const de_net_t *net, size_t m, float *s, float **xs,
+                         float ***inbs)
+{
+    float **outs = (float **)(void *)s;
+    float *f = s + dag_ptr_floats(net);
+    *inbs = outs + net->n_layers;
+    *xs = f;
+    f += m * net->n_in;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const de_layer_t *L = &net->layers[l];
+        outs[l] = f;
+        f += m * L->n_out;
+        (*inbs)[l] = de_graph_merges(L) ? f : NULL;
+        if ((*inbs)[l]) f += m * L->n_in;
+    }
+    return outs;
+}
+
 /* Forward m rows in inference mode: dropout is the identity, "weight"
- * scaling multiplies by (1 - rate).  a, b: scratch of m * width floats. */
+ * scaling multiplies by (1 - rate).  a, b: scratch of m * width floats (a
+ * DAG's: a holds infer_floats(net, rows >= m), b is unused). */
 static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
                       float *a, float *b, const de_packed_b_t *const *packed)
 {
     static const de_dropout_t none = {0, 1.f, 0};
+    float *xs = a, **inbs = NULL;
+    float **outs = net->dag ? dag_carve(net, m, a, &xs, &inbs) : NULL;
     const float *in = x;
     if (net->in_rate > 0.0 && !net->in_inverted) {
-        scale(m * net->n_in, (float)(1.0 - net->in_rate), x, a);
-        in = a;
+        scale(m * net->n_in, (float)(1.0 - net->in_rate), x, xs);
+        in = xs;
     }
+    const float *x0 = in;
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
-        float *o = l + 1 == net->n_layers ? y : (in == a ? b : a);
+        float *o = l + 1 == net->n_layers ? y : outs ? outs[l] : (in == a ? b : a);
+        if (outs)
+            in = de_graph_input(net->layers, l, m, net->n_in, x0, outs, inbs[l]);
         size_t M = m * de_layer_rows(L);
         int rc = L->op != DE_OP_DENSE
             ? de_stage_forward(L, m, in, x, &none, o, NULL, NULL)
@@ -234,7 +302,7 @@ int de_net_predict_packed(const de_net_t *net, size_t m, const float *x,
                           const de_packed_b_t *const *packed)
 {
     size_t rows = chunk < m ? chunk : m;
-    size_t need = 2 * rows * net->width;
+    size_t need = infer_floats(net, rows);
     /* Small scratch (batch-1 latency) lives on the stack: no malloc. */
     float small[SMALL_SCRATCH] __attribute__((aligned(ALIGN)));
     float *s = need <= SMALL_SCRATCH ? small
@@ -258,10 +326,10 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
 {
     size_t rows = chunk < m ? chunk : m;
     size_t n_out = net->layers[net->n_layers - 1].n_out;
-    size_t n = (2 * net->width + n_out) * rows;
+    size_t n = infer_floats(net, rows) + n_out * rows;
     float *s = aligned_alloc(ALIGN, (n * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN);
     if (!s) return DE_ENOMEM;
-    float *p = s + 2 * rows * net->width;
+    float *p = s + infer_floats(net, rows);
     int rc = DE_OK;
     memset(sums, 0, (1 + n_metrics) * sizeof *sums);
     for (size_t r = 0; r < m && !rc; r += rows) {
@@ -325,11 +393,14 @@ static void mc_merge(size_t n, size_t G, size_t len, const float *gm,
 
 /* Forward the S stacked copies xs[S*mr x n_in] (overwritten by the input
  * dropout) with every dropout site drawing, as in training, from key
- * de_rng_key(seed_site, site, step).  *out: the output, a or b. */
+ * de_rng_key(seed_site, site, step).  *out: the output, a or b (a DAG's:
+ * in g, infer_floats(net, rows) floats). */
 static int mc_forward(const de_net_t *net, size_t rows, size_t group,
-                      float *xs, uint64_t step, float *a, float *b,
+                      float *xs, uint64_t step, float *a, float *b, float *g,
                       uint64_t *mask, float *mul, const float **out)
 {
+    float *unused, **inbs = NULL;
+    float **outs = net->dag ? dag_carve(net, rows, g, &unused, &inbs) : NULL;
     de_dropout_t d;
     if (net->in_rate > 0.0) {
         de_dropout_params(net->in_rate, net->in_inverted,
@@ -341,7 +412,9 @@ static int mc_forward(const de_net_t *net, size_t rows, size_t group,
     float *o = a;
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
-        o = in == a ? b : a;
+        o = outs ? outs[l] : in == a ? b : a;
+        if (outs)
+            in = de_graph_input(net->layers, l, rows, net->n_in, xs, outs, inbs[l]);
         uint64_t key = de_rng_key(L->seed, l + 1, step);
         size_t M = rows * de_layer_rows(L);
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, &d);
@@ -379,7 +452,8 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
     if (rows > m) rows = m;
     size_t R = G * rows, w = net->width, n_out = net->layers[net->n_layers - 1].n_out;
     /* floats rounded to 64 bytes so that the mask words after them align */
-    size_t nf = (R * (net->n_in + 3 * w) + 1 + 2 * rows * n_out + 15) & ~(size_t)15;
+    size_t ng = net->dag ? infer_floats(net, R) + 16 : 0;  /* a DAG's, aligned */
+    size_t nf = (R * (net->n_in + 3 * w) + 1 + 2 * rows * n_out + ng + 15) & ~(size_t)15;
     size_t nm = mask_words(R, w);
     float *buf = aligned_alloc(ALIGN, ((nf * sizeof(float) + nm * 8) + ALIGN - 1)
                                / ALIGN * ALIGN);
@@ -387,6 +461,7 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
     float *xs = buf, *a = xs + R * net->n_in, *b = a + R * w;
     float *mul = b + R * w;           /* R * w + 1 floats: de_noise's */
     float *gm = mul + R * w + 1, *gq = gm + rows * n_out;
+    float *g = (float *)((uintptr_t)(gq + rows * n_out + 15) & ~(uintptr_t)63);
     uint64_t *mask = (uint64_t *)(xs + nf);
     int rc = DE_OK;
     for (size_t r = 0, c = 0; r < m && !rc; r += rows, c++) {
@@ -399,7 +474,7 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
                        mr * net->n_in * sizeof(float));
             const float *y = NULL;
             rc = mc_forward(net, gn * mr, mr, xs, key + c * n_groups + gi, a,
-                            b, mask, mul, &y);
+                            b, g, mask, mul, &y);
             if (rc) break;
             mc_group(gn, len, y, gm, gq);
             mc_merge(g0, gn, len, gm, gq, mu, q);
@@ -451,6 +526,18 @@ static size_t layout(de_net_t *net, char *base)
                 nb->act = carve(base, &at, n * sizeof(float));
         }
     }
+    if (net->dag) {
+        size_t widest = 0;
+        for (size_t l = 0; l < net->n_layers; l++) {
+            const de_layer_t *L = &net->layers[l];
+            net->inb[l] = de_graph_merges(L)
+                ? carve(base, &at, B * L->n_in * sizeof(float)) : NULL;
+            net->dy[l] = l + 1 < net->n_layers
+                ? carve(base, &at, B * L->n_out * sizeof(float)) : net->gbuf[0];
+            if (L->n_in > widest) widest = L->n_in;
+        }
+        net->gx = carve(base, &at, B * widest * sizeof(float));
+    }
     for (size_t i = 0; i < net->n_params; i++)
         net->grad[i] = carve(base, &at, net->params[i].rows
                              * net->params[i].cols * sizeof(float));
@@ -483,8 +570,12 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
     net->act = malloc(L * sizeof *net->act);
     net->mul = malloc(L * sizeof *net->mul);
     net->nbuf = malloc(L * sizeof *net->nbuf);
+    net->in = malloc(L * sizeof *net->in);
+    net->inb = malloc(L * sizeof *net->inb);
+    net->dy = malloc(L * sizeof *net->dy);
     if (!net->params || !net->out || !net->pre || !net->mask || !net->drop
-        || !net->grad || !net->act || !net->mul || !net->nbuf)
+        || !net->grad || !net->act || !net->mul || !net->nbuf || !net->in
+        || !net->inb || !net->dy)
         goto oom;
     memcpy(net->params, params, np * sizeof *params);
     size_t size = layout(net, NULL);
@@ -519,6 +610,11 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step, size_t row0)
         uint64_t key = de_rng_rows_key(de_rng_key(L->seed, l + 1, step),
                                        row0 * de_layer_rows(L));
         int rc;
+        if (net->dag) {
+            in = de_graph_input(net->layers, l, m, net->n_in, net->xb, net->out,
+                                net->inb[l]);
+            net->in[l] = in;
+        }
         de_dropout_params(has_mask(L) ? L->rate : 0.0, L->inverted, key, d);
         de_dropout_t fd = op_dropout(L, d);
         if (net->mask[l]) memset(net->mask[l], 0, mask_words(M, n) * 8);
@@ -615,17 +711,42 @@ static int ar_finish(de_net_t *net)
 
 /* ------------------------------------------------------------- backward */
 
+/* DAG: the gradient of layer l's input (dz times its kernel, or dz itself
+ * without one) summed into the gradients of its sources. */
+static int dag_dx(de_net_t *net, size_t l, size_t m, const float *dz)
+{
+    const de_layer_t *L = &net->layers[l];
+    size_t n = L->n_out, k = L->n_in;
+    const float *dx = dz;
+    int gemm = L->op == DE_OP_DENSE;
+    if (!de_graph_needs_dx(L, l)) return DE_OK;
+    if (gemm && !de_graph_merges(L))   /* straight into the source's */
+        return de_gemm(0, 1, m, k, n, dz, n, L->w, n,
+                       net->dy[de_graph_source(L, l, 0)], k, 1, NULL);
+    if (gemm) {
+        int rc = de_gemm(0, 1, m, k, n, dz, n, L->w, n, net->gx, k, 0, NULL);
+        if (rc) return rc;
+        dx = net->gx;
+    }
+    de_graph_input_backward(net->layers, l, m, net->n_in, net->xb, net->out,
+                            dx, net->dy);
+    return DE_OK;
+}
+
 /* Gradients of every param for the batch; the loss gradient is in gbuf[0]. */
 static int backward(de_net_t *net, size_t m)
 {
     int cur = 0;
     size_t p = net->n_params;
+    if (net->dag)        /* summed into by every layer reading the output */
+        for (size_t l = 0; l + 1 < net->n_layers; l++)
+            memset(net->dy[l], 0, m * net->layers[l].n_out * sizeof(float));
     for (size_t l = net->n_layers; l-- > 0;) {
         const de_layer_t *L = &net->layers[l];
         size_t p_end = p;     /* layer l's params are [p, p_end) below */
         size_t n = L->n_out, k = L->n_in, M = m * de_layer_rows(L);
-        float *dz = net->gbuf[cur];
-        const float *x = l ? net->out[l - 1] : net->xb;
+        float *dz = net->dag ? net->dy[l] : net->gbuf[cur];
+        const float *x = net->dag ? net->in[l] : l ? net->out[l - 1] : net->xb;
         const float *y = has_noise(L) ? net->act[l] : net->out[l];
         const int fused = net->fused && l + 1 == net->n_layers;
         /* This layer's param gradients, in de_net_train_setup's order. */
@@ -648,10 +769,15 @@ static int backward(de_net_t *net, size_t m)
                                 net->pre[l], dz, dz);
         }
         if (L->op != DE_OP_DENSE) {    /* stage.c: no bias, no GEMM */
-            de_stage_backward(L, m, net->xb, dz, l ? net->gbuf[1 - cur] : NULL,
+            de_stage_backward(L, m, net->xb, dz,
+                              l && !net->dag ? net->gbuf[1 - cur] : NULL,
                               L->op == DE_OP_EMBED ? gw : NULL);
             if (net->ar && p_end > p) {
                 int rc = ar_bucket(net, l, p, p_end);
+                if (rc) return rc;
+            }
+            if (net->dag) {
+                int rc = dag_dx(net, l, m, dz);
                 if (rc) return rc;
             }
             cur = 1 - cur;
@@ -660,7 +786,9 @@ static int backward(de_net_t *net, size_t m)
         if (gb) de_sum_rows(M, n, dz, gb);
         int rc = de_gemm(1, 0, k, n, M, x, k, dz, n, gw, n, 0, NULL);
         if (!rc && net->ar) rc = ar_bucket(net, l, p, p_end);
-        if (!rc && l)
+        if (!rc && net->dag)
+            rc = dag_dx(net, l, m, dz);
+        else if (!rc && l)
             rc = de_gemm(0, 1, M, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
                          0, NULL);
         if (rc) return rc;
