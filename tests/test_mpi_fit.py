@@ -331,3 +331,61 @@ def test_a_backup_that_only_some_ranks_see_is_refused_on_all(tmp_path):
         said = (tmp_path / f"said_{r}").read_text()
         assert "every process must start at the same (epoch, batch)" in said, said
         assert "(2, 0) on rank 0 but (0, 0) on rank 1" in said
+
+
+# ------------------------------------------------------- the sharded update
+SHARDED = """
+from dropout_engine.keras import constraints
+out, update, opt = sys.argv[1], sys.argv[2], sys.argv[3]
+if update == "sharded":       # the same script, the other update
+    de.distribute.set_distribution(de.distribute.DataParallel(update="sharded",
+                                                              timeout=20))
+de.set_random_seed(7)
+rng = np.random.default_rng(0)
+x = rng.standard_normal((1000, 30)).astype(np.float32)
+y = rng.integers(0, 4, 1000)
+m = models.Sequential([
+    layers.Input((30,)), layers.Dropout(0.2),
+    layers.Dense(64, activation="relu", kernel_regularizer="l2",
+                 kernel_constraint=constraints.MaxNorm(0.5)), layers.Dropout(0.5),
+    layers.Dense(33, activation="tanh", bias_constraint=constraints.NonNeg()),
+    layers.Dense(4, activation="softmax")])
+m.compile(optimizer=optimizers.Adam(0.01) if opt == "adam"
+          else optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+# 900 rows, batch 29: 32 batches an epoch (the last of 1 row), 128 steps
+h = m.fit(x, y, batch_size=29, epochs=4, verbose=0, validation_split=0.1)
+np.save(f"{out}/state_{rank}.npy", np.concatenate(
+    [w.ravel() for w in m.get_weights() + m.optimizer.variables()]))
+np.save(f"{out}/weights_{rank}.npy", np.concatenate([w.ravel() for w in m.get_weights()]))
+"""
+
+
+@pytest.fixture(scope="module")
+def sharded_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sharded")
+    script = write_script(root / "sharded.py", SHARDED)
+    done = {}
+    for opt in ("adam", "sgd"):
+        for name, cmd in (("one", [sys.executable, str(script)]),
+                          ("replicated", mpirun(script)), ("sharded", mpirun(script)),
+                          ("again", mpirun(script))):
+            out = root / f"{name}_{opt}"
+            out.mkdir()
+            update = "sharded" if name == "again" else name
+            rc, _, err = run(cmd + [str(out), update, opt], timeout=120)
+            assert rc == 0, f"{name} {opt}: {err}"
+            done[name, opt] = out
+    return done
+
+
+@pytest.mark.parametrize("opt", ["adam", "sgd"])
+def test_the_sharded_update_trains_the_replicated_model_bit_for_bit(sharded_runs, opt):
+    state = {(name, r): np.load(sharded_runs[name, opt] / f"state_{r}.npy")
+             for name in ("replicated", "sharded", "again") for r in (0, 1)}
+    ref = state["replicated", 0]
+    for key, s in state.items():    # weights and the gathered optimizer slots
+        np.testing.assert_array_equal(s, ref, err_msg=str(key))
+    one = np.load(sharded_runs["one", opt] / "weights_0.npy")
+    two = np.load(sharded_runs["sharded", opt] / "weights_0.npy")
+    assert np.abs(two - one).max() <= 1e-5 * np.abs(one).max()
