@@ -6,11 +6,11 @@ Per thread count t of the bench:
          adding a process; the issue's goal: >= 1.7x on 2 cores);
   t = 2: 2 ranks x 1 thread against 1 process x 2 threads (MPI against
          OpenMP on the same two cores).
-Also, once: the sharded update (``update="sharded"``: reduce-scatter,
-half the optimizer's work on each rank, all-gather) against the replicated
-one, paired runs, with its collectives timed alone against the all-reduce
-and the optimizer update's time in one process; the gradient buckets
-("layer", "overlap") against "step"; Open
+Also, once: what a sharded (ZeRO-1) update would trade, timed in the
+same processes: its collectives (MPI_Reduce_scatter of the gradients, an
+MPI_Allgatherv of each weight) against the all-reduce, and the optimizer
+update over all of W1's weights in one process, the work it would halve;
+the gradient buckets ("layer", "overlap") against "step"; Open
 MPI's segmented-ring all-reduce (``OMPI_MCA_coll_tuned_allreduce_algorithm=5``)
 against its default choice (README "Scaling out": faster only on a loaded
 machine); and
@@ -43,13 +43,12 @@ def _child(argv):
     p.add_argument("--child", action="store_true")
     p.add_argument("--buckets", default="step")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--update", default="replicated")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args(argv)
     import numpy as np
     import dropout_engine as de
     from . import ours
-    dist = de.distribute.DataParallel(buckets=a.buckets, update=a.update)
+    dist = de.distribute.DataParallel(buckets=a.buckets)
     de.distribute.set_distribution(dist)
     de.set_num_threads(a.threads)
     net = workloads(a.quick)["W1"]
@@ -84,21 +83,19 @@ def _child(argv):
 
 
 def _sharded_comm_ms(MPI, comm, weights):
-    """The median time of the sharded update's collectives alone: the
+    """The median time of a sharded update's collectives alone: the
     gradients' MPI_Reduce_scatter, then an in-place MPI_Allgatherv per
-    weight of each rank's slice (nn/allreduce.c's slices, 16-float
-    aligned, without the arena's padding)."""
+    weight of each rank's slice (16-float-aligned slices of the weights
+    laid end to end)."""
     import numpy as np
     size = comm.Get_size()
     n = sum(w.size for w in weights)
     lo = [n * r // size // 16 * 16 for r in range(size)] + [n]
     counts = [lo[r + 1] - lo[r] for r in range(size)]
-    g, ws, at = np.ones(n, np.float32), [w.ravel().copy() for w in weights], []
-    for w in ws:
-        start = at[-1][0] + at[-1][1] if at else 0
-        at.append((start, w.size))
+    g, ws = np.ones(n, np.float32), [w.ravel().copy() for w in weights]
+    starts = np.cumsum([0] + [w.size for w in ws])[:-1]
     parts = []
-    for start, length in at:
+    for start, length in zip(map(int, starts), (w.size for w in ws)):
         c = [max(0, min(lo[r + 1], start + length) - max(lo[r], start)) for r in range(size)]
         d = [max(lo[r], start) - start if c[r] else 0 for r in range(size)]
         parts.append((c, d))
@@ -135,10 +132,9 @@ SEGMENTED_RING = {"OMPI_MCA_coll_tuned_use_dynamic_rules": "1",
                   "OMPI_MCA_coll_tuned_allreduce_algorithm": "5"}
 
 
-def _launch(ranks, threads, quick, buckets="step", mca=None, update="replicated"):
+def _launch(ranks, threads, quick, buckets="step", mca=None):
     cmd = [sys.executable, "-m", "bench.distributed", "--child", "--threads",
-           str(threads), "--buckets", buckets, "--update", update] + (
-               ["--quick"] if quick else [])
+           str(threads), "--buckets", buckets] + (["--quick"] if quick else [])
     if ranks > 1:
         cmd = ["mpirun", "-np", str(ranks), "--bind-to", "core", "--allow-run-as-root"] + cmd
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), **(mca or {}))
@@ -175,21 +171,13 @@ def run(threads, quick):
         rows.append(_row("all-reduce share", 1, two["allreduce_ms"], two["step_ms"], "ms",
                          f"of a {two['step_ms']:.2f} ms step, "
                          f"{two['grad_bytes'] / 1e6:.2f} MB", ratio=share))
-        # The sharded update against the replicated one: paired runs, the
-        # median of their ratios (and of the two steps' times).
-        pairs = [(_launch(RANKS, 1, quick, update="sharded"), _launch(RANKS, 1, quick))
-                 for _ in range(3)]
-        pairs = [(s, r) for s, r in pairs if s and r]
-        if pairs:
-            pairs.sort(key=lambda p: p[0]["samples_per_s"] / p[1]["samples_per_s"])
-            sharded, replicated = pairs[len(pairs) // 2]       # the median pair
-            rows.append(_row("update=sharded", 1, sharded["samples_per_s"],
-                             replicated["samples_per_s"], "samples/s",
-                             "update=replicated"))
-            rows.append(_row("sharded collectives", 1, two["sharded_comm_ms"],
-                             two["allreduce_ms"], "ms", "the all-reduce, ms"))
-            rows.append(_row("optimizer update", 1, one["update_ms"], one["step_ms"], "ms",
-                             f"of a 1-process {one['step_ms']:.2f} ms step"))
+        # What a sharded (ZeRO-1) update would trade (README "Scaling
+        # out": tried, it did not pay): its collectives against the
+        # all-reduce, and the optimizer work it would halve.
+        rows.append(_row("sharded comm", 1, two["sharded_comm_ms"],
+                         two["allreduce_ms"], "ms", "the all-reduce, ms"))
+        rows.append(_row("optimizer update", 1, one["update_ms"], one["step_ms"], "ms",
+                         f"of a 1-process {one['step_ms']:.2f} ms step"))
         for buckets in ("layer", "overlap"):
             other = _launch(RANKS, 1, quick, buckets)
             if other:

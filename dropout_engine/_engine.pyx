@@ -399,12 +399,8 @@ cdef extern from "engine.h" nogil:
         void *wait
         intptr_t comm, float32, float64, sum, in_place
         int int_handles, rank, size, buckets
-        void *reduce_scatter
-        void *allgatherv
-        int sharded
     int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
                              size_t global_batch)
-    int de_net_sync_slots(de_net_t *net)
 
     int de_layers_check(size_t n_in, size_t n_layers, const de_layer_t *layers)
     void de_noise(int kind, double rate, uint64_t key, size_t len, float *y,
@@ -890,19 +886,9 @@ cdef class Net:
             c.sum, c.in_place = a["sum"], a["in_place"]
             c.int_handles, c.rank, c.size = a["int_handles"], a["rank"], a["size"]
             c.buckets = a["buckets"]
-            c.reduce_scatter = <void *><intptr_t>a.get("reduce_scatter", 0)
-            c.allgatherv = <void *><intptr_t>a.get("allgatherv", 0)
-            c.sharded = a.get("sharded", 0)
             rc = de_net_set_allreduce(self.net, &c, global_batch)
         if rc == -2:
             raise ValueError(f"Net.set_allreduce: invalid hook {a!r}")
-        _check(rc)
-
-    def sync_slots(self):
-        """The sharded update's optimizer state, gathered on every process."""
-        cdef int rc
-        with nogil:
-            rc = de_net_sync_slots(self.net)
         _check(rc)
 
     def train(self, dict opt, const float[:, ::1] x, const float[:, ::1] t,

@@ -94,14 +94,6 @@ class Net:
         rebuilt: the C param table points at the old ones)."""
         self._train_token = None
 
-    def sync_state(self):
-        """Make the optimizer state whole on every process after a sharded
-        update (each keeps its slice current); every process calls it at
-        the same point (the Trainer: at each epoch's end)."""
-        if self._allreduce is not None:
-            with self._allreduce.watch("the optimizer state's gather"):
-                self._c.sync_slots()
-
     def train(self, x, t, index, first, count, stats, sw):
         """Run batches ``first .. first+count-1`` of the rows ``index`` of
         ``x``/``t`` (batch j is ``index[j*batch : (j+1)*batch]``) in one C

@@ -100,14 +100,10 @@ def _mpi4py():
     return MPI
 
 
-_FUNCTIONS = ("MPI_Allreduce", "MPI_Iallreduce", "MPI_Wait", "MPI_Reduce_scatter",
-              "MPI_Allgatherv")
-
-
 def _mpi_functions(MPI):
-    """Addresses of the _FUNCTIONS in the MPI library mpi4py loaded: looked
-    up through mpi4py's own module (whose dependencies dlsym searches),
-    else in the libmpi this process mapped."""
+    """Addresses of MPI_Allreduce, MPI_Iallreduce and MPI_Wait in the MPI
+    library mpi4py loaded: looked up through mpi4py's own module (whose
+    dependencies dlsym searches), else in the libmpi this process mapped."""
     libs = [MPI.__file__]
     try:
         with open("/proc/self/maps") as f:
@@ -119,7 +115,7 @@ def _mpi_functions(MPI):
         try:
             lib = ctypes.CDLL(path)
             return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-                         for name in _FUNCTIONS)
+                         for name in ("MPI_Allreduce", "MPI_Iallreduce", "MPI_Wait"))
         except (OSError, AttributeError):
             continue
     raise RuntimeError("dropout_engine.distribute: MPI_Allreduce was not found "
@@ -164,8 +160,8 @@ class _MPIAllreduce:
     calls (``c_hook``), plus the Python collectives of a fit (broadcast of
     the starting state, checks, the watchdog, the abort)."""
 
-    def __init__(self, MPI, comm, buckets, timeout, update="replicated"):
-        self.MPI, self.comm, self.update = MPI, comm, update
+    def __init__(self, MPI, comm, buckets, timeout):
+        self.MPI, self.comm = MPI, comm
         # Its own communicator, so that it can never match a collective of
         # the training (a failed process meets the others here, or not).
         self._fault_comm = comm.Dup()
@@ -185,10 +181,8 @@ class _MPIAllreduce:
             # back to the int.
             v = MPI._handleof(obj)
             return v - (1 << 64) if v >= 1 << 63 else v
-        allreduce, iallreduce, wait, reduce_scatter, allgatherv = self._fns
+        allreduce, iallreduce, wait = self._fns
         return {"allreduce": allreduce, "iallreduce": iallreduce or 0, "wait": wait,
-                "reduce_scatter": reduce_scatter, "allgatherv": allgatherv,
-                "sharded": int(self.update == "sharded"),
                 "comm": h(self.comm), "float32": h(MPI.FLOAT), "float64": h(MPI.DOUBLE),
                 "sum": h(MPI.SUM), "in_place": int(MPI.IN_PLACE),
                 "int_handles": int(MPI._sizeof(MPI.Comm) == 4),
@@ -242,21 +236,15 @@ class DataParallel(Distribution):
     engine threads unless ``OMP_NUM_THREADS`` is set.
     """
 
-    def __init__(self, *, comm=None, buckets="step", timeout=300.0, update="replicated"):
+    def __init__(self, *, comm=None, buckets="step", timeout=300.0):
         if buckets not in _BUCKETS:
             raise ValueError(f"DataParallel: buckets must be one of "
                              f"{sorted(_BUCKETS)}, got {buckets!r}")
-        if update not in ("replicated", "sharded"):
-            raise ValueError(f"DataParallel: update must be 'replicated' or "
-                             f"'sharded', got {update!r}")
-        if update == "sharded" and buckets != "step":
-            raise ValueError(f"DataParallel: update='sharded' sums the gradients "
-                             f"once a step (buckets='step'), got buckets={buckets!r}")
         if timeout is not None and not (isinstance(timeout, (int, float))
                                         and not isinstance(timeout, bool) and timeout > 0):
             raise ValueError(f"DataParallel: timeout must be a number of seconds "
                              f"> 0 or None, got {timeout!r}")
-        self.buckets, self.timeout, self.update = buckets, timeout, update
+        self.buckets, self.timeout = buckets, timeout
         self.allreduce = None
         if comm is None and (_launched_size() or 1) <= 1:
             return                      # one process: no MPI at all
@@ -265,7 +253,7 @@ class DataParallel(Distribution):
         self.rank, self.world_size = comm.Get_rank(), comm.Get_size()
         if self.world_size == 1:
             return
-        self.allreduce = _MPIAllreduce(MPI, comm, buckets, timeout, update)
+        self.allreduce = _MPIAllreduce(MPI, comm, buckets, timeout)
         self._share_cores(MPI, comm)
         self._install_excepthook()
 

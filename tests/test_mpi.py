@@ -85,10 +85,6 @@ def test_set_distribution_and_data_parallel_check_their_arguments(restore_distri
         distribute.set_distribution("mpi")
     with pytest.raises(ValueError, match="buckets"):
         distribute.DataParallel(buckets="bucket")
-    with pytest.raises(ValueError, match="update must be"):
-        distribute.DataParallel(update="zero")
-    with pytest.raises(ValueError, match="buckets='step'"):
-        distribute.DataParallel(update="sharded", buckets="overlap")
     for t in (0, -1.0, "5", True):
         with pytest.raises(ValueError, match="timeout"):
             distribute.DataParallel(timeout=t)

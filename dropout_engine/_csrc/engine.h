@@ -349,8 +349,6 @@ double de_param_penalty(const de_param_t *p);
  * arithmetic is independent of the split. */
 void de_param_update(const de_optim_t *o, double lr, int64_t step,
                      const de_param_t *p, float *grad);
-/* p's constraint alone (what de_param_update applies after its update). */
-void de_param_constrain(const de_param_t *p);
 
 /* ---------------------------------------------------------------- noise.c */
 enum { DE_NOISE_DROPOUT = 0, DE_NOISE_GAUSSIAN, DE_NOISE_ALPHA,
@@ -444,9 +442,6 @@ typedef struct {
                                pointers (Open MPI's) */
     int rank, size;         /* this process in comm, and comm's size */
     int buckets;            /* DE_BUCKET_* */
-    void *reduce_scatter;   /* MPI_Reduce_scatter (sharded update), or NULL */
-    void *allgatherv;       /* MPI_Allgatherv (sharded update), or NULL */
-    int sharded;            /* 1: the sharded update (de_sharded_step) */
 } de_allreduce_t;
 
 /* An MPI_Request of either ABI, and whether it is still to be waited for. */
@@ -464,23 +459,6 @@ int de_allreduce_sum(const de_allreduce_t *a, void *buf, size_t n, int f64);
 int de_allreduce_start(const de_allreduce_t *a, float *buf, size_t n,
                        de_ar_request_t *req);
 int de_allreduce_wait(const de_allreduce_t *a, de_ar_request_t *req);
-/* The sharded update (ZeRO stage 1): n floats from grad[0] hold every
- * param's gradient, param i's at grad[i] (rows x cols floats, then zero
- * padding).  The sums over the processes of this rank's slice of it
- * (MPI_Reduce_scatter), this rank's elements of every param updated
- * (de_param_update's arithmetic, element by element the same), then
- * every param's updated elements gathered on every process
- * (MPI_Allgatherv, in place) and the constraints applied to the whole
- * params.  Only this rank's slice of the optimizer slots is current
- * afterwards: de_sharded_slots gathers them.  scratch: 2 * size ints.
- * 0, DE_EINVAL (n over INT_MAX) or DE_ECOMM. */
-int de_sharded_step(const de_allreduce_t *a, const de_optim_t *o, double lr,
-                    int64_t step, const de_param_t *params, size_t n_params,
-                    float *const *grad, size_t n, int *scratch);
-/* Every process's slice of the optimizer slots of params (laid out as in
- * de_sharded_step) gathered on every process.  0 or DE_ECOMM. */
-int de_sharded_slots(const de_allreduce_t *a, const de_param_t *params,
-                     size_t n_params, float *const *grad, size_t n, int *scratch);
 /* The backward of de_noise: dz[len] *= mul (nothing for ADDITIVE). */
 void de_noise_backward(int kind, size_t len, const float *mul, float *dz);
 
@@ -663,10 +641,6 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
  * call) then needs ceil(global_batch / size) rows.  The struct is copied. */
 int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
                          size_t global_batch);
-/* The sharded update's optimizer slots, gathered on every process (each
- * keeps its slice current: de_sharded_step); a no-op otherwise.  Every
- * process must call it at the same point.  0 or DE_ECOMM. */
-int de_net_sync_slots(de_net_t *net);
 
 /* Training setup: the arena for batches of up to `batch` rows (allocated
  * once, reused by every de_net_train call), the loss (fused with the last

@@ -179,7 +179,6 @@ class Trainer:
                 b += j
                 if model.stop_training:
                     break
-            net.sync_state()
             logs = dist.reduce_logs(logs)
             if (val is not None and should_validate(epoch)
                     and not math.isnan(logs.get("loss", 0.0))):

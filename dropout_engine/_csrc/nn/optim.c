@@ -157,8 +157,3 @@ void de_param_update(const de_optim_t *o, double lr_d, int64_t step,
      * read before this) is now stale.  Every training step comes here. */
     de_gemm_packs_stale();
 }
-
-void de_param_constrain(const de_param_t *p)
-{
-    constrain(p);
-}

@@ -62,7 +62,6 @@ struct de_net {
     /* data parallelism, set by de_net_set_allreduce */
     de_allreduce_t *ar;              /* NULL: this process alone */
     de_ar_request_t *ar_req;         /* per layer (DE_BUCKET_OVERLAP) */
-    int *ar_scratch;                 /* 2 * size ints (the sharded update) */
     size_t global_batch;
 };
 
@@ -181,7 +180,6 @@ void de_net_free(de_net_t *net)
     free_train(net);
     free(net->ar);
     free(net->ar_req);
-    free(net->ar_scratch);
     free(net->layers);
     free(net);
 }
@@ -561,21 +559,16 @@ int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
 {
     free(net->ar);
     free(net->ar_req);
-    free(net->ar_scratch);
     net->ar = NULL;
     net->ar_req = NULL;
-    net->ar_scratch = NULL;
     if (!a) return DE_OK;
     if (a->size < 1 || a->rank < 0 || a->rank >= a->size || !a->allreduce
         || global_batch == 0
-        || (a->buckets == DE_BUCKET_OVERLAP && (!a->iallreduce || !a->wait))
-        || (a->sharded && (a->buckets != DE_BUCKET_STEP || !a->reduce_scatter
-                           || !a->allgatherv)))
+        || (a->buckets == DE_BUCKET_OVERLAP && (!a->iallreduce || !a->wait)))
         return DE_EINVAL;
     net->ar = malloc(sizeof *a);
     net->ar_req = calloc(net->n_layers, sizeof *net->ar_req);
-    net->ar_scratch = malloc(2 * (size_t)a->size * sizeof(int));
-    if (!net->ar || !net->ar_req || !net->ar_scratch) {
+    if (!net->ar || !net->ar_req) {
         de_net_set_allreduce(net, NULL, 0);
         return DE_ENOMEM;
     }
@@ -604,39 +597,20 @@ static int ar_bucket(de_net_t *net, size_t l, size_t p0, size_t p1)
     return DE_OK;
 }
 
-static size_t grad_floats(const de_net_t *net)
-{
-    return (size_t)(grad_end(net, net->n_params - 1) - net->grad[0]);
-}
-
-/* Every gradient summed over the processes, before the update (the
- * sharded update sums its slice itself). */
+/* Every gradient summed over the processes, before the update. */
 static int ar_finish(de_net_t *net)
 {
     const de_allreduce_t *a = net->ar;
     int rc = DE_OK;
     if (a->buckets == DE_BUCKET_STEP)
-        return a->sharded ? DE_OK : de_allreduce_sum(a, net->grad[0],
-                                                     grad_floats(net), 0);
+        return de_allreduce_sum(a, net->grad[0],
+                                (size_t)(grad_end(net, net->n_params - 1)
+                                         - net->grad[0]), 0);
     for (size_t l = 0; l < net->n_layers; l++) {
         int r = de_allreduce_wait(a, &net->ar_req[l]);
         if (!rc) rc = r;
     }
     return rc;
-}
-
-/* The update of a sharded step (de_sharded_step). */
-static int ar_update(de_net_t *net, const de_optim_t *opt, double lr, int64_t step)
-{
-    return de_sharded_step(net->ar, opt, lr, step, net->params, net->n_params,
-                           net->grad, grad_floats(net), net->ar_scratch);
-}
-
-int de_net_sync_slots(de_net_t *net)
-{
-    if (!net->ar || !net->ar->sharded || !net->n_params) return DE_OK;
-    return de_sharded_slots(net->ar, net->params, net->n_params, net->grad,
-                            grad_floats(net), net->ar_scratch);
 }
 
 /* ------------------------------------------------------------- backward */
@@ -761,8 +735,7 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
         }
         if (rc) return rc;
         double lr = de_optim_lr(opt, step);
-        if (ar && ar->sharded && (rc = ar_update(net, opt, lr, step))) return rc;
-        for (size_t i = 0; i < net->n_params && !(ar && ar->sharded); i++)
+        for (size_t i = 0; i < net->n_params; i++)
             de_param_update(opt, lr, step, &net->params[i], net->grad[i]);
         for (size_t l = 0; l < net->n_layers; l++)   /* BN's moving stats */
             de_norm_update_moving(&net->layers[l].norm, net->layers[l].n_out,
