@@ -6,7 +6,11 @@ Per thread count t of the bench:
          adding a process; the issue's goal: >= 1.7x on 2 cores);
   t = 2: 2 ranks x 1 thread against 1 process x 2 threads (MPI against
          OpenMP on the same two cores).
-Also, once: the gradient buckets ("layer", "overlap") against "step"; Open
+Also, once: what a sharded (ZeRO-1) update would trade, timed in the
+same processes: its collectives (MPI_Reduce_scatter of the gradients, an
+MPI_Allgatherv of each weight) against the all-reduce, and the optimizer
+update over all of W1's weights in one process, the work it would halve;
+the gradient buckets ("layer", "overlap") against "step"; Open
 MPI's segmented-ring all-reduce (``OMPI_MCA_coll_tuned_allreduce_algorithm=5``)
 against its default choice (README "Scaling out": faster only on a loaded
 machine); and
@@ -72,8 +76,56 @@ def _child(argv):
             comm.Allreduce(MPI.IN_PLACE, s)
             times.append(time.perf_counter() - t0)
         out["allreduce_ms"] = sorted(times)[len(times) // 2] * 1e3
+        out["sharded_comm_ms"] = _sharded_comm_ms(MPI, comm, model.get_weights())
+    out["update_ms"] = _update_ms(model)
     if dist.rank == 0:
         print(json.dumps(out), flush=True)
+
+
+def _sharded_comm_ms(MPI, comm, weights):
+    """The median time of a sharded update's collectives alone: the
+    gradients' MPI_Reduce_scatter, then an in-place MPI_Allgatherv per
+    weight of each rank's slice (16-float-aligned slices of the weights
+    laid end to end)."""
+    import numpy as np
+    size = comm.Get_size()
+    n = sum(w.size for w in weights)
+    lo = [n * r // size // 16 * 16 for r in range(size)] + [n]
+    counts = [lo[r + 1] - lo[r] for r in range(size)]
+    g, ws = np.ones(n, np.float32), [w.ravel().copy() for w in weights]
+    starts = np.cumsum([0] + [w.size for w in ws])[:-1]
+    parts = []
+    for start, length in zip(map(int, starts), (w.size for w in ws)):
+        c = [max(0, min(lo[r + 1], start + length) - max(lo[r], start)) for r in range(size)]
+        d = [max(lo[r], start) - start if c[r] else 0 for r in range(size)]
+        parts.append((c, d))
+    times = []
+    for _ in range(30):
+        comm.Barrier()
+        t0 = time.perf_counter()
+        comm.Reduce_scatter(MPI.IN_PLACE, [g, MPI.FLOAT], counts)
+        for w, (c, d) in zip(ws, parts):
+            comm.Allgatherv(MPI.IN_PLACE, [w, (c, d), MPI.FLOAT])
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2] * 1e3
+
+
+def _update_ms(model):
+    """The median time of W1's optimizer update over all its weights in
+    this process (the C loop's de_param_update, on copies)."""
+    import numpy as np
+    from dropout_engine import _engine
+    opt = model.optimizer
+    cfg = opt._c_config()
+    params = [({"w": w.copy(), "slots": [np.zeros_like(w) for _ in range(opt._n_slots)]},
+               np.zeros(w.size, np.float32)) for w in model.get_weights()]
+    times = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        for p, g in params:
+            _engine.param_update(cfg, 0, p, g)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2] * 1e3
 
 
 SEGMENTED_RING = {"OMPI_MCA_coll_tuned_use_dynamic_rules": "1",
@@ -119,6 +171,13 @@ def run(threads, quick):
         rows.append(_row("all-reduce share", 1, two["allreduce_ms"], two["step_ms"], "ms",
                          f"of a {two['step_ms']:.2f} ms step, "
                          f"{two['grad_bytes'] / 1e6:.2f} MB", ratio=share))
+        # What a sharded (ZeRO-1) update would trade (README "Scaling
+        # out": tried, it did not pay): its collectives against the
+        # all-reduce, and the optimizer work it would halve.
+        rows.append(_row("sharded comm", 1, two["sharded_comm_ms"],
+                         two["allreduce_ms"], "ms", "the all-reduce, ms"))
+        rows.append(_row("optimizer update", 1, one["update_ms"], one["step_ms"], "ms",
+                         f"of a 1-process {one['step_ms']:.2f} ms step"))
         for buckets in ("layer", "overlap"):
             other = _launch(RANKS, 1, quick, buckets)
             if other:

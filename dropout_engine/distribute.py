@@ -23,12 +23,22 @@ bit-identical.  The weights and optimizer state start from rank 0's
 (broadcast at the start of every fit).  GaussianDropout/AlphaDropout noise
 is drawn per process (reproducible, but not one process's draws).
 
-Rank 0 alone draws the progress bar and runs the callbacks that write
-files (ModelCheckpoint, CSVLogger, TensorBoard); ``model.save`` and
+Rank 0 alone draws the progress bar, prints and warns (EarlyStopping's,
+ReduceLROnPlateau's, ModelCheckpoint's lines, "ran out of data", ...),
+runs the callbacks that write files (ModelCheckpoint, CSVLogger,
+TensorBoard) and writes BackupAndRestore's backups; ``model.save`` and
 ``save_weights`` write on rank 0 only (``training.distribution.is_chief``).
-Every callback sees the same, globally reduced, logs: the training metrics
-are reduced in C per batch, and validation is split over the processes and
-reduced.
+Every process runs the other callbacks and returns the same History.
+Every callback sees the same, globally reduced, logs, so every process
+makes the same decisions (early stopping, rate changes): the training
+metrics are reduced in C per batch; validation is split over the
+processes: each reads every validation chunk (arrays, memmaps, tables, a
+generator's or a PyDataset's batches: the same data everywhere),
+evaluates rows [k r / N, k (r + 1) / N) of each chunk of k rows, and the
+row-weighted sums are reduced (MPI_Allreduce), so val_ logs are one
+process's to float rounding.  Every process reads a BackupAndRestore
+backup on restart (its ``backup_dir`` must be shared; a fit whose
+processes would start at different points is refused on all).
 
 Faults: an exception escaping ``fit`` on every process (a NaN loss, which
 every process sees at the same batch, or bad data they all load) is raised
@@ -52,6 +62,8 @@ import sys
 import threading
 import time
 import traceback
+
+import numpy as np
 
 from .training.data_adapters import DataAdapter
 from .training.distribution import Distribution, distribution, is_chief, set_distribution
@@ -292,17 +304,23 @@ class DataParallel(Distribution):
         same on every process and shuffled as rank 0 shuffles."""
         if self.allreduce is None:
             return data
-        mine = (data.num_samples, data.batch_size, data.t_cols, bool(data.weighted),
-                data.num_batches)
-        with self.allreduce.watch("the check of the training data"):
-            every = self.allreduce.comm.allgather(mine)
+        self.agree("train on the same data; (rows, batch_size, target columns, "
+                   "weighted, batches)",
+                   (data.num_samples, data.batch_size, data.t_cols, bool(data.weighted),
+                    data.num_batches))
+        return _GlobalBatches(data, self.allreduce)
+
+    def agree(self, what, value):
+        """Raise ValueError on every process unless ``value`` is the same
+        on all (``what`` says what it is, for the message)."""
+        if self.allreduce is None:
+            return
+        with self.allreduce.watch("a check that the processes agree"):
+            every = self.allreduce.comm.allgather(value)
         for r, theirs in enumerate(every):
             if theirs != every[0]:
-                raise ValueError(
-                    f"DataParallel: every process must train on the same data; "
-                    f"(rows, batch_size, target columns, weighted, batches) is "
-                    f"{every[0]} on rank 0 but {theirs} on rank {r}")
-        return _GlobalBatches(data, self.allreduce)
+                raise ValueError(f"DataParallel: every process must {what}; it is "
+                                 f"{every[0]} on rank 0 but {theirs} on rank {r}")
 
     def reduce_logs(self, logs):
         """The logs as they are: the C loop already summed each batch's loss
@@ -310,21 +328,22 @@ class DataParallel(Distribution):
         means."""
         return logs
 
-    def evaluate(self, evaluate, val, batch_size):
-        """Validation split over the processes (rank r: rows [n r / N,
-        n (r + 1) / N)), its means combined by rows, the same on all."""
+    def rows(self, n):
+        """Rank r of N validates rows [n r / N, n (r + 1) / N) of each
+        validation chunk of n rows (every process reads every chunk)."""
+        r, size = self.rank, self.world_size
+        return n * r // size, n * (r + 1) // size
+
+    def sum(self, values):
+        """float64 ``values`` summed over the processes (MPI_Allreduce, as
+        the C loop sums a batch's loss and metrics): the same on every one."""
         if self.allreduce is None:
-            return evaluate(*val, batch_size)
-        x, t, sw = val
-        n, r, size = x.shape[0], self.rank, self.world_size
-        lo, hi = n * r // size, n * (r + 1) // size
-        logs = (evaluate(x[lo:hi], t[lo:hi], None if sw is None else sw[lo:hi],
-                         batch_size) if hi > lo else None)
+            return values
+        out = np.ascontiguousarray(values, np.float64).copy()
         with self.allreduce.watch("the validation"):
-            parts = self.allreduce.comm.allgather((hi - lo, logs))
-        keys = next(lg for _, lg in parts if lg is not None)
-        return {k: sum(rows * lg[k] for rows, lg in parts if lg is not None) / n
-                for k in keys}
+            self.allreduce.comm.Allreduce(self.allreduce.MPI.IN_PLACE, out,
+                                          op=self.allreduce.MPI.SUM)
+        return out
 
 
 class _GlobalBatches(DataAdapter):
@@ -339,6 +358,10 @@ class _GlobalBatches(DataAdapter):
     @property
     def num_batches(self):
         return self._data.num_batches
+
+    def more(self):
+        # A generator that ran out ends the fit on every process alike.
+        return self._data.more()
 
     def epoch(self, rng):
         with self._mpi.watch("the epoch's shuffle"):

@@ -5,11 +5,8 @@ skip; the one-process path of ``distribute`` and the chief-only writes are
 tested always.  The launch tests run ``mpirun -np 2`` on scripts written
 here, with a timeout each (a hang fails, it never blocks the suite).
 """
-import importlib.util
 import json
 import os
-import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,37 +21,7 @@ from dropout_engine import distribute
 from dropout_engine.keras import callbacks, layers, models, optimizers
 from dropout_engine.training import distribution
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-HAVE_MPI = shutil.which("mpirun") is not None and importlib.util.find_spec("mpi4py") is not None
-needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="needs mpirun and mpi4py "
-                               "(apt-get install openmpi-bin; pip install mpi4py)")
-
-
-def _env(**extra):
-    """The children's environment: this checkout's package, one engine
-    thread each, no launcher variables of an outer MPI job."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OMPI_", "PMIX_", "PMI_"))}
-    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **extra)
-    return env
-
-
-def _mpirun(script, *args, np_=2):
-    return ["mpirun", "-np", str(np_), "--oversubscribe", "--allow-run-as-root",
-            sys.executable, str(script), *map(str, args)]
-
-
-def _run(cmd, timeout):
-    """Run cmd in its own session; on timeout kill the whole group and fail."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=_env(), start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.communicate()
-        pytest.fail(f"{cmd} did not finish in {timeout} s")
-    return p.returncode, out, err
+from mpi_launch import env, mpirun, needs_mpi, run, write_script
 
 
 # ------------------------------------------------------ one process, no MPI
@@ -86,7 +53,7 @@ def test_the_package_and_distribute_import_without_mpi4py():
             "dp = d.DataParallel(); d.set_distribution(dp)\n"
             "print(dp.world_size, dp.rank, dp.allreduce, d.is_chief())")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=_env(), timeout=60)
+                       env=env(), timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "0", "None", "True"]
 
@@ -96,7 +63,7 @@ def test_under_a_launcher_without_mpi4py_the_error_says_what_to_install():
             "import dropout_engine.distribute as d\n"
             "d.DataParallel()")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=_env(OMPI_COMM_WORLD_SIZE="2"), timeout=60)
+                       env=env(OMPI_COMM_WORLD_SIZE="2"), timeout=60)
     assert r.returncode != 0
     assert "needs mpi4py" in r.stderr and "dropout_engine[mpi]" in r.stderr
 
@@ -152,6 +119,30 @@ def test_a_worker_skips_the_writes_the_chief_makes(tmp_path, restore_distributio
     distribute.set_distribution(None)           # the chief writes
     m.save(str(tmp_path / "final.safetensors"))
     assert (tmp_path / "final.safetensors").exists()
+
+
+def test_a_worker_prints_and_warns_nothing_but_decides_as_the_chief(
+        restore_distribution, capsys, recwarn):
+    x, y = _data()
+
+    def fit():
+        m = _model()
+        stop = callbacks.EarlyStopping(monitor="loss", min_delta=10, patience=1,
+                                       verbose=1, restore_best_weights=True)
+        cbs = [stop, callbacks.EarlyStopping(monitor="nothing"),
+               callbacks.ReduceLROnPlateau(monitor="loss", min_delta=10, patience=1,
+                                           verbose=1)]
+        h = m.fit(x, y, batch_size=16, epochs=5, verbose=0, callbacks=cbs)
+        return h.history, capsys.readouterr(), [str(w.message) for w in recwarn]
+
+    chief_history, said, warned = fit()
+    assert "early stopping" in said.out and "reducing learning rate" in said.out
+    assert any("`nothing` which is not available" in w for w in warned)
+    recwarn.clear()
+    distribute.set_distribution(_Worker())
+    history, said, warned = fit()
+    assert history == chief_history and len(history["loss"]) == 2
+    assert said.out == said.err == "" and warned == []
 
 
 # ------------------------------------------------------- launched by mpirun
@@ -211,10 +202,10 @@ def runs(tmp_path_factory):
     script.write_text(textwrap.dedent(TRAIN))
     results = {}
     for name, cmd in (("one", [sys.executable, str(script)]),
-                      ("two", _mpirun(script)), ("again", _mpirun(script))):
+                      ("two", mpirun(script)), ("again", mpirun(script))):
         out = root / name
         out.mkdir()
-        rc, stdout, stderr = _run(cmd + [str(out)], timeout=90)
+        rc, stdout, stderr = run(cmd + [str(out)], timeout=90)
         assert rc == 0, f"{name}: {stderr}"
         results[name] = (out, stdout)
     return results
@@ -329,30 +320,17 @@ def _pids(out):
 @needs_mpi
 def test_an_exception_on_one_rank_stops_all_with_its_message(fault_script, tmp_path):
     t0 = time.monotonic()
-    rc, _, err = _run(_mpirun(fault_script, "raise", tmp_path), timeout=60)
+    rc, _, err = run(mpirun(fault_script, "raise", tmp_path), timeout=60)
     assert rc != 0 and time.monotonic() - t0 < 30
     assert "RuntimeError: boom on rank 1" in err
     assert "rank 1 of 2: RuntimeError in fit" in err
     assert _gone(_pids(tmp_path), 10)
 
 
-def _script(path, body):
-    """A 2-rank script: DataParallel, `rank`, then `body`; argv[1] a folder."""
-    path.write_text(textwrap.dedent("""
-        import sys
-        import numpy as np
-        import dropout_engine as de
-        from dropout_engine.keras import layers, models, optimizers
-        de.distribute.set_distribution(de.distribute.DataParallel(timeout=20))
-        rank = de.distribute.distribution().rank
-        """) + textwrap.dedent(body))
-    return path
-
-
 @needs_mpi
 def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
     # A diverging fit: every rank sees the NaN loss at the same batch.
-    script = _script(tmp_path / "nan.py", """
+    script = write_script(tmp_path / "nan.py", """
         out = open(f"{sys.argv[1]}/said_{rank}", "w")
         rng = np.random.default_rng(0)
         x = rng.standard_normal((400, 5)).astype(np.float32) * 1e3
@@ -367,7 +345,7 @@ def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
         h = m.fit(x[:40], y[:40] * 0, batch_size=16, epochs=1, verbose=0)  # goes on
         print("then", h.history["loss"], file=out)
         """)
-    rc, _, err = _run(_mpirun(script, tmp_path), timeout=60)
+    rc, _, err = run(mpirun(script, tmp_path), timeout=60)
     assert rc == 0, err
     for r in (0, 1):
         assert (tmp_path / f"said_{r}").read_text().splitlines() == [
@@ -376,7 +354,7 @@ def test_an_error_every_rank_meets_is_raised_on_each_as_usual(tmp_path):
 
 @needs_mpi
 def test_ranks_given_different_data_are_told_so(tmp_path):
-    script = _script(tmp_path / "differ.py", """
+    script = write_script(tmp_path / "differ.py", """
         x = np.ones((100 - rank, 3), np.float32)
         m = models.Sequential([layers.Input((3,)), layers.Dense(1)])
         m.compile(optimizer="sgd", loss="mse")
@@ -385,7 +363,7 @@ def test_ranks_given_different_data_are_told_so(tmp_path):
         except ValueError as e:
             open(f"{sys.argv[1]}/said_{rank}", "w").write(str(e))
         """)
-    rc, _, err = _run(_mpirun(script, tmp_path), timeout=60)
+    rc, _, err = run(mpirun(script, tmp_path), timeout=60)
     assert rc == 0, err
     for r in (0, 1):
         said = (tmp_path / f"said_{r}").read_text()
@@ -396,7 +374,7 @@ def test_ranks_given_different_data_are_told_so(tmp_path):
 @needs_mpi
 def test_a_killed_rank_stops_the_others(fault_script, tmp_path):
     t0 = time.monotonic()
-    rc, out, err = _run(_mpirun(fault_script, "kill", tmp_path), timeout=60)
+    rc, out, err = run(mpirun(fault_script, "kill", tmp_path), timeout=60)
     assert rc != 0 and time.monotonic() - t0 < 30
     assert "signal 9" in out + err
     assert _gone(_pids(tmp_path), 10)
@@ -405,7 +383,7 @@ def test_a_killed_rank_stops_the_others(fault_script, tmp_path):
 @needs_mpi
 def test_a_hung_rank_makes_the_others_abort_after_the_timeout(fault_script, tmp_path):
     t0 = time.monotonic()
-    rc, _, err = _run(_mpirun(fault_script, "hang", tmp_path), timeout=60)
+    rc, _, err = run(mpirun(fault_script, "hang", tmp_path), timeout=60)
     took = time.monotonic() - t0
     assert rc != 0 and 3 < took < 30
     assert "rank 0 of 2: waited more than 3 s in a training step" in err
@@ -414,7 +392,7 @@ def test_a_hung_rank_makes_the_others_abort_after_the_timeout(fault_script, tmp_
 
 @needs_mpi
 def test_ctrl_c_on_mpirun_stops_every_rank(fault_script, tmp_path):
-    p = subprocess.Popen(_mpirun(fault_script, "interrupt", tmp_path), env=_env(),
+    p = subprocess.Popen(mpirun(fault_script, "interrupt", tmp_path), env=env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True)
     try:

@@ -62,6 +62,18 @@ class Callback:
     def model(self):
         return self._model
 
+    def _chief(self):
+        """Ours: whether this process prints and writes what one process
+        does for all: rank 0 of a distributed fit (its ``FitState.chief``),
+        and any process outside fit.  The others train alike and keep quiet."""
+        state = getattr(getattr(self._model, "_trainer", None), "state", None)
+        return state is None or state.chief
+
+    def _say(self, message):
+        """Ours: print ``message`` (on the chief only, see ``_chief``)."""
+        if self._chief():
+            print(message, flush=True)
+
     def on_batch_begin(self, batch, logs=None):
         """Called before a training batch (backwards-compatible alias)."""
 

@@ -21,12 +21,12 @@ def _dispatcher(hook, indexed):
     if indexed:
         def dispatch(self, index, logs=None):
             logs = _pythonify(logs)
-            for cb in self.callbacks:
+            for cb in self._running:
                 getattr(cb, hook)(index, logs)
     else:
         def dispatch(self, logs=None):
             logs = _pythonify(logs)
-            for cb in self.callbacks:
+            for cb in self._running:
                 getattr(cb, hook)(logs)
     dispatch.__name__ = dispatch.__qualname__ = hook
     dispatch.__doc__ = f"Calls `{hook}` on every callback, in order."
@@ -41,6 +41,9 @@ class CallbackList(Callback):
         add_history: add a History callback if the list has none.
         add_progbar: add a ProgbarLogger callback if the list has none.
         model: the model the callbacks see.
+        runs: ours, keyword-only: ``runs(callback)`` says whether this
+            process calls it (``Distribution.runs``); the others stay in
+            ``callbacks``, the same list on every process, uncalled.
         **params: passed to every callback's set_params when given.
 
     Every hook of Callback exists here and calls that hook on each callback
@@ -49,7 +52,7 @@ class CallbackList(Callback):
     """
 
     def __init__(self, callbacks=None, add_history=False, add_progbar=False,
-                 model=None, **params):
+                 model=None, *, runs=None, **params):
         super().__init__()
         self.callbacks = list(callbacks) if callbacks else []
         for cb in self.callbacks:
@@ -68,6 +71,8 @@ class CallbackList(Callback):
             self._progbar = ProgbarLogger()
             self.callbacks.append(self._progbar)
         self.callbacks.sort(key=lambda cb: cb._dispatch_last)   # stable
+        self._runs = runs
+        self._running = [cb for cb in self.callbacks if runs is None or runs(cb)]
         self.set_model(model)
         self.set_params(params)
 
@@ -88,6 +93,8 @@ class CallbackList(Callback):
 
     def append(self, callback):
         self.callbacks.append(callback)
+        if self._runs is None or self._runs(callback):
+            self._running.append(callback)
 
     def wants_batch_hooks(self, mode="train"):
         """Ours: whether some callback needs its batch hooks at every batch.
@@ -104,7 +111,7 @@ class CallbackList(Callback):
             raise ValueError(f"mode must be one of {sorted(BATCH_HOOKS)}, "
                              f"got {mode!r}")
         return any(not cb.batch_hooks_at_chunk_ends and overrides(cb, hook)
-                   for cb in self.callbacks for hook in BATCH_HOOKS[mode])
+                   for cb in self._running for hook in BATCH_HOOKS[mode])
 
 
 for _hook in HOOKS:

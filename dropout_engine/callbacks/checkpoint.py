@@ -90,23 +90,23 @@ class ModelCheckpoint(MonitorCallback):
     def _should_save(self, epoch, logs, filepath):
         if not self.save_best_only:
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: saving model to {filepath}", flush=True)
+                self._say(f"\nEpoch {epoch + 1}: saving model to {filepath}")
             return True
         current = (logs or {}).get(self.monitor)
-        if current is None:
+        if current is None and self._chief():
             warnings.warn(f"Can save best model only with {self.monitor} "
                           f"available.", stacklevel=3)
             return True
         best = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(current, self.best):
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} "
-                      f"to {current:.5f}, saving model to {filepath}", flush=True)
+                self._say(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} "
+                          f"to {current:.5f}, saving model to {filepath}")
             self.best = current
             return True
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
-                  f"{best}", flush=True)
+            self._say(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
+                      f"{best}")
         return False
 
     def _save(self, epoch, batch, logs):

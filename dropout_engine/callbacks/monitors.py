@@ -79,7 +79,7 @@ class MonitorCallback(Callback):
 
     def _monitor_value(self, logs, action):
         value = (logs or {}).get(self.monitor)
-        if value is None:
+        if value is None and self._chief():
             warnings.warn(f"{action} is conditioned on metric `{self.monitor}` "
                           f"which is not available. Available metrics are: "
                           f"{','.join(logs or {})}", stacklevel=3)
@@ -151,11 +151,11 @@ class EarlyStopping(MonitorCallback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping", flush=True)
+            self._say(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best "
-                      f"epoch: {self.best_epoch + 1}.", flush=True)
+                self._say(f"Restoring model weights from the end of the best "
+                          f"epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
 
@@ -230,7 +230,7 @@ class ReduceLROnPlateau(MonitorCallback):
             new_lr = max(old_lr * self.factor, self.min_lr)
             optimizer.learning_rate = new_lr
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing "
-                      f"learning rate to {new_lr}.", flush=True)
+                self._say(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing "
+                          f"learning rate to {new_lr}.")
             self.cooldown_counter = self.cooldown
             self.wait = 0

@@ -31,5 +31,5 @@ class TerminateOnNaN(Callback):
             raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. "
                                f"Loss value: {loss}. Terminating training "
                                f"immediately.")
-        print(f"Batch {batch}: Invalid loss, terminating training", flush=True)
+        self._say(f"Batch {batch}: Invalid loss, terminating training")
         self.model.stop_training = True

@@ -23,10 +23,11 @@ predict and validation.  Keras 3's rules, which these follow, are written
 in ``inputs``' docstring.
 """
 import math
-import warnings
 from typing import NamedTuple, Optional
 
 import numpy as np
+
+from .distribution import warn
 
 # About how many bytes of rows a chunk of a read-per-chunk adapter holds
 # (a fit keeps three or four alive: trained, ready, being filled).
@@ -93,10 +94,10 @@ class DataAdapter:
 def warn_ran_out():
     """Keras 3's warning, word for word, when the data ends before
     ``steps_per_epoch`` batches."""
-    warnings.warn("Your input ran out of data; interrupting training. Make sure "
-                  "that your dataset or generator can generate at least "
-                  "`steps_per_epoch * epochs` batches. You may need to use the "
-                  "`.repeat()` function when building your dataset.", stacklevel=4)
+    warn("Your input ran out of data; interrupting training. Make sure "
+         "that your dataset or generator can generate at least "
+         "`steps_per_epoch * epochs` batches. You may need to use the "
+         "`.repeat()` function when building your dataset.", stacklevel=4)
 
 
 class Passes:

@@ -10,10 +10,14 @@ is one process, and it holds the distribution in force
 
 ``is_chief()`` is the test for the writes that one process makes for all:
 the progress bar, callbacks that write files (marked ``_chief_only``),
-``model.save`` / ``save_weights`` and checkpoints.  Call it, rather than
-reading a rank, wherever a new such write appears.
+``model.save`` / ``save_weights`` and checkpoints, and what the library
+prints or warns while it trains (``warn`` here; callbacks print through
+``Callback._say``).  Call it, rather than reading a rank, wherever a new
+such write appears.  Every process still runs the same loop and makes the
+same decisions (stopping, rate changes) from the same reduced logs.
 """
 import contextlib
+import warnings
 
 
 class Distribution:
@@ -27,11 +31,18 @@ class Distribution:
             the gradients over processes, handed to the model's
             ``_train_net`` (and on to ``_net.Net.setup_training``); None
             trains on this process's gradients alone.
-        local_callbacks(callbacks): the callbacks this process runs.
+        runs(callback): whether this process runs ``callback`` (the
+            others are held, so that every process has the same list, for
+            BackupAndRestore, but not called).
+        agree(what, value): raise ValueError unless ``value`` is the same
+            on every process (the training data's shape; where the fit
+            starts, after on_train_begin: a BackupAndRestore backup).
         reduce_logs(logs): one epoch's training logs combined over the
             processes (before validation and the epoch-end callbacks).
-        evaluate(evaluate, val, batch_size): the validation logs, from the
-            model's ``_evaluate`` over the arrays ``val`` = (x, t, sw).
+        rows(n): the rows [lo, hi) of n that this process validates (of
+            each chunk of the validation data, which every process reads).
+        sum(values): float64 ``values`` summed over the processes (the
+            same on all): the validation's row-weighted logs.
     """
     rank = 0
     world_size = 1
@@ -47,19 +58,23 @@ class Distribution:
     def shard(self, data):
         return data
 
-    def local_callbacks(self, callbacks):
-        """``callbacks`` (a list or None) less, on a process that is not the
-        chief, those whose class sets ``_chief_only`` (they write files or
-        the terminal for everyone)."""
-        if callbacks is None or self.is_chief():
-            return callbacks
-        return [cb for cb in callbacks if not getattr(cb, "_chief_only", False)]
+    def runs(self, callback):
+        """Whether this process runs ``callback``: every one on the chief;
+        on the others, not those whose class sets ``_chief_only`` (they
+        write files or the terminal for everyone)."""
+        return self.is_chief() or not getattr(callback, "_chief_only", False)
+
+    def agree(self, what, value):
+        pass
 
     def reduce_logs(self, logs):
         return logs
 
-    def evaluate(self, evaluate, val, batch_size):
-        return evaluate(*val, batch_size)
+    def rows(self, n):
+        return 0, n
+
+    def sum(self, values):
+        return values
 
 
 _current = [Distribution()]
@@ -87,3 +102,10 @@ def is_chief():
     """Whether this process makes the writes that one process makes for all
     (rank 0 of the distribution in force; always True for one process)."""
     return _current[0].is_chief()
+
+
+def warn(message, category=UserWarning, stacklevel=1):
+    """``warnings.warn`` on the chief only: every process meets the same
+    condition (they read the same data), one says so."""
+    if is_chief():
+        warnings.warn(message, category, stacklevel=stacklevel + 1)

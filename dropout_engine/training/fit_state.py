@@ -93,6 +93,12 @@ class FitState:
             return initial_epoch
         return epochs if self._resume[5] else self._resume[0]
 
+    def start(self, initial_epoch, epochs):
+        """(epoch, batch) where the loop starts: ``first_epoch`` and the
+        batches of it a resume skips."""
+        batch = self._resume[1] if self._resume is not None and not self._resume[5] else 0
+        return self.first_epoch(initial_epoch, epochs), batch
+
     def begin_epoch(self, epoch):
         """Set up ``epoch`` (after its on_epoch_begin, before its first
         draw); returns (totals, seen, batches to skip)."""

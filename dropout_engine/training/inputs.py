@@ -33,13 +33,13 @@ that epoch (with the ran-out warning) rather than failing the fit.
 """
 import collections.abc
 import math
-import warnings
 
 import numpy as np
 
 from .. import _validation
 from .chunks import BatchFailure
 from .data_adapters import ArrayAdapter, split_at, unpack_validation, warn_ran_out
+from .distribution import warn
 from .frame_rows import FrameRows, table_kind
 from .generator_adapter import GeneratorAdapter
 from .memmap_adapter import RowsAdapter, memmap_of, rows_of
@@ -124,9 +124,9 @@ def get_data(model, x, y, sample_weight, class_weight, validation_split,
             raise ValueError("`validation_split` is only supported for Tensors or NumPy "
                              f"arrays (and, here, memmaps and tables), got a {k}")
         if k == "generator" and shuffle:
-            warnings.warn("`shuffle=True` was passed, but will be ignored since the "
-                          "data `x` was provided as a generator. The generator is "
-                          "expected to yield already-shuffled data.", stacklevel=4)
+            warn("`shuffle=True` was passed, but will be ignored since the "
+                 "data `x` was provided as a generator. The generator is "
+                 "expected to yield already-shuffled data.", stacklevel=4)
         data = _batches_adapter(model, k, x, shuffle, steps, class_weight)
     elif k == "rows":
         xs, ys, sws = _rows(x, "x"), _rows(y, "y"), _rows(sample_weight, "sample_weight")
@@ -225,9 +225,34 @@ def run_evaluation(model, data, batch_size, where="evaluate"):
     return {key: sum(n * logs[key] for n, logs in seen) / total for key in seen[0][1]}
 
 
-def validate(model, val, batch_size):
-    """fit's validation logs, or None when a validation generator ran dry."""
-    logs = run_evaluation(model, val, batch_size, "fit's validation")
+def _shared_evaluation(model, data, batch_size, dist, where):
+    """``run_evaluation`` spread over the processes of ``dist``: every
+    process reads every chunk (the same data everywhere), evaluates its
+    share of the chunk's rows (``dist.rows``), and the row-weighted sums
+    are summed over the processes (``dist.sum``), so that every process
+    gets the same logs, those of one process to float rounding."""
+    names = model._metric_names()
+    sums = np.zeros(1 + len(names))          # rows, then rows x each log
+    for part in chunks_of(data, None, where):
+        x, t, sw = _rows_of_chunk(part)
+        lo, hi = dist.rows(x.shape[0])
+        if hi > lo:
+            logs = model._evaluate(x[lo:hi], None if t is None else t[lo:hi],
+                                   None if sw is None else sw[lo:hi], batch_size)
+            sums += [hi - lo] + [(hi - lo) * logs[k] for k in names]
+    sums = dist.sum(sums)
+    if not sums[0]:
+        return None
+    return {k: float(v / sums[0]) for k, v in zip(names, sums[1:])}
+
+
+def validate(model, val, batch_size, dist=None):
+    """fit's validation logs, or None when a validation generator ran dry;
+    spread over the processes of ``dist`` when it has more than one."""
+    if dist is None or dist.world_size == 1:
+        logs = run_evaluation(model, val, batch_size, "fit's validation")
+    else:
+        logs = _shared_evaluation(model, val, batch_size, dist, "fit's validation")
     if logs is None:
         warn_ran_out()
     return logs

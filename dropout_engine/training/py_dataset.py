@@ -28,13 +28,13 @@ Keras 3's rules, which fit follows here:
     workers see what ``on_epoch_end`` changed.
 """
 import itertools
-import warnings
 from collections import deque
 
 import numpy as np
 
 from .batch_stream import BatchStreamAdapter
 from .data_adapters import Passes, epoch_order, shuffle_mode, warn_ran_out
+from .distribution import warn
 
 __all__ = ["PyDataset", "Sequence"]
 
@@ -76,10 +76,10 @@ class PyDataset:
             self.__dict__.setdefault("_workers", 1)
             self.__dict__.setdefault("_use_multiprocessing", False)
             self.__dict__.setdefault("_max_queue_size", 10)
-            warnings.warn("Your `PyDataset` class should call `super().__init__(**kwargs)` "
-                          "in its constructor. `**kwargs` can include `workers`, "
-                          "`use_multiprocessing`, `max_queue_size`. Do not pass these "
-                          "arguments to `fit()`, as they will be ignored.", stacklevel=3)
+            warn("Your `PyDataset` class should call `super().__init__(**kwargs)` "
+                 "in its constructor. `**kwargs` can include `workers`, "
+                 "`use_multiprocessing`, `max_queue_size`. Do not pass these "
+                 "arguments to `fit()`, as they will be ignored.", stacklevel=3)
 
     @property
     def workers(self):
@@ -210,9 +210,9 @@ class PyDatasetAdapter(BatchStreamAdapter):
                                  "steps_per_epoch (or steps) to say how many batches "
                                  "make an epoch")
             if shuffle:
-                warnings.warn("`shuffle=True` was passed, but will be ignored since the "
-                              "data `x` was provided as an infinite PyDataset. The "
-                              "PyDataset is expected to already be shuffled.", stacklevel=5)
+                warn("`shuffle=True` was passed, but will be ignored since the "
+                     "data `x` was provided as an infinite PyDataset. The "
+                     "PyDataset is expected to already be shuffled.", stacklevel=5)
             shuffle = False
         elif n < 1:
             raise ValueError(f"{source} has no batches (len {n})")

@@ -109,9 +109,9 @@ class Trainer:
         names = model._metric_names()
         opt = model.optimizer
 
-        cbl = callbacks_mod.CallbackList(dist.local_callbacks(callbacks), add_history=True,
+        cbl = callbacks_mod.CallbackList(callbacks, add_history=True,
                                          add_progbar=verbose != 0 and dist.is_chief(),
-                                         model=model,
+                                         model=model, runs=dist.runs,
                                          verbose=verbose, epochs=epochs, steps=steps,
                                          samples=data.num_samples, batch_size=B)
         stats = np.empty((steps or 1, len(names)), np.float32)
@@ -121,9 +121,12 @@ class Trainer:
         chunk, logs = 1, {}
         cbl.on_train_begin()
         # After on_train_begin: a callback may have restored the model there.
+        first, _ = start = state.start(initial_epoch, epochs)
+        dist.agree("start at the same (epoch, batch) (a BackupAndRestore "
+                   "backup_dir must be on a file system they all share)", start)
         net = model._train_net(B, data.t_cols, data.weighted, dist.allreduce)
         every_batch = cbl.wants_batch_hooks("train") or opt._per_batch_lr()
-        for epoch in range(state.first_epoch(initial_epoch, epochs), epochs):
+        for epoch in range(first, epochs):
             if not data.more():      # a generator that ran out: warned, stop
                 break
             cbl.on_epoch_begin(epoch)
@@ -179,7 +182,7 @@ class Trainer:
             logs = dist.reduce_logs(logs)
             if (val is not None and should_validate(epoch)
                     and not math.isnan(logs.get("loss", 0.0))):
-                vlogs = inputs.validate(model, val, vbs)
+                vlogs = inputs.validate(model, val, vbs, dist)
                 logs.update({"val_" + k: float(v) for k, v in (vlogs or {}).items()})
             cbl.on_epoch_end(epoch, logs)
             if model.stop_training:
