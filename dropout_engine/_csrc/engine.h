@@ -141,6 +141,21 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
             const float *a, size_t lda, const float *b, size_t ldb,
             float *c, size_t ldc, int accumulate, const de_epilogue_t *ep);
 
+/* The same with op(A) and op(B) rounded to bfloat16 (denormals to zero)
+ * as they are packed and each element summed as VDPBF16PS sums (float32
+ * accumulation, in k order, tiny results flushed; frame/dispatch.h): on
+ * every ISA and thread count the same bits.  Always the packed path. */
+int de_gemm_bf16(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                 const float *a, size_t lda, const float *b, size_t ldb,
+                 float *c, size_t ldc, int accumulate, const de_epilogue_t *ep);
+/* Whether VDPBF16PS can run (compiled in, AVX-512 path available, CPU has
+ * AVX512_BF16); de_bf16_set_native(0) makes the AVX-512 path use its
+ * emulation instead (tests), 1 the instruction where it can; the name of
+ * the kernel that runs ("avx512-bf16", "<isa>-emulated"). */
+int de_bf16_native_available(void);
+void de_bf16_set_native(int on);
+const char *de_bf16_kernel(void);
+
 /* Prepacked B (inference weights).  de_gemm packs op(B) into micro-panels at
  * every call; a weight matrix that does not change can be packed once.
  * de_gemm_pack_b packs B (k x n, row stride ldb, not transposed) into the
