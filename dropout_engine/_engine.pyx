@@ -413,6 +413,7 @@ cdef extern from "engine.h" nogil:
         size_t steps, pool_steps, vocab
         int pool, mask_zero, noise_axes
         de_norm_t norm
+        int bf16
     ctypedef struct de_net_t:
         pass
     enum: DE_OP_EMBED
@@ -743,6 +744,7 @@ cdef class Net:
                 ls[i].pool = c.get("pool", 0)
                 ls[i].mask_zero = c.get("mask_zero", 0)
                 ls[i].noise_axes = c.get("noise_axes", 0)
+                ls[i].bf16 = c.get("bf16", 0)
                 if ls[i].op == DE_OP_EMBED and (
                         c["w"] is None or c["w"].shape[0] != ls[i].vocab
                         or c["w"].shape[1] != ls[i].n_out):
@@ -750,7 +752,7 @@ cdef class Net:
                 _fill_norm(&ls[i].norm, c.get("norm"))
                 self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm")]
                 dense = ls[i].op == DE_OP_DENSE
-                self._pack_src.append((None if q or not dense else c["w"],
+                self._pack_src.append((None if q or not dense or ls[i].bf16 else c["w"],
                                        ls[i].n_in, ls[i].n_out))
                 if dense and not q and ls[i].n_out > self._pack_nmax:
                     self._pack_nmax = ls[i].n_out

@@ -210,6 +210,19 @@ int de_dense_forward_packed(size_t m, size_t n, size_t k, const float *x,
                             const float *w, const de_packed_b_t *wp,
                             const float *b, const de_act_t *act,
                             const de_dropout_t *drop, float *y, uint64_t *mask);
+/* The same in a layer's precision: bf16 = 1 runs the GEMM as de_gemm_bf16
+ * (wp is then not used); the epilogue is float32 either way. */
+int de_dense_forward_prec(int bf16, size_t m, size_t n, size_t k,
+                          const float *x, const float *w,
+                          const de_packed_b_t *wp, const float *b,
+                          const de_act_t *act, const de_dropout_t *drop,
+                          float *y, uint64_t *mask);
+/* de_gemm, or de_gemm_bf16 when bf16 (a layer's GEMMs). */
+typedef int (*de_gemm_fn)(int trans_a, int trans_b, size_t m, size_t n,
+                          size_t k, const float *a, size_t lda, const float *b,
+                          size_t ldb, float *c, size_t ldc, int accumulate,
+                          const de_epilogue_t *ep);
+de_gemm_fn de_gemm_of(int bf16);
 
 /* dz = dy * keep * scale * act'(.) in one pass (dz may equal dy).
  *  y: the forward output (after dropout); z: the pre-activation x@w+b, needed
@@ -531,6 +544,9 @@ typedef struct {
     int noise_axes;        /* mask dropout: DE_AXIS_* bits of a broadcast
                               mask (de_dropout_bcast); 0: per element */
     de_norm_t norm;        /* kind DE_NORM_NONE: no normalisation */
+    int bf16;              /* mixed_bfloat16: the layer's forward, dX and
+                              dW GEMMs are de_gemm_bf16's (float32 weights,
+                              sums, epilogue and optimizer) */
 } de_layer_t;
 
 /* The layer step of a layer with a normalisation (norm.c), called by
