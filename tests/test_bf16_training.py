@@ -185,3 +185,230 @@ def test_gemm_is_thread_count_independent():
     finally:
         de.set_num_threads(before)
     assert _bits_equal(one, two)
+
+
+# ------------------------------------------------------------ training
+
+import dropout_engine as de                                    # noqa: E402
+from dropout_engine import keras                               # noqa: E402
+from dropout_engine.keras import layers, mixed_precision      # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy_after():
+    yield
+    mixed_precision.set_global_policy("float32")
+
+
+def _mlp(sizes, policy, acts=None, dropout=0.0, seed=0):
+    mixed_precision.set_global_policy(policy)
+    try:
+        stack = [keras.Input((sizes[0],))]
+        acts = acts or ["relu"] * (len(sizes) - 2) + ["softmax"]
+        for i, (n, act) in enumerate(zip(sizes[1:], acts)):
+            stack.append(layers.Dense(
+                n, activation=act,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i)))
+            if dropout and i < len(sizes) - 2:
+                stack.append(layers.Dropout(dropout, seed=seed + 100 + i))
+        return keras.Sequential(stack)
+    finally:
+        mixed_precision.set_global_policy("float32")
+
+
+def _weights_equal(m1, m2):
+    return all(_bits_equal(a, b) for a, b in zip(m1.get_weights(), m2.get_weights()))
+
+
+def _fit(model, x, y, epochs=1, batch_size=64, optimizer=None, loss=None):
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3),
+                  loss=loss or "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+                     shuffle=True)
+
+
+def _data(rng, n, d, classes=10):
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x, rng.integers(0, classes, n)
+
+
+def test_a_step_under_the_policy_follows_the_gradient():
+    """One SGD(1) step on one batch: the bf16 model's update against central
+    differences of the float64 loss, within bf16's tolerance; the float32
+    model's within float32's; and the two updates differ (bf16 ran)."""
+    rng = np.random.default_rng(10)
+    x, y = _data(rng, 32, 12, classes=3)
+    grads = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        model = _mlp((12, 16, 3), policy, acts=["tanh", "softmax"])
+        model.build((None, 12))
+        w0 = [w.astype(np.float64) for w in model.get_weights()]
+        _fit(model, x, y, batch_size=32, optimizer=keras.optimizers.SGD(1.0))
+        grads[policy] = [a - b for a, b in zip(w0, model.get_weights())]
+    w = w0   # the same initial weights for both (seeded initializers)
+
+    def loss():
+        h = np.tanh(x @ w[0] + w[1])
+        z = h @ w[2] + w[3]
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return -logp[np.arange(len(y)), y].mean()
+
+    fd = [__import__("reference").finite_differences(loss, p) for p in w]
+    for g32, g16, f in zip(grads["float32"], grads["mixed_bfloat16"], fd):
+        scale = np.abs(f).max()
+        assert np.abs(g32 - f).max() <= 1e-4 * scale + 1e-7
+        assert np.abs(g16 - f).max() <= 3e-2 * scale
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(grads["float32"], grads["mixed_bfloat16"]))
+
+
+def test_a_seeded_bf16_fit_is_thread_count_independent():
+    rng = np.random.default_rng(11)
+    x, y = _data(rng, 512, 256)
+    before = de.get_num_threads()
+    models = []
+    try:
+        for threads in (1, 2):
+            de.set_num_threads(threads)
+            model = _mlp((256, 512, 256, 10), "mixed_bfloat16", dropout=0.3)
+            keras.utils.set_random_seed(3)
+            _fit(model, x, y, epochs=2, batch_size=128)
+            models.append(model)
+    finally:
+        de.set_num_threads(before)
+    assert _weights_equal(*models)
+
+
+def test_a_bf16_fit_is_the_same_on_every_kernel_path():
+    rng = np.random.default_rng(12)
+    x, y = _data(rng, 256, 100)
+    fits = {}
+    for path in _kernel_paths():
+        with _path(*path):
+            model = _mlp((100, 64, 64, 10), "mixed_bfloat16", dropout=0.2)
+            keras.utils.set_random_seed(4)
+            _fit(model, x, y, epochs=2, batch_size=32)
+            fits[path] = model
+    assert len(fits) >= 2
+    first = next(iter(fits.values()))
+    for path, model in fits.items():
+        assert _weights_equal(first, model), path
+
+
+def test_predict_under_the_policy_runs_the_bf16_gemms():
+    rng = np.random.default_rng(13)
+    model = _mlp((30, 20, 5), "mixed_bfloat16", acts=["linear", "linear"])
+    x = rng.standard_normal((40, 30)).astype(np.float32)
+    k1, b1, k2, b2 = model.get_weights()
+    h = gemm_bf16(x, k1) + b1
+    want = gemm_bf16(h, k2) + b2
+    got = model.predict(x, verbose=0)
+    assert got.dtype == np.float32
+    assert _bits_equal(got, want)
+
+
+def _accuracy_pair(x, y, xt, yt, sizes, epochs, batch_size, seeds, **kw):
+    acc = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        runs = []
+        for seed in seeds:
+            model = _mlp(sizes, policy, seed=seed, **kw)
+            keras.utils.set_random_seed(seed)
+            _fit(model, x, y, epochs=epochs, batch_size=batch_size)
+            runs.append(np.mean(model.predict(xt, verbose=0).argmax(1) == yt))
+        acc[policy] = 100 * np.mean(runs)
+    return acc
+
+
+def test_digits_accuracy_is_within_half_a_point_of_float32():
+    (x, y), (xt, yt) = de.datasets.load_digits()
+    x, xt = (x / 16).astype(np.float32), (xt / 16).astype(np.float32)
+    acc = _accuracy_pair(x, y, xt, yt, (64, 128, 128, 10), epochs=40,
+                         batch_size=32, seeds=(0, 1, 2), dropout=0.2)
+    assert acc["float32"] > 95
+    assert abs(acc["mixed_bfloat16"] - acc["float32"]) <= 0.5, acc
+
+
+def test_w1_shaped_synthetic_task_is_within_half_a_point_of_float32():
+    """784-1024-1024-10 on 784 noisy features of a 16-d latent whose labels
+    a linear teacher gives (mean of two seeds, 4000 test rows)."""
+    rng = np.random.default_rng(14)
+    z = rng.standard_normal((8000, 16))
+    x = (z @ rng.standard_normal((16, 784)) / 5
+         + 0.3 * rng.standard_normal((8000, 784))).astype(np.float32)
+    y = (z @ rng.standard_normal((16, 10))).argmax(1)
+    acc = _accuracy_pair(x[:4000], y[:4000], x[4000:], y[4000:],
+                         (784, 1024, 1024, 10), epochs=3, batch_size=128,
+                         seeds=(0, 1))
+    assert acc["float32"] > 75
+    assert abs(acc["mixed_bfloat16"] - acc["float32"]) <= 0.5, acc
+
+
+# ------------------------------------------------------------ the policy API
+
+def test_policy_objects_and_global_policy():
+    p = mixed_precision.Policy("mixed_bfloat16")
+    assert isinstance(p, mixed_precision.DTypePolicy)
+    assert (p.name, p.compute_dtype, p.variable_dtype) == (
+        "mixed_bfloat16", "bfloat16", "float32")
+    assert repr(p) == '<DTypePolicy "mixed_bfloat16">'
+    assert mixed_precision.global_policy().name == "float32"
+    mixed_precision.set_global_policy("mixed_bfloat16")
+    assert mixed_precision.dtype_policy() == p
+    assert layers.Dense(3).dtype_policy == p
+    assert layers.Dense(3, dtype="float32").compute_dtype == "float32"
+    mixed_precision.set_global_policy(mixed_precision.DTypePolicy("float32"))
+    d = layers.Dense(3)
+    assert d.compute_dtype == d.variable_dtype == "float32"
+    assert layers.Dense(3, dtype="mixed_bfloat16").compute_dtype == "bfloat16"
+    assert layers.Dense(3, dtype=p).dtype_policy is p
+
+
+@pytest.mark.parametrize("name", ["mixed_float16", "float16", "float64"])
+def test_float16_and_other_policies_are_refused(name):
+    with pytest.raises(ValueError, match="not supported"):
+        mixed_precision.set_global_policy(name)
+    with pytest.raises(ValueError, match="not supported"):
+        layers.Dense(3, dtype=name)
+    assert mixed_precision.global_policy().name == "float32"
+
+
+def test_bad_policy_arguments():
+    with pytest.raises(ValueError, match="Invalid `policy`"):
+        mixed_precision.set_global_policy(3)
+    with pytest.raises(ValueError, match="Cannot convert 'bf16'"):
+        mixed_precision.Policy("bf16")
+    with pytest.raises(TypeError, match="policy name"):
+        layers.Dense(3, dtype=[1])
+
+
+def test_config_and_files_keep_the_policy(tmp_path):
+    rng = np.random.default_rng(15)
+    model = _mlp((20, 16, 3), "mixed_bfloat16")
+    x, y = _data(rng, 64, 20, classes=3)
+    _fit(model, x, y)
+    assert model.layers[0].get_config()["dtype"] == "mixed_bfloat16"
+    for ext in ("safetensors", "keras"):
+        path = tmp_path / f"m.{ext}"
+        model.save(path)
+        back = keras.saving.load_model(path)
+        assert [layer.dtype_policy.name for layer in back.layers] == [
+            "mixed_bfloat16"] * 2
+        assert all(w.dtype == np.float32 for w in back.get_weights())
+        assert _weights_equal(model, back)
+        assert _bits_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_keras_file_policy_is_what_keras_writes(tmp_path):
+    import json
+    import zipfile
+    model = _mlp((20, 16, 3), "mixed_bfloat16")
+    model.build((None, 20))
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        cfg = json.loads(z.read("config.json"))
+    dense = [item for item in cfg["config"]["layers"] if item["class_name"] == "Dense"]
+    assert dense[0]["config"]["dtype"] == {
+        "module": "keras", "class_name": "DTypePolicy",
+        "config": {"name": "mixed_bfloat16"}, "registered_name": None}
