@@ -14,6 +14,7 @@
  */
 #include <immintrin.h>
 #include "frame/dispatch.h"
+#include "kernels/avx512/tile_store.h"
 
 #define MR 12
 #define NR 32
@@ -40,16 +41,7 @@ static void ukernel(size_t kc, const float *a, const float *b, float *c,
         a += MR;
         b += NR;
     }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + i * ldc;
-        if (accumulate) {
-            c0[i] = _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]);
-            c1[i] = _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]);
-        }
-        _mm512_storeu_ps(ci, c0[i]);
-        _mm512_storeu_ps(ci + 16, c1[i]);
-    }
+    store_tile(MR, c0, c1, c, ldc, accumulate);
 }
 
 /* The vector words the frame's small-m and thin paths are written in. */

@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 #include "frame/dispatch.h"
+#include "kernels/avx512/tile_store.h"
 
 #define MR 12
 #define NR 32
@@ -52,16 +53,7 @@ static void ukernel(size_t kc, const float *a_pack, const float *b_pack,
         a += MR;
         b += NR / 16;
     }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + i * ldc;
-        if (accumulate) {
-            c0[i] = _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]);
-            c1[i] = _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]);
-        }
-        _mm512_storeu_ps(ci, c0[i]);
-        _mm512_storeu_ps(ci + 16, c1[i]);
-    }
+    store_tile(MR, c0, c1, c, ldc, accumulate);
 }
 
 _Static_assert(MR <= DE_GEMM_MAX_MR && NR <= DE_GEMM_MAX_NR &&
