@@ -60,6 +60,14 @@ ISA_TARGETS = {
              "#include <immintrin.h>\nint f(void){__m512i a=_mm512_set1_epi32(1);"
              "a=_mm512_dpbusd_epi32(a,a,a);"
              "return _mm512_reduce_add_epi32(a);}\n"),
+    # The bf16 GEMM kernel (cpu.c runs it only where the CPU reports
+    # AVX512_BF16; elsewhere the other ISAs emulate it bit for bit).
+    "AVX512BF16": (["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl",
+                    "-mavx512bf16"],
+                   "#include <immintrin.h>\nint f(void){__m512 a=_mm512_set1_ps(1);"
+                   "__m512i b=_mm512_set1_epi32(1);"
+                   "a=_mm512_dpbf16_ps(a,(__m512bh)b,(__m512bh)b);"
+                   "return (int)_mm512_reduce_add_ps(a);}\n"),
 }
 
 BASE_FLAGS = ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math",

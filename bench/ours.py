@@ -8,9 +8,19 @@ SCHEDULES = {"ExponentialDecay": {"decay_steps": 1000, "decay_rate": 0.9},
              "CosineDecay": {"decay_steps": 5000}}
 
 
-def _model(net, schedule=None):
+def _model(net, schedule=None, policy="float32"):
     """schedule: the name of a keras.optimizers.schedules class, built from
-    net.lr with the arguments of SCHEDULES (None: a constant rate)."""
+    net.lr with the arguments of SCHEDULES (None: a constant rate); policy:
+    the dtype policy the layers are made under (mixed_bfloat16)."""
+    from dropout_engine.keras import mixed_precision
+    mixed_precision.set_global_policy(policy)
+    try:
+        return _build(net, schedule)
+    finally:
+        mixed_precision.set_global_policy("float32")
+
+
+def _build(net, schedule):
     from dropout_engine.keras import constraints, layers, models, optimizers
     seq = [layers.Input((net.sizes[0],))]
     if net.input_drop:
@@ -35,10 +45,11 @@ def _model(net, schedule=None):
     return model
 
 
-def train_samples_per_s(net, x, y, threads, epochs, schedule=None):
+def train_samples_per_s(net, x, y, threads, epochs, schedule=None,
+                        policy="float32"):
     import dropout_engine as de
     de.set_num_threads(threads)
-    model = _model(net, schedule)
+    model = _model(net, schedule, policy)
     model.fit(x, y, batch_size=net.batch, epochs=1, verbose=0)  # warm-up
     best = np.inf
     for _ in range(epochs):

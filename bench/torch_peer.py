@@ -26,7 +26,9 @@ def _model(torch, net):
     return nn.Sequential(*mods)
 
 
-def train_samples_per_s(net, x, y, threads, epochs):
+def train_samples_per_s(net, x, y, threads, epochs, autocast=False):
+    """autocast: the forward and loss under torch.autocast("cpu",
+    bfloat16), torch's mixed precision (float32 weights and optimizer)."""
     torch = torch_or_none()
     if torch is None:
         return None
@@ -50,7 +52,8 @@ def train_samples_per_s(net, x, y, threads, epochs):
         for s in range(0, len(tx) - net.batch + 1, net.batch):
             idx = perm[s:s + net.batch]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(tx[idx]), ty[idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = loss_fn(model(tx[idx]), ty[idx])
             loss.backward()
             opt.step()
             if net.max_norm:

@@ -9,6 +9,9 @@ PEERS = ("torch", "jax-step", "jax-scan", "keras", "sklearn")
 # (W2: the least work per batch) also train with each of ours.SCHEDULES,
 # against the same net with a constant rate as the peer.
 SCHEDULED = ("W2",)
+# mixed_bfloat16 training (issue 14) of these, against our float32 (paired
+# runs, alternating, the median ratio) and torch's float32 and bf16 autocast.
+MIXED = ("W1", "W2")
 
 
 def _sklearn(net, x, y, threads, epochs):
@@ -64,4 +67,39 @@ def run(threads, quick):
             rows.append(dict(bench=f"train {key} {sched}", case=f"batch {net.batch}",
                              threads=threads, ours=timed, peer=mine, unit="samples/s",
                              peer_name="ours, constant lr", spread=0.0, ratio=timed / mine))
+    return rows + mixed_rows(threads, quick)
+
+
+def mixed_rows(threads, quick):
+    """Rows of mixed_bfloat16 training: ours (its bf16 kernel named) vs
+    our float32 as the median of paired runs, then vs torch float32 and
+    torch bf16 autocast."""
+    import statistics
+    from dropout_engine import _runtime
+    rows, epochs, pairs = [], 2 if quick else 3, 3 if quick else 5
+    nets = workloads(quick)
+    for key in MIXED:
+        net = nets[key]
+        net.weights = net.init_weights()
+        x, y = net.data()
+        f32, b16 = [], []
+        for _ in range(pairs):
+            f32.append(ours.train_samples_per_s(net, x, y, threads, epochs))
+            b16.append(ours.train_samples_per_s(net, x, y, threads, epochs,
+                                                policy="mixed_bfloat16"))
+        ratios = sorted(b / f for b, f in zip(b16, f32))
+        mine = statistics.median(b16)
+        case = f"batch {net.batch}, {_runtime.bf16_kernel()}"
+        rows.append(dict(bench=f"train {key} mixed_bfloat16", case=case, threads=threads,
+                         ours=mine, peer=statistics.median(f32), unit="samples/s",
+                         peer_name="ours float32 (paired)", ratio=statistics.median(ratios),
+                         spread=(ratios[-1] - ratios[0]) / statistics.median(ratios)))
+        for name, cast in (("torch float32", False), ("torch bf16 autocast", True)):
+            theirs = torch_peer.train_samples_per_s(net, x, y, threads, epochs,
+                                                    autocast=cast)
+            rows.append(dict(bench=f"train {key} mixed_bfloat16", case=case,
+                             threads=threads, ours=mine, peer=theirs or float("nan"),
+                             unit="samples/s",
+                             peer_name=name if theirs else f"{name} (absent)",
+                             spread=0.0, ratio=mine / theirs if theirs else float("nan")))
     return rows

@@ -53,6 +53,12 @@ cdef extern from "engine.h" nogil:
     int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 const float *a, size_t lda, const float *b, size_t ldb,
                 float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
+    int de_gemm_bf16(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                     const float *a, size_t lda, const float *b, size_t ldb,
+                     float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
+    int de_bf16_native_available()
+    void de_bf16_set_native(int on)
+    const char *de_bf16_kernel()
     void de_act_init(de_act_t *a, int kind)
     int de_act_needs_pre(const de_act_t *a, int dropout)
     void de_bias_act(size_t m, size_t n, const float *bias, const de_act_t *act,
@@ -136,17 +142,35 @@ def dropout_params(double rate, bint inverted, uint64_t key):
 
 # ------------------------------------------------------------------ gemm
 def gemm(bint trans_a, bint trans_b, const float[:, :] a, const float[:, :] b,
-         float[:, ::1] c, bint accumulate=False):
-    """c = op(a) @ op(b) (+ c). a and b: unit column stride, any row stride."""
+         float[:, ::1] c, bint accumulate=False, bint bf16=False):
+    """c = op(a) @ op(b) (+ c). a and b: unit column stride, any row stride.
+    bf16: de_gemm_bf16 (inputs rounded to bfloat16, float32 sums)."""
     cdef size_t m = c.shape[0], n = c.shape[1]
     cdef size_t k = a.shape[0] if trans_a else a.shape[1]
     cdef size_t lda = a.strides[0] // sizeof(float)
     cdef size_t ldb = b.strides[0] // sizeof(float)
     cdef int rc
     with nogil:
-        rc = de_gemm(trans_a, trans_b, m, n, k, &a[0, 0], lda, &b[0, 0], ldb,
-                     &c[0, 0], n, accumulate, NULL)
+        if bf16:
+            rc = de_gemm_bf16(trans_a, trans_b, m, n, k, &a[0, 0], lda,
+                              &b[0, 0], ldb, &c[0, 0], n, accumulate, NULL)
+        else:
+            rc = de_gemm(trans_a, trans_b, m, n, k, &a[0, 0], lda, &b[0, 0],
+                         ldb, &c[0, 0], n, accumulate, NULL)
     _check(rc)
+
+
+def bf16_native_available():
+    return bool(de_bf16_native_available())
+
+
+def bf16_set_native(bint on):
+    de_bf16_set_native(on)
+
+
+def bf16_kernel():
+    """The kernel de_gemm_bf16 runs now."""
+    return de_bf16_kernel().decode()
 
 
 cdef class PackedB:
@@ -392,6 +416,7 @@ cdef extern from "engine.h" nogil:
         size_t n_src
         const int64_t *src
         int combine
+        int bf16
     ctypedef struct de_net_t:
         pass
     enum: DE_OP_EMBED
@@ -726,6 +751,7 @@ cdef class Net:
                 ls[i].pool = c.get("pool", 0)
                 ls[i].mask_zero = c.get("mask_zero", 0)
                 ls[i].noise_axes = c.get("noise_axes", 0)
+                ls[i].bf16 = c.get("bf16", 0)
                 if ls[i].op == DE_OP_EMBED and (
                         c["w"] is None or c["w"].shape[0] != ls[i].vocab
                         or c["w"].shape[1] != ls[i].n_out):
@@ -740,7 +766,7 @@ cdef class Net:
                 ls[i].combine = c.get("combine", 0)
                 self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm"), src]
                 dense = ls[i].op == DE_OP_DENSE
-                self._pack_src.append((None if q or not dense else c["w"],
+                self._pack_src.append((None if q or not dense or ls[i].bf16 else c["w"],
                                        ls[i].n_in, ls[i].n_out))
                 if dense and not q and ls[i].n_out > self._pack_nmax:
                     self._pack_nmax = ls[i].n_out

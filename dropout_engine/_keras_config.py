@@ -101,7 +101,7 @@ def _neutral(family, key, value):
 _MODULES = (("_initializer", "keras.initializers"), ("_regularizer", "keras.regularizers"),
             ("_constraint", "keras.constraints"))
 _FLOAT32 = {"module": "keras", "class_name": "DTypePolicy",
-            "config": {"name": "float32"}, "registered_name": None}
+            "config": {"name": "float32"}, "registered_name": None}   # = _policy("float32")
 _INT8 = {"module": "keras.dtype_policies", "class_name": "QuantizedDTypePolicy",
          "config": {"mode": "int8", "source_name": "float32"}, "registered_name": None}
 
@@ -147,9 +147,15 @@ def _plain(obj, family, fail, where):
     return {"class_name": obj["class_name"], "config": config}
 
 
+def _policy(name):
+    """Keras's serialized DTypePolicy of that name."""
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
+            "registered_name": None}
+
+
 def _dtype(policy, fail, where):
-    """Keras's dtype (a name or a policy) -> ours: None, or the quantized
-    Dense policy; anything else is refused."""
+    """Keras's dtype (a name or a policy) -> ours: None, mixed_bfloat16, or
+    the quantized Dense policy; anything else is refused."""
     if isinstance(policy, dict):
         name, c = policy.get("class_name"), policy.get("config")
         c = c if isinstance(c, dict) else {}
@@ -158,10 +164,10 @@ def _dtype(policy, fail, where):
         elif name == "QuantizedDTypePolicy" and c.get("mode") == "int8" and \
                 c.get("source_name") == "float32":
             return layers.INT8_POLICY
-    if policy in (None, "float32", layers.INT8_POLICY):
+    if policy in (None, "float32", "mixed_bfloat16", layers.INT8_POLICY):
         return None if policy == "float32" else policy
-    raise fail(f"{where}: dtype {policy!r:.100} is not supported (float32, or "
-               "int8 after quantize('int8'))")
+    raise fail(f"{where}: dtype {policy!r:.100} is not supported (float32, "
+               "mixed_bfloat16, or int8 after quantize('int8'))")
 
 
 def _input_shape(config, fail, where):
@@ -368,7 +374,7 @@ def _layer_to_keras(layer, config):
                 raise ValueError(f"Layer '{layer.name}': {k}={v!r} has no Keras "
                                  "equivalent: save the model as '.safetensors'")
         elif k == "dtype":
-            out[k] = _INT8 if v == layers.INT8_POLICY else _FLOAT32
+            out[k] = _INT8 if v == layers.INT8_POLICY else _policy(v)
         elif k != "input_shape":        # the InputLayer carries the shape
             module = next((m for s, m in _MODULES if k.endswith(s)), None)
             out[k] = _keras_object(v, module) if module else v

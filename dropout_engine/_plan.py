@@ -376,7 +376,7 @@ class Plan:
              "norm": None if stage.norm is None else stage.norm[0]._c_norm(stage.norm[1])}
         if stage.op == OP_DENSE:
             c.update(w=None if layer._int8 else layer.kernel, int8=layer._int8,
-                     b=layer.bias)
+                     b=layer.bias, bf16=int(layer.compute_dtype == "bfloat16"))
         elif stage.op == OP_EMBED:
             c.update(w=layer.embeddings, vocab=layer.input_dim)
         if self.dag:

@@ -34,6 +34,20 @@ def _choose_isa():
 _choose_isa()
 
 
+def _choose_bf16():
+    """DROPOUT_ENGINE_BF16=emulated makes the AVX-512 path emulate
+    VDPBF16PS even where the CPU has it (the same bits, for tests and
+    benchmarks); unset or "native", the instruction runs where it can."""
+    wanted = os.environ.get("DROPOUT_ENGINE_BF16", "").strip().lower()
+    if wanted not in ("", "native", "emulated"):
+        raise ValueError(
+            f"DROPOUT_ENGINE_BF16 must be native or emulated, got {wanted!r}")
+    _engine.bf16_set_native(wanted != "emulated")
+
+
+_choose_bf16()
+
+
 def isa():
     """The kernel path that runs: "avx512", "avx2" or "generic"."""
     return ISA_NAMES[_engine.isa_get()]
@@ -74,3 +88,9 @@ def openmp_enabled():
 def int8_kernel():
     """The name of the kernel that runs quantized (int8) Dense layers."""
     return _engine.qdense_kernel()
+
+
+def bf16_kernel():
+    """The kernel that runs bfloat16 GEMMs (mixed_bfloat16 training):
+    "avx512-bf16" (VDPBF16PS) or "<isa>-emulated" (bit-identical)."""
+    return _engine.bf16_kernel()

@@ -529,6 +529,8 @@ def bf16_round(x):
     nan = (u & 0x7FFFFFFF) > 0x7F800000
     r = np.where(nan, (u >> 16) | 0x40, r).astype(np.uint32)
     return (r << 16).view(np.float32).reshape(x.shape)
+
+
 def _layer_activation(layer, z, weights):
     """float64 output of an activation layer (``activation`` layers of
     dropout_engine) on z; a PReLU takes its alpha from ``weights``."""
@@ -613,4 +615,42 @@ def graph_forward(model, x, weights):
         out = h
         if functional:
             values[id(layer.output)] = h
+    return out
+
+
+BF16_KC = 256           # frame/dispatch.h's DE_BF16_KC
+_BF16_TINY = np.float64.fromhex("0x1.ffffffp-127")   # FLT_MIN - 2^-151
+
+
+def bf16_pack_round(x):
+    """What de_gemm_bf16's packing makes of x: zeros (sign kept) for
+    |x| < FLT_MIN, then bf16_round."""
+    x = np.asarray(x, dtype=np.float32)
+    tiny = np.abs(x) < np.finfo(np.float32).tiny
+    return bf16_round(np.where(tiny, np.copysign(np.float32(0), x), x))
+
+
+def gemm_bf16(a, b, c=None):
+    """de_gemm_bf16 in numpy: a [m, k] @ b [k, n] (+ c) on bf16_pack_round'ed
+    inputs, each element summed as VDPBF16PS does (dispatch.h): per KC block
+    from zero, one rounding per product in k order, a result that rounds
+    (unbounded exponent) below FLT_MIN flushed to a zero of its sign (the
+    double sum decides it exactly), +0 added for an odd block, then
+    c + acc in float32."""
+    a = bf16_pack_round(a).astype(np.float64)
+    b = bf16_pack_round(b).astype(np.float64)
+    m, k = a.shape
+    out = (np.zeros((m, b.shape[1]), np.float32) if c is None
+           else np.array(c, dtype=np.float32))
+    with np.errstate(all="ignore"):
+        for p0 in range(0, k, BF16_KC):
+            acc = np.zeros_like(out)
+            pe = min(k, p0 + BF16_KC)
+            for p in range(p0, pe):
+                d = acc.astype(np.float64) + a[:, p, None] * b[None, p, :]
+                acc = np.where(np.abs(d) < _BF16_TINY, np.copysign(0.0, d),
+                               d).astype(np.float32)
+            if (pe - p0) % 2:
+                acc = acc + np.float32(0)
+            out = acc if (p0 == 0 and c is None) else out + acc
     return out

@@ -141,6 +141,21 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
             const float *a, size_t lda, const float *b, size_t ldb,
             float *c, size_t ldc, int accumulate, const de_epilogue_t *ep);
 
+/* The same with op(A) and op(B) rounded to bfloat16 (denormals to zero)
+ * as they are packed and each element summed as VDPBF16PS sums (float32
+ * accumulation, in k order, tiny results flushed; frame/dispatch.h): on
+ * every ISA and thread count the same bits.  Always the packed path. */
+int de_gemm_bf16(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                 const float *a, size_t lda, const float *b, size_t ldb,
+                 float *c, size_t ldc, int accumulate, const de_epilogue_t *ep);
+/* Whether VDPBF16PS can run (compiled in, AVX-512 path available, CPU has
+ * AVX512_BF16); de_bf16_set_native(0) makes the AVX-512 path use its
+ * emulation instead (tests), 1 the instruction where it can; the name of
+ * the kernel that runs ("avx512-bf16", "<isa>-emulated"). */
+int de_bf16_native_available(void);
+void de_bf16_set_native(int on);
+const char *de_bf16_kernel(void);
+
 /* Prepacked B (inference weights).  de_gemm packs op(B) into micro-panels at
  * every call; a weight matrix that does not change can be packed once.
  * de_gemm_pack_b packs B (k x n, row stride ldb, not transposed) into the
@@ -195,6 +210,19 @@ int de_dense_forward_packed(size_t m, size_t n, size_t k, const float *x,
                             const float *w, const de_packed_b_t *wp,
                             const float *b, const de_act_t *act,
                             const de_dropout_t *drop, float *y, uint64_t *mask);
+/* The same in a layer's precision: bf16 = 1 runs the GEMM as de_gemm_bf16
+ * (wp is then not used); the epilogue is float32 either way. */
+int de_dense_forward_prec(int bf16, size_t m, size_t n, size_t k,
+                          const float *x, const float *w,
+                          const de_packed_b_t *wp, const float *b,
+                          const de_act_t *act, const de_dropout_t *drop,
+                          float *y, uint64_t *mask);
+/* de_gemm, or de_gemm_bf16 when bf16 (a layer's GEMMs). */
+typedef int (*de_gemm_fn)(int trans_a, int trans_b, size_t m, size_t n,
+                          size_t k, const float *a, size_t lda, const float *b,
+                          size_t ldb, float *c, size_t ldc, int accumulate,
+                          const de_epilogue_t *ep);
+de_gemm_fn de_gemm_of(int bf16);
 
 /* dz = dy * keep * scale * act'(.) in one pass (dz may equal dy).
  *  y: the forward output (after dropout); z: the pre-activation x@w+b, needed
@@ -526,6 +554,9 @@ typedef struct {
     size_t n_src;
     const int64_t *src;    /* caller-owned */
     int combine;
+    int bf16;              /* mixed_bfloat16: the layer's forward, dX and
+                              dW GEMMs are de_gemm_bf16's (float32 weights,
+                              sums, epilogue and optimizer) */
 } de_layer_t;
 
 /* The layer step of a layer with a normalisation (norm.c), called by

@@ -15,7 +15,7 @@ Example:
 import importlib
 
 _SUBMODULES = ("activations", "callbacks", "constraints", "initializers",
-               "layers", "losses", "metrics", "models", "optimizers",
+               "layers", "losses", "metrics", "mixed_precision", "models", "optimizers",
                "regularizers", "saving", "utils")
 # Top-level names, as keras exports them: name -> (module, attribute).
 _NAMES = {

@@ -106,8 +106,11 @@ class Layer:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
         self.name = name or _unique_name(self._base)
-        if dtype not in (None, "float32", np.float32):
-            raise ValueError(f"Layer '{self.name}': only float32 is supported, got dtype={dtype!r}")
+        from .. import mixed_precision
+        try:   # Keras's: the global policy when None, taken now
+            self._dtype_policy = mixed_precision.policy_of(dtype)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"Layer '{self.name}': {e}") from None
         if not trainable:
             raise NotImplementedError(f"Layer '{self.name}': trainable=False is not supported")
         if input_dim is not None:
@@ -126,6 +129,20 @@ class Layer:
 
     def build(self, input_dim):
         self.input_dim = input_dim
+
+    @property
+    def dtype_policy(self):
+        """The layer's DTypePolicy (mixed_precision): float32, or
+        mixed_bfloat16 (a Dense's GEMMs in bfloat16)."""
+        return self._dtype_policy
+
+    @property
+    def compute_dtype(self):
+        return self._dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self):
+        return self._dtype_policy.variable_dtype
 
     @property
     def built(self):
@@ -262,6 +279,8 @@ class Layer:
 
     def get_config(self):
         c = {"name": self.name}
+        if self._dtype_policy.name != "float32":
+            c["dtype"] = self._dtype_policy.name
         if self._input_shape is not None:
             c["input_shape"] = list(self._input_shape)
         return c

@@ -30,6 +30,7 @@ static const de_kernel_table_t tables[DE_N_ISA] = {
 
 const de_kernel_table_t *de_kt = &tables[DE_ISA_GENERIC];
 const de_qgemm_kernels_t *de_qk = &de_qgemm_generic;
+const de_gemm_kernels_t *de_bk = &de_gemm_bf16_generic;
 
 static const char *const isa_names[DE_N_ISA] = {"generic", "avx2", "avx512"};
 
@@ -63,6 +64,63 @@ static int cpu_has_vnni(void)
     return __builtin_cpu_supports("avx512vnni");
 }
 #endif
+
+#ifdef DE_HAVE_AVX512BF16
+#include <cpuid.h>
+/* AVX512_BF16: CPUID leaf 7 subleaf 1, EAX bit 5 (only consulted for the
+ * AVX-512 path, whose check covered the OS saving zmm state). */
+static int cpu_has_avx512bf16(void)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7 || !__get_cpuid_count(7, 1, &a, &b, &c, &d))
+        return 0;
+    return (a >> 5) & 1;
+}
+#endif
+
+/* 0 after de_bf16_set_native(0): the AVX-512 path emulates VDPBF16PS. */
+static int bf16_native = 1;
+
+/* The bf16 GEMM kernels that go with an (available) ISA. */
+static const de_gemm_kernels_t *bkernels_for(int isa)
+{
+#ifdef DE_HAVE_AVX512BF16
+    if (isa == DE_ISA_AVX512 && bf16_native && cpu_has_avx512bf16())
+        return &de_gemm_bf16_avx512bf16;
+#endif
+#ifdef DE_HAVE_AVX512
+    if (isa == DE_ISA_AVX512)
+        return &de_gemm_bf16_avx512;
+#endif
+#ifdef DE_HAVE_AVX2
+    if (isa >= DE_ISA_AVX2)
+        return &de_gemm_bf16_avx2;
+#endif
+    (void)isa;
+    return &de_gemm_bf16_generic;
+}
+
+int de_bf16_native_available(void)
+{
+#ifdef DE_HAVE_AVX512BF16
+    return de_isa_available(DE_ISA_AVX512) && cpu_has_avx512bf16();
+#else
+    return 0;
+#endif
+}
+
+void de_bf16_set_native(int on)
+{
+    bf16_native = on != 0;
+    de_bk = bkernels_for(de_kt->isa);
+}
+
+const char *de_bf16_kernel(void)
+{
+    static const char *const emulated[DE_N_ISA] = {
+        "generic-emulated", "avx2-emulated", "avx512-emulated"};
+    return de_bk->pairs ? "avx512-bf16" : emulated[de_kt->isa];
+}
 
 /* The int8 kernels that go with an (available) ISA. */
 static const de_qgemm_kernels_t *qkernels_for(int isa)
@@ -100,6 +158,7 @@ int de_isa_set(int isa)
         return DE_EINVAL;
     de_kt = &tables[isa];
     de_qk = qkernels_for(isa);
+    de_bk = bkernels_for(isa);
     de_gemm_packs_stale();   /* packed panels are per ISA */
     return DE_OK;
 }

@@ -64,7 +64,40 @@ typedef struct {
      * element's arithmetic must equal ukernel's. */
     void (*thin)(size_t kc, size_t n, const float *a_pack, const float *b,
                  size_t ldb, float *c, size_t ldc, size_t mr, int accumulate);
+    /* bfloat16 kernels only (see below): panels hold k-pairs, one 32-bit
+     * slot per pair, so a panel row of kc k steps is (kc + 1) / 2 slots. */
+    int pairs;
 } de_gemm_kernels_t;
+
+/* ------------------------------------------------------------ bfloat16
+ * de_gemm_bf16's kernels, a de_gemm_kernels_t with small_m, small_m_bt and
+ * thin NULL (bf16 GEMMs always take the packed path, so every element has
+ * one arithmetic on every ISA) and kc = DE_BF16_KC on every ISA.
+ * pack_a / pack_b round each value to bfloat16 as they pack: x = 0 (sign
+ * kept) where |x| < FLT_MIN, else de_bf16_from_f32(x) (frame/gemm_bf16.inc).
+ * With pairs, slot (q, r) of a panel holds k = 2q in its high half and
+ * 2q + 1 (0 past kc) in its low half; without, the rounded value widened
+ * back to float32.  ukernel computes each element as VDPBF16PS does with
+ * that layout: acc = 0; for p = 0..kc-1 in order: acc = acc + a_p * b_p,
+ * one rounding (to nearest even) per step with tininess detected after
+ * rounding and a tiny result flushed to zero of its sign; then one more
+ * acc = acc + 0 when kc is odd (the pad); then c = acc or c + acc as a
+ * plain IEEE add.  tests/reference.py's gemm_bf16 is this in numpy. */
+#define DE_BF16_KC 256
+extern const de_gemm_kernels_t de_gemm_bf16_generic;
+#ifdef DE_HAVE_AVX2
+extern const de_gemm_kernels_t de_gemm_bf16_avx2;
+#endif
+#ifdef DE_HAVE_AVX512
+extern const de_gemm_kernels_t de_gemm_bf16_avx512;      /* emulation */
+#endif
+#ifdef DE_HAVE_AVX512BF16
+extern const de_gemm_kernels_t de_gemm_bf16_avx512bf16;  /* VDPBF16PS */
+#endif
+/* The bf16 kernels for the selected ISA (set with it by de_isa_set): the
+ * AVX-512 path uses VDPBF16PS where the CPU reports AVX512_BF16, unless
+ * de_bf16_set_native(0) asked for its emulation. */
+extern const de_gemm_kernels_t *de_bk;
 
 #define DE_GEMM_SMALL_M 4
 #define DE_GEMM_THIN_N 16

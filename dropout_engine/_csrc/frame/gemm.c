@@ -142,6 +142,7 @@ static void macro_kernel(const gemm_t *g, size_t ic, size_t mc, size_t jc,
     const size_t MR = (size_t)gk->mr, NR = (size_t)gk->nr, ldc = g->ldc;
     const int acc = g->accumulate || pc > 0;
     const int last = pc + kc >= g->k;
+    const size_t ks = gk->pairs ? (kc + 1) / 2 : kc;   /* slots per k row */
     float tile[DE_GEMM_MAX_MR * DE_GEMM_MAX_NR] __attribute__((aligned(64)));
 
     for (size_t jr = 0; jr < nc; jr += NR) {
@@ -149,7 +150,7 @@ static void macro_kernel(const gemm_t *g, size_t ic, size_t mc, size_t jc,
         for (size_t ir = 0; ir < mc; ir += MR) {
             size_t mr = min_sz(MR, mc - ir);
             float *c = g->c + (ic + ir) * ldc + jc + jr;
-            const float *a = ap + ir * kc, *b = bp + jr * kc;
+            const float *a = ap + ir * ks, *b = bp + jr * ks;
             if (mr == MR && nr == NR) {
                 gk->ukernel(kc, a, b, c, ldc, acc);
             } else {
@@ -426,7 +427,7 @@ static int run(gemm_t *g)
         nthreads = (int)(macs / MIN_MACS_PER_THREAD);
     if (nthreads < 1)
         nthreads = 1;
-    if (m <= DE_GEMM_SMALL_M)
+    if (m <= DE_GEMM_SMALL_M && g->kt->gemm->small_m)
         return small(g, nthreads);
     if (thin_shape(g->kt, n))
         return thin(g, nthreads);
@@ -439,6 +440,21 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 {
     gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c,
                 accumulate, ep, de_kt,
+                (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT, NULL};
+    return run(&g);
+}
+
+/* The same in bfloat16 (dispatch.h): de_bk's kernels in the frame above,
+ * through a copy of the dispatch table whose float kernels they replace;
+ * they have no small-m or thin loop, so every shape takes the packed path. */
+int de_gemm_bf16(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                 const float *a, size_t lda, const float *b, size_t ldb,
+                 float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
+{
+    de_kernel_table_t kt = *de_kt;
+    kt.gemm = de_bk;
+    gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c,
+                accumulate, ep, &kt,
                 (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT, NULL};
     return run(&g);
 }

@@ -147,12 +147,35 @@ int de_dense_forward_packed(size_t m, size_t n, size_t k, const float *x,
                             const float *b, const de_act_t *act,
                             const de_dropout_t *drop, float *y, uint64_t *mask)
 {
+    return de_dense_forward_prec(0, m, n, k, x, w, wp, b, act, drop, y, mask);
+}
+
+de_gemm_fn de_gemm_of(int bf16)
+{
+    return bf16 ? de_gemm_bf16 : de_gemm;
+}
+
+/* y = x @ w, then the epilogue, in the layer's precision. */
+static int forward_gemm(int bf16, size_t m, size_t n, size_t k, const float *x,
+                        const float *w, const de_packed_b_t *wp, float *y,
+                        const de_epilogue_t *ep)
+{
+    return bf16 ? de_gemm_bf16(0, 0, m, n, k, x, k, w, n, y, n, 0, ep)
+                : de_gemm_prepacked(m, n, k, x, k, w, n, wp, y, n, 0, ep);
+}
+
+int de_dense_forward_prec(int bf16, size_t m, size_t n, size_t k,
+                          const float *x, const float *w,
+                          const de_packed_b_t *wp, const float *b,
+                          const de_act_t *act, const de_dropout_t *drop,
+                          float *y, uint64_t *mask)
+{
     if (act->kind != DE_SOFTMAX) {
         de_epilogue_t ep = {b, *act, *drop, mask};
-        return de_gemm_prepacked(m, n, k, x, k, w, n, wp, y, n, 0, &ep);
+        return forward_gemm(bf16, m, n, k, x, w, wp, y, &ep);
     }
     de_epilogue_t ep = {b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL}, {0, 1.f, 0}, NULL};
-    int rc = de_gemm_prepacked(m, n, k, x, k, w, n, wp, y, n, 0, &ep);
+    int rc = forward_gemm(bf16, m, n, k, x, w, wp, y, &ep);
     if (rc == DE_OK)
         softmax_dropout(m, n, y, mask, drop);
     return rc;

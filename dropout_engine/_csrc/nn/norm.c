@@ -373,7 +373,8 @@ int de_norm_layer_forward(size_t m, const de_layer_t *L, const float *x,
         /* z into xhat, normalised there in place; u = gamma xhat + beta,
          * the activation's input, into y (and pre when the backward needs
          * it), then the activation and the dropout in place. */
-        rc = de_gemm(0, 0, m, n, k, x, k, L->w, n, nb->xhat, n, 0, &lin);
+        rc = de_gemm_of(L->bf16)(0, 0, m, n, k, x, k, L->w, n, nb->xhat, n, 0,
+                                 &lin);
         if (rc) return rc;
         de_norm_forward_train(nm, m, n, nb->xhat, nb->xhat, nb->stat, y);
         if (pre) memcpy(pre, y, m * n * sizeof *y);
@@ -382,12 +383,13 @@ int de_norm_layer_forward(size_t m, const de_layer_t *L, const float *x,
         /* The activation's output is kept whole (the dropout comes after
          * the normalisation), so its backward reads it, not y. */
         if (pre) {
-            rc = de_gemm(0, 0, m, n, k, x, k, L->w, n, pre, n, 0, &lin);
+            rc = de_gemm_of(L->bf16)(0, 0, m, n, k, x, k, L->w, n, pre, n, 0,
+                                     &lin);
             memcpy(nb->act, pre, m * n * sizeof *pre);
             de_bias_act(m, n, NULL, &L->act, nb->act);
         } else {
-            rc = de_dense_forward(m, n, k, x, L->w, L->b, &L->act, &no_dropout,
-                                  nb->act, NULL);
+            rc = de_dense_forward_prec(L->bf16, m, n, k, x, L->w, NULL, L->b,
+                                       &L->act, &no_dropout, nb->act, NULL);
         }
         if (rc) return rc;
         de_norm_forward_train(nm, m, n, nb->act, nb->xhat, nb->stat, y);
@@ -405,7 +407,8 @@ int de_norm_layer_infer(size_t m, const de_layer_t *L, const float *x,
     const de_act_t *first = L->norm.post ? &L->act : &lin;
     int rc = L->qw
         ? de_qdense_forward(m, n, k, x, L->qw, L->qcorr, L->qscale, L->b, first, y)
-        : de_dense_forward(m, n, k, x, L->w, L->b, first, &no_dropout, y, NULL);
+        : de_dense_forward_prec(L->bf16, m, n, k, x, L->w, NULL, L->b, first,
+                                &no_dropout, y, NULL);
     if (rc) return rc;
     de_norm_forward_infer(&L->norm, m, n, y, y);
     if (!L->norm.post) de_bias_act(m, n, NULL, &L->act, y);

@@ -280,9 +280,9 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
             : L->qw
             ? de_qdense_forward(M, L->n_out, L->n_in, in, L->qw, L->qcorr,
                                 L->qscale, L->b, &L->act, o)
-            : de_dense_forward_packed(M, L->n_out, L->n_in, in, L->w,
-                                      packed ? packed[l] : NULL, L->b,
-                                      &L->act, &none, o, NULL);
+            : de_dense_forward_prec(L->bf16, M, L->n_out, L->n_in, in, L->w,
+                                    packed ? packed[l] : NULL, L->b,
+                                    &L->act, &none, o, NULL);
         if (rc) return rc;
         if (has_mask(L) && !L->inverted)
             scale(M * L->n_out, (float)(1.0 - L->rate), o, o);
@@ -423,8 +423,8 @@ static int mc_forward(const de_net_t *net, size_t rows, size_t group,
         int rc = L->op != DE_OP_DENSE
             ? de_stage_forward(L, rows, in, xs, &fd, o, NULL, mask)
             : L->norm.kind ? de_norm_layer_infer(M, L, in, &fd, o, mask)
-            : de_dense_forward(M, L->n_out, L->n_in, in, L->w, L->b,
-                               &L->act, &fd, o, mask);
+            : de_dense_forward_prec(L->bf16, M, L->n_out, L->n_in, in, L->w,
+                                    NULL, L->b, &L->act, &fd, o, mask);
         if (rc) return rc;
         /* a copy's rows share what the whole batch shares in training */
         if (L->noise_axes)
@@ -627,13 +627,14 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step, size_t row0)
             /* The backward pass needs the pre-activation: unfused steps. */
             de_epilogue_t ep = {L->b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL},
                                 {0, 1.f, 0}, NULL};
-            rc = de_gemm(0, 0, M, n, k, in, k, L->w, n, z, n, 0, &ep);
+            rc = de_gemm_of(L->bf16)(0, 0, M, n, k, in, k, L->w, n, z, n, 0,
+                                     &ep);
             memcpy(y, z, M * n * sizeof *y);
             de_bias_act(M, n, NULL, &L->act, y);
             if (fd.drop_below) de_dropout(M, n, y, y, net->mask[l], &fd);
         } else {
-            rc = de_dense_forward(M, n, k, in, L->w, L->b, &L->act, &fd, y,
-                                  net->mask[l]);
+            rc = de_dense_forward_prec(L->bf16, M, n, k, in, L->w, NULL, L->b,
+                                       &L->act, &fd, y, net->mask[l]);
         }
         if (rc) return rc;
         if (L->noise_axes)
@@ -721,10 +722,11 @@ static int dag_dx(de_net_t *net, size_t l, size_t m, const float *dz)
     int gemm = L->op == DE_OP_DENSE;
     if (!de_graph_needs_dx(L, l)) return DE_OK;
     if (gemm && !de_graph_merges(L))   /* straight into the source's */
-        return de_gemm(0, 1, m, k, n, dz, n, L->w, n,
+        return de_gemm_of(L->bf16)(0, 1, m, k, n, dz, n, L->w, n,
                        net->dy[de_graph_source(L, l, 0)], k, 1, NULL);
     if (gemm) {
-        int rc = de_gemm(0, 1, m, k, n, dz, n, L->w, n, net->gx, k, 0, NULL);
+        int rc = de_gemm_of(L->bf16)(0, 1, m, k, n, dz, n, L->w, n, net->gx, k,
+                                     0, NULL);
         if (rc) return rc;
         dx = net->gx;
     }
@@ -784,13 +786,14 @@ static int backward(de_net_t *net, size_t m)
             continue;
         }
         if (gb) de_sum_rows(M, n, dz, gb);
-        int rc = de_gemm(1, 0, k, n, M, x, k, dz, n, gw, n, 0, NULL);
+        const de_gemm_fn gemm = de_gemm_of(L->bf16);
+        int rc = gemm(1, 0, k, n, M, x, k, dz, n, gw, n, 0, NULL);
         if (!rc && net->ar) rc = ar_bucket(net, l, p, p_end);
         if (!rc && net->dag)
             rc = dag_dx(net, l, m, dz);
         else if (!rc && l)
-            rc = de_gemm(0, 1, M, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
-                         0, NULL);
+            rc = gemm(0, 1, M, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
+                      0, NULL);
         if (rc) return rc;
         cur = 1 - cur;
     }

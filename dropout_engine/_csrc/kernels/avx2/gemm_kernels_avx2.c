@@ -84,3 +84,12 @@ static inline float v_sum(vfloat v)
 
 const de_gemm_kernels_t de_gemm_kernels_avx2 = {MR, NR, KC, MC, NC, ukernel,
                                                 small_m, small_m_bt, pack_a, pack_b, thin};
+
+/* de_gemm_bf16's emulation on this ISA: the float kernel above on panels
+ * rounded to bfloat16, under FTZ/DAZ (frame/gemm_bf16.inc). */
+#define BF16_WIDENED
+#define BF16_FTZ_UKERNEL
+#include "frame/gemm_bf16.inc"
+
+const de_gemm_kernels_t de_gemm_bf16_avx2 = {MR, NR, DE_BF16_KC, MC, NC, ukernel_bf16,
+                                             NULL, NULL, pack_a_bf16, pack_b_bf16, NULL, 0};

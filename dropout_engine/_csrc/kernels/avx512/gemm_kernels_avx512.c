@@ -14,6 +14,7 @@
  */
 #include <immintrin.h>
 #include "frame/dispatch.h"
+#include "kernels/avx512/tile_store.h"
 
 #define MR 12
 #define NR 32
@@ -40,16 +41,7 @@ static void ukernel(size_t kc, const float *a, const float *b, float *c,
         a += MR;
         b += NR;
     }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + i * ldc;
-        if (accumulate) {
-            c0[i] = _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]);
-            c1[i] = _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]);
-        }
-        _mm512_storeu_ps(ci, c0[i]);
-        _mm512_storeu_ps(ci + 16, c1[i]);
-    }
+    store_tile(MR, c0, c1, c, ldc, accumulate);
 }
 
 /* The vector words the frame's small-m and thin paths are written in. */
@@ -130,3 +122,121 @@ pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst,
 
 const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
                                                   small_m, small_m_bt, pack_a, pack_b, thin};
+
+/* de_gemm_bf16's emulation on this ISA: the float kernel above on panels
+ * rounded to bfloat16, under FTZ/DAZ (frame/gemm_bf16.inc). */
+#define BF16_WIDENED
+#define BF16_FTZ_UKERNEL
+#define BF16_PAIRS        /* for the VDPBF16PS kernel's panels, below */
+#include "frame/gemm_bf16.inc"
+
+const de_gemm_kernels_t de_gemm_bf16_avx512 = {MR, NR, DE_BF16_KC, MC, NC, ukernel_bf16,
+                                             NULL, NULL, pack_a_bf16, pack_b_bf16, NULL, 0};
+
+/* The k-pair panels of the VDPBF16PS kernel (kernels/avx512bf16/, the same
+ * 12 x 32 tile): packing needs only AVX-512F, and lives here beside
+ * pack_t16, which it reuses.  Bits as frame/gemm_bf16.inc's bf16_bits, 16
+ * lanes at a time; ragged panels go through its portable pack_pairs. */
+
+static inline __m512i v_bf16_bits(__m512 x)
+{
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i mag = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+    __mmask16 tiny = _mm512_cmplt_epu32_mask(mag, _mm512_set1_epi32(0x00800000));
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(mag, _mm512_set1_epi32(0x7f800000));
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
+    r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
+    r = _mm512_mask_and_epi32(r, tiny, u, _mm512_set1_epi32((int)0x80000000u));
+    return _mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u));
+}
+
+/* Rows 2q and 2q + 1 (lo NULL: zeros) of `lanes` columns -> one slot row. */
+static inline void pair_rows(const float *hi, const float *lo, __mmask16 m,
+                             uint32_t *dst)
+{
+    __m512i h = v_bf16_bits(_mm512_maskz_loadu_ps(m, hi));
+    __m512i l = lo ? _mm512_srli_epi32(v_bf16_bits(_mm512_maskz_loadu_ps(m, lo)), 16)
+                   : _mm512_setzero_si512();
+    _mm512_mask_storeu_epi32(dst, m, _mm512_or_si512(h, l));
+}
+
+/* Full panels of a copy (sr == 1), 4 pairs (8 source rows) at a time
+ * across all panels, as pack_panels walks them; returns the panels done. */
+static inline __attribute__((always_inline)) size_t
+pairs_copy(size_t R, const float *src, size_t sp, size_t len, size_t kc,
+           uint32_t *dst)
+{
+    const size_t kq = (kc + 1) / 2, full = len / R;
+    for (size_t q0 = 0; q0 < kq; q0 += 4) {
+        size_t qe = q0 + 4 < kq ? q0 + 4 : kq;
+        for (size_t f = 0; f < full; f++)
+            for (size_t q = q0; q < qe; q++)
+                for (size_t v = 0; v < R; v += 16) {
+                    const float *s = src + f * R + v + 2 * q * sp;
+                    __mmask16 m = R - v >= 16 ? 0xffff : (__mmask16)((1u << (R - v)) - 1);
+                    pair_rows(s, 2 * q + 1 < kc ? s + sp : NULL, m,
+                              dst + f * R * kq + q * R + v);
+                }
+    }
+    return full;
+}
+
+/* Panels of a transpose (sp == 1): each row's pairs into a slot row of t
+ * (the high half of each 64-bit lane's even float, the low its odd one),
+ * then pack_t16's register transpose. */
+static inline __attribute__((always_inline)) void
+pairs_transposed(size_t R, const float *src, size_t sr, size_t len, size_t kc,
+                 uint32_t *dst)
+{
+    const size_t kq = (kc + 1) / 2, ke = kc / 2;
+    uint32_t t[NR * (DE_BF16_KC / 2)] __attribute__((aligned(64)));
+    const __m512i keep_hi = _mm512_set1_epi64(0xffff0000);
+    for (size_t r0 = 0; r0 < len; r0 += R, dst += R * kq) {
+        size_t rr = len - r0 < R ? len - r0 : R;
+        for (size_t r = 0; r < rr; r++) {
+            const float *row = src + (r0 + r) * sr;
+            uint32_t *tr = t + r * kq;
+            size_t q = 0;
+            for (; q + 16 <= ke; q += 16) {
+                __m512i b0 = v_bf16_bits(_mm512_loadu_ps(row + 2 * q));
+                __m512i b1 = v_bf16_bits(_mm512_loadu_ps(row + 2 * q + 16));
+                b0 = _mm512_or_si512(_mm512_and_si512(b0, keep_hi), _mm512_srli_epi64(b0, 48));
+                b1 = _mm512_or_si512(_mm512_and_si512(b1, keep_hi), _mm512_srli_epi64(b1, 48));
+                _mm256_storeu_si256((__m256i *)(tr + q), _mm512_cvtepi64_epi32(b0));
+                _mm256_storeu_si256((__m256i *)(tr + q + 8), _mm512_cvtepi64_epi32(b1));
+            }
+            for (; q < kq; q++)
+                tr[q] = bf16_pair(row[2 * q], 2 * q + 1 < kc ? row[2 * q + 1] : 0.f);
+        }
+        pack_transposed((const float *)t, kq, rr, kq, R, (float *)dst);
+        for (size_t q = 0; rr < R && q < kq; q++)
+            memset(dst + q * R + rr, 0, (R - rr) * sizeof *dst);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+pack_pairs_avx512(size_t R, const float *src, size_t sr, size_t sp, size_t len,
+                  size_t kc, float *dst)
+{
+    uint32_t *d = (uint32_t *)dst;
+    if (sr != 1) {
+        pairs_transposed(R, src, sr, len, kc, d);
+        return;
+    }
+    size_t full = pairs_copy(R, src, sp, len, kc, d);
+    pack_pairs(R, src + full * R, sr, sp, len - full * R, kc,
+               d + full * R * ((kc + 1) / 2));
+}
+
+void de_bf16_pack_a_pairs(const float *src, size_t sr, size_t sp, size_t len,
+                          size_t kc, float *dst)
+{
+    pack_pairs_avx512(MR, src, sr, sp, len, kc, dst);
+}
+
+void de_bf16_pack_b_pairs(const float *src, size_t sr, size_t sp, size_t len,
+                          size_t kc, float *dst)
+{
+    pack_pairs_avx512(NR, src, sr, sp, len, kc, dst);
+}

@@ -85,3 +85,43 @@ static void small_m_bt(size_t m, size_t w, size_t k, const float *a,
 
 const de_gemm_kernels_t de_gemm_kernels_generic = {MR, NR, KC, MC, NC, ukernel,
                                                    small_m, small_m_bt, pack_a, pack_b, NULL};
+
+/* ------------------------------------------------------------ bfloat16
+ * de_gemm_bf16's portable emulation (any CPU: no FMA, no MXCSR needed).
+ * A product of two bfloat16 values is exact in double, and the double sum
+ * of it and a float rounded to float again is the float sum rounded once
+ * (double has more than 2 * 24 + 2 bits: Figueroa's condition), with the
+ * exponent unbounded; a result below T = FLT_MIN - 2^-151 is exactly one
+ * that rounds (unbounded) below FLT_MIN, the one VDPBF16PS flushes to a
+ * zero of its sign.  (A double sum equal to T is T itself: acc is a
+ * multiple of 2^-149 there, and a product fine enough to land within a
+ * double ulp of T is exact in the double sum.)  So each step is exactly
+ * one of VDPBF16PS's. */
+#include <math.h>
+#define BF16_WIDENED
+#include "frame/gemm_bf16.inc"
+
+static inline float bf16_step(float acc, float a, float b)
+{
+    double d = (double)acc + (double)a * (double)b;
+    return fabs(d) < 0x1.ffffffp-127 ? (float)copysign(0.0, d) : (float)d;
+}
+
+static void ukernel_bf16(size_t kc, const float *restrict a,
+                         const float *restrict b, float *restrict c,
+                         size_t ldc, int accumulate)
+{
+    float acc[MR][NR] __attribute__((aligned(64))) = {{0}};
+    for (size_t p = 0; p < kc; p++, a += MR, b += NR)
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++)
+                acc[i][j] = bf16_step(acc[i][j], a[i], b[j]);
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) {
+            float v = kc & 1 ? acc[i][j] + 0.f : acc[i][j];   /* the pad */
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + v : v;
+        }
+}
+
+const de_gemm_kernels_t de_gemm_bf16_generic = {MR, NR, DE_BF16_KC, MC, NC, ukernel_bf16,
+                                                NULL, NULL, pack_a_bf16, pack_b_bf16, NULL, 0};
