@@ -19,7 +19,7 @@ inference, so the expected value matches.
 """
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, _shape_dim, _unique_name  # noqa: F401
-from .core import INT8_POLICY, Dense, Input, InputLayer  # noqa: F401
+from .core import BF16_POLICY, INT8_POLICY, Dense, Input, InputLayer  # noqa: F401
 from .dropout import AlphaDropout, Dropout, GaussianDropout, _NoiseDropout  # noqa: F401
 from .normalization import BatchNormalization, LayerNormalization, _Normalization  # noqa: F401
 from .embedding import Embedding

@@ -192,8 +192,9 @@ class Layer:
         own = self.weights
         _net.write_weights(own, _validation.weight_values(
             own, weights, f"Layer '{self.name}'"))
-        if getattr(self, "_int8", None) is not None:   # its packed copy
-            self._int8.repack()
+        q = getattr(self, "_quantized_kernel", None)
+        if q is not None:      # its packed copy (int8) or bf16 rounding
+            q.repack()
 
     def get_config(self):
         c = {"name": self.name}
