@@ -284,9 +284,9 @@ class Sequential:
         get the rounded values as float32.
 
         Differences from Keras (ours): a quantized model is inference-only
-        here: ``predict`` and ``evaluate`` work, ``fit`` and
-        ``predict(mc_samples=...)`` raise (Keras can fine-tune a quantized
-        model; we cannot).  ``save`` stores the int8 kernels (safetensors
+        here: ``predict`` and ``evaluate`` work, ``fit`` raises, and so does
+        ``predict(mc_samples=...)`` after "int8" (Keras can fine-tune a
+        quantized model; we cannot).  ``save`` stores the int8 kernels (safetensors
         "I8") and scales with the layers' dtype "int8_from_float32", and
         ``load_model`` rebuilds the quantized model, as does the C embedding
         loader (``de_model_load``).  ``config`` and ``filters`` are not
