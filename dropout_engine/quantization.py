@@ -64,7 +64,19 @@ def _aligned(nbytes, dtype):
     return raw[off:off + nbytes].view(dtype)
 
 
-class Int8Kernel:
+class _Kernel:
+    """What both quantized kernels share: ``kernel`` [n_in, n_out]."""
+
+    @property
+    def n_in(self):
+        return self.kernel.shape[0]
+
+    @property
+    def n_out(self):
+        return self.kernel.shape[1]
+
+
+class Int8Kernel(_Kernel):
     """A quantized Dense kernel: ``kernel`` int8 [n_in, n_out] and
     ``kernel_scale`` float32 [n_out] (Keras's variables, owned here and
     returned by get_weights), plus what the engine reads: ``packed`` (the
@@ -82,14 +94,6 @@ class Int8Kernel:
     def from_float(cls, w):
         q, scale = abs_max_quantize(w, axis=0)
         return cls(q, scale[0])
-
-    @property
-    def n_in(self):
-        return self.kernel.shape[0]
-
-    @property
-    def n_out(self):
-        return self.kernel.shape[1]
 
     def repack(self):
         """Rebuild the engine's arrays from kernel and kernel_scale (after
@@ -117,7 +121,7 @@ def widen_bf16(bits):
     return (np.asarray(bits, np.uint16).astype(np.uint32) << 16).view(np.float32)
 
 
-class Bf16Kernel:
+class Bf16Kernel(_Kernel):
     """A bfloat16 Dense kernel (``quantize("bfloat16")``): ``bits`` uint16
     [n_in, n_out], the kernel rounded to bfloat16 (what the engine reads and
     the file stores, safetensors "BF16"), and ``kernel``, those values widened
@@ -136,11 +140,3 @@ class Bf16Kernel:
         with _net.writable([self.kernel]):
             _net.bf16_round(self.kernel, self.bits)
             self.kernel[...] = widen_bf16(self.bits)
-
-    @property
-    def n_in(self):
-        return self.kernel.shape[0]
-
-    @property
-    def n_out(self):
-        return self.kernel.shape[1]

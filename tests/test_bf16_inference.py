@@ -352,13 +352,20 @@ def test_the_container_round_trips_bfloat16_and_refuses_wrong_bits(tmp_path):
         safetensors.Bfloat16(bits.astype(np.int16))
 
 
+def _saved(tmp_path, **models):
+    """{name: (tensors, metadata)} of each model's saved file."""
+    out = {}
+    for name, m in models.items():
+        path = str(tmp_path / f"{name}.safetensors")
+        m.save(path)
+        out[name] = safetensors.load_tensors(path)
+    return out
+
+
 def test_a_file_whose_config_and_tensors_disagree_on_bf16_is_refused(tmp_path):
     q, f = _pair(14, (6, 4, 2), ("relu", None))
-    qp, fp = str(tmp_path / "q.safetensors"), str(tmp_path / "f.safetensors")
-    q.save(qp)
-    f.save(fp)
-    qt, qm = safetensors.load_tensors(qp)
-    ft, fm = safetensors.load_tensors(fp)
+    files = _saved(tmp_path, q=q, f=f)
+    (qt, qm), (ft, _) = files["q"], files["f"]
     # a bf16 config over F32 tensors loads (the values are rounded as at
     # quantize); an unknown dtype name is refused
     mixed = str(tmp_path / "mixed.safetensors")
@@ -499,11 +506,8 @@ def test_c_library_refuses_a_bf16_config_over_an_int8_kernel(c_predict, tmp_path
     q, _ = _pair(23, (6, 4, 2), ("relu", None))
     i8 = Sequential(_layers((6, 4, 2), ("relu", None)))
     i8.quantize("int8")
-    qp, ip = str(tmp_path / "q.safetensors"), str(tmp_path / "i.safetensors")
-    q.save(qp)
-    i8.save(ip)
-    _, qm = safetensors.load_tensors(qp)
-    it, _ = safetensors.load_tensors(ip)
+    files = _saved(tmp_path, q=q, i=i8)
+    (_, qm), (it, _) = files["q"], files["i"]
     bad = str(tmp_path / "bad.safetensors")
     safetensors.save_tensors(bad, {k: v for k, v in it.items() if "kernel_scale" not in k},
                              qm)

@@ -83,17 +83,7 @@ ukernel_any(int b16, size_t kc, const float *a, const void *bv, float *c,
     }
 }
 
-static void ukernel(size_t kc, const float *a, const float *b, float *c,
-                    size_t ldc, int accumulate)
-{
-    ukernel_any(0, kc, a, b, c, ldc, accumulate);
-}
-
-static void ukernel_bf16(size_t kc, const float *a, const uint16_t *b,
-                         float *c, size_t ldc, int accumulate)
-{
-    ukernel_any(1, kc, a, b, c, ldc, accumulate);
-}
+#include "frame/gemm_ukernel.inc"
 
 /* The vector words the frame's small-m and thin paths are written in. */
 typedef __m512 vfloat;

@@ -48,19 +48,7 @@ ukernel_any(int b16, size_t kc, const float *restrict a,
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
-static void ukernel(size_t kc, const float *restrict a,
-                    const float *restrict b, float *restrict c, size_t ldc,
-                    int accumulate)
-{
-    ukernel_any(0, kc, a, b, c, ldc, accumulate);
-}
-
-static void ukernel_bf16(size_t kc, const float *restrict a,
-                         const uint16_t *restrict b, float *restrict c,
-                         size_t ldc, int accumulate)
-{
-    ukernel_any(1, kc, a, b, c, ldc, accumulate);
-}
+#include "frame/gemm_ukernel.inc"
 
 static inline __attribute__((always_inline)) void
 small_m_any(int b16, size_t m, size_t w, size_t k, const float *a, size_t rsa,
