@@ -49,9 +49,9 @@ cdef extern from "engine.h" nogil:
                           const de_epilogue_t *ep)
     uint64_t de_gemm_pack_epoch()
     void de_gemm_packs_stale()
-    de_packed_b_t *de_gemm_pack_b_bf16(size_t k, size_t n, const uint16_t *b,
+    de_packed_b_t *de_gemm_pack_b_wbf16(size_t k, size_t n, const uint16_t *b,
                                        size_t ldb)
-    int de_gemm_bf16(size_t m, size_t n, size_t k, const float *a, size_t lda,
+    int de_gemm_wbf16(size_t m, size_t n, size_t k, const float *a, size_t lda,
                      const uint16_t *b, size_t ldb, const de_packed_b_t *pb,
                      float *c, size_t ldc, int accumulate,
                      const de_epilogue_t *ep)
@@ -158,7 +158,7 @@ def gemm(bint trans_a, bint trans_b, const float[:, :] a, const float[:, :] b,
 cdef class PackedB:
     """B (k x n float32, or bfloat16 bits as uint16, C-contiguous) packed once
     into the GEMM's panels for the ISA selected when it was made
-    (de_gemm_pack_b, de_gemm_pack_b_bf16); freed with it."""
+    (de_gemm_pack_b, de_gemm_pack_b_wbf16); freed with it."""
     cdef de_packed_b_t *p
 
     def __cinit__(self, b):
@@ -167,7 +167,7 @@ cdef class PackedB:
         if b.dtype == "uint16":
             h = b
             with nogil:
-                self.p = de_gemm_pack_b_bf16(h.shape[0], h.shape[1], &h[0, 0],
+                self.p = de_gemm_pack_b_wbf16(h.shape[0], h.shape[1], &h[0, 0],
                                              h.shape[1])
         else:
             f = b
@@ -197,7 +197,7 @@ def gemm_prepacked(const float[:, ::1] a, const float[:, ::1] b, PackedB bp,
     _check(rc)
 
 
-def gemm_bf16(const float[:, ::1] a, const uint16_t[:, ::1] b, PackedB bp,
+def gemm_wbf16(const float[:, ::1] a, const uint16_t[:, ::1] b, PackedB bp,
               float[:, ::1] c, bint accumulate=False):
     """c = a @ widen(b) (+ c), b the bfloat16 bits [k, n] (weight-only bf16),
     with b's panels from bp when it holds bf16 panels for this shape and
@@ -205,7 +205,7 @@ def gemm_bf16(const float[:, ::1] a, const uint16_t[:, ::1] b, PackedB bp,
     cdef int rc
     cdef const de_packed_b_t *pp = bp.p if bp is not None else NULL
     with nogil:
-        rc = de_gemm_bf16(c.shape[0], c.shape[1], a.shape[1], &a[0, 0],
+        rc = de_gemm_wbf16(c.shape[0], c.shape[1], a.shape[1], &a[0, 0],
                           a.shape[1], &b[0, 0], b.shape[1], pp, &c[0, 0],
                           c.shape[1], accumulate, NULL)
     _check(rc)
@@ -754,7 +754,7 @@ cdef class Net:
                 ls[i].qw = <const int8_t *>_ptr(q.packed) if q else NULL
                 ls[i].qcorr = <const int32_t *>_ptr(q.corr) if q else NULL
                 ls[i].qscale = <const float *>_ptr(q.scale) if q else NULL
-                h = c.get("bf16")     # quantization.Bf16Kernel or None
+                h = c.get("wbf16")    # quantization.Bf16Kernel or None
                 ls[i].bw = <const uint16_t *>_ptr(h.bits) if h else NULL
                 ls[i].b = _fptr(c["b"])
                 ls[i].rate = c["rate"]
@@ -852,7 +852,7 @@ cdef class Net:
             if src.dtype == "uint16":      # bfloat16 bits: bf16 panels
                 h = <const uint16_t *>_ptr(src)
                 with nogil:
-                    packs.p[i] = de_gemm_pack_b_bf16(k, n, h, n)
+                    packs.p[i] = de_gemm_pack_b_wbf16(k, n, h, n)
             else:
                 w = _fptr(src)
                 with nogil:

@@ -343,7 +343,7 @@ class Plan:
              "norm": None if stage.norm is None else stage.norm[0]._c_norm(stage.norm[1])}
         if stage.op == OP_DENSE:
             c.update(w=None if layer._quantized_kernel else layer.kernel,
-                     int8=layer._int8, bf16=layer._bf16, b=layer.bias)
+                     int8=layer._int8, wbf16=layer._bf16, b=layer.bias)
         elif stage.op == OP_EMBED:
             c.update(w=layer.embeddings, vocab=layer.input_dim)
         return c

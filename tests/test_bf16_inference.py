@@ -117,9 +117,9 @@ def _gemm_outputs(m, n, k, seed):
     want = np.empty((m, n), np.float32)
     _engine.gemm(False, False, a, wr, want)
     got = [np.empty((m, n), np.float32) for _ in range(3)]
-    _engine.gemm_bf16(a, bits, None, got[0])                      # packed per call
-    _engine.gemm_bf16(a, bits, _engine.PackedB(bits), got[1])     # bf16 panels
-    _engine.gemm_bf16(a, bits, _engine.PackedB(wr), got[2])       # float panels: unused
+    _engine.gemm_wbf16(a, bits, None, got[0])                      # packed per call
+    _engine.gemm_wbf16(a, bits, _engine.PackedB(bits), got[1])     # bf16 panels
+    _engine.gemm_wbf16(a, bits, _engine.PackedB(wr), got[2])       # float panels: unused
     return a, wr, want, got
 
 
@@ -434,7 +434,7 @@ def test_a_bf16_model_is_inference_only():
 
 # -------------------------------------------------------- the C library
 # The C loader reads the BF16 kernel's bits and runs the engine code Python
-# runs (de_gemm_bf16), so its predictions are Python's bits (predict prints
+# runs (de_gemm_wbf16), so its predictions are Python's bits (predict prints
 # 9 significant digits: the exact float32).
 @pytest.fixture(scope="module")
 def c_predict(tmp_path_factory):

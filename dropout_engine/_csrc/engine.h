@@ -166,12 +166,12 @@ int de_gemm_prepacked(size_t m, size_t n, size_t k, const float *a, size_t lda,
 /* Weight-only bfloat16 (model.quantize("bfloat16")): the same GEMM with B
  * stored as bf16 (k x n, row stride ldb, not transposed; frame/bf16.h),
  * widened exactly to float32 in registers: the result is bit-identical to
- * de_gemm_prepacked(..., B widened, ...) on the same ISA.  de_gemm_pack_b_bf16
+ * de_gemm_prepacked(..., B widened, ...) on the same ISA.  de_gemm_pack_b_wbf16
  * packs such a B into bf16 panels (half the floats' bytes); a packed copy of
  * the other kind is never used by either call. */
-de_packed_b_t *de_gemm_pack_b_bf16(size_t k, size_t n, const uint16_t *b,
+de_packed_b_t *de_gemm_pack_b_wbf16(size_t k, size_t n, const uint16_t *b,
                                    size_t ldb);
-int de_gemm_bf16(size_t m, size_t n, size_t k, const float *a, size_t lda,
+int de_gemm_wbf16(size_t m, size_t n, size_t k, const float *a, size_t lda,
                  const uint16_t *b, size_t ldb, const de_packed_b_t *pb,
                  float *c, size_t ldc, int accumulate, const de_epilogue_t *ep);
 /* The generation of packed copies: bumped (de_gemm_packs_stale) whenever

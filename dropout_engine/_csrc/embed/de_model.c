@@ -21,7 +21,7 @@
  * which are packed here as quantization.Int8Kernel.repack packs them, so
  * that de_qdense_forward runs on the same bytes as in Python.  A Dense of
  * dtype "bfloat16_from_float32" (model.quantize("bfloat16")) has a BF16
- * kernel [in, units], kept as its bits (de_gemm_bf16 reads them as Python's
+ * kernel [in, units], kept as its bits (de_gemm_wbf16 reads them as Python's
  * predict does).  All of a
  * model's arrays live in one 64-byte aligned block; the int8 ones each
  * start on a 64-byte boundary, as Python's.  Inputs are a sample's values

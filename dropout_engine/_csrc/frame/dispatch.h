@@ -69,10 +69,10 @@ typedef struct {
      * bf16 b_pack (kc rows of nr bf16).  Each widens B exactly and then does
      * the float kernel's own operations in its order (one template), so
      * every element equals the float kernel's on the widened B. */
-    void (*small_m_bf16)(size_t m, size_t w, size_t k, const float *a,
+    void (*small_m_wbf16)(size_t m, size_t w, size_t k, const float *a,
                          size_t rsa, size_t csa, const uint16_t *b,
                          size_t ldb, float *c, size_t ldc);
-    void (*ukernel_bf16)(size_t kc, const float *a_pack,
+    void (*ukernel_wbf16)(size_t kc, const float *a_pack,
                          const uint16_t *b_pack, float *c, size_t ldc,
                          int accumulate);
 } de_gemm_kernels_t;

@@ -47,10 +47,10 @@
  * build for block (pc, jc) are exactly the run at bp + pc * round_up(n, NR)
  * + jc * kc: the same floats, the same microkernel calls, the same sums.
  *
- * bfloat16 B (weight-only bf16, de_gemm_bf16): the same paths with B's
+ * bfloat16 B (weight-only bf16, de_gemm_wbf16): the same paths with B's
  * elements stored as bf16 (frame/bf16.h), packed into bf16 panels of the
  * same layout (half the bytes), widened exactly in the kernels' registers
- * (small_m_bf16, ukernel_bf16: the float kernels' own templates) or, for
+ * (small_m_wbf16, ukernel_wbf16: the float kernels' own templates) or, for
  * the thin path, into the workspace per KC block.  Every element thus sees
  * the float path's arithmetic on the widened values, bit for bit.
  *
@@ -170,7 +170,7 @@ static inline void ukernel(const gemm_t *g, size_t kc, const float *a,
                            int acc)
 {
     if (g->b16)
-        g->kt->gemm->ukernel_bf16(kc, a, (const uint16_t *)bp + at, c, ldc, acc);
+        g->kt->gemm->ukernel_wbf16(kc, a, (const uint16_t *)bp + at, c, ldc, acc);
     else
         g->kt->gemm->ukernel(kc, a, (const float *)bp + at, c, ldc, acc);
 }
@@ -343,7 +343,7 @@ static int small_region(const gemm_t *g, size_t j0, size_t j1)
     } else {
         size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
         if (g->b16)
-            g->kt->gemm->small_m_bf16(m, w, k, g->a, rsa, csa, g->b16 + j0,
+            g->kt->gemm->small_m_wbf16(m, w, k, g->a, rsa, csa, g->b16 + j0,
                                       g->ldb, t, w);
         else
             g->kt->gemm->small_m(m, w, k, g->a, rsa, csa, g->b + j0, g->ldb,
@@ -562,7 +562,7 @@ de_packed_b_t *de_gemm_pack_b(size_t k, size_t n, const float *b, size_t ldb)
     return pack_whole(k, n, b, NULL, ldb);
 }
 
-de_packed_b_t *de_gemm_pack_b_bf16(size_t k, size_t n, const uint16_t *b,
+de_packed_b_t *de_gemm_pack_b_wbf16(size_t k, size_t n, const uint16_t *b,
                                    size_t ldb)
 {
     return pack_whole(k, n, NULL, b, ldb);
@@ -593,7 +593,7 @@ int de_gemm_prepacked(size_t m, size_t n, size_t k, const float *a, size_t lda,
     return run(&g);
 }
 
-int de_gemm_bf16(size_t m, size_t n, size_t k, const float *a, size_t lda,
+int de_gemm_wbf16(size_t m, size_t n, size_t k, const float *a, size_t lda,
                  const uint16_t *b, size_t ldb, const de_packed_b_t *pb,
                  float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
 {

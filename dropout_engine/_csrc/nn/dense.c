@@ -147,7 +147,7 @@ static int gemm_w(size_t m, size_t n, size_t k, const float *x, const float *w,
                   const uint16_t *w16, const de_packed_b_t *wp, float *y,
                   const de_epilogue_t *ep)
 {
-    return w16 ? de_gemm_bf16(m, n, k, x, k, w16, n, wp, y, n, 0, ep)
+    return w16 ? de_gemm_wbf16(m, n, k, x, k, w16, n, wp, y, n, 0, ep)
                : de_gemm_prepacked(m, n, k, x, k, w, n, wp, y, n, 0, ep);
 }
 

@@ -116,4 +116,4 @@ static inline float v_sum(vfloat v)
 
 const de_gemm_kernels_t de_gemm_kernels_avx2 = {MR, NR, KC, MC, NC, ukernel,
                                                 small_m, small_m_bt, pack_a, pack_b, thin,
-                                                small_m_bf16, ukernel_bf16};
+                                                small_m_wbf16, ukernel_wbf16};

@@ -168,4 +168,4 @@ pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst,
 
 const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
                                                   small_m, small_m_bt, pack_a, pack_b, thin,
-                                                  small_m_bf16, ukernel_bf16};
+                                                  small_m_wbf16, ukernel_wbf16};

@@ -83,7 +83,7 @@ static void small_m(size_t m, size_t w, size_t k, const float *a, size_t rsa,
     small_m_any(0, m, w, k, a, rsa, csa, b, ldb, c, ldc);
 }
 
-static void small_m_bf16(size_t m, size_t w, size_t k, const float *a,
+static void small_m_wbf16(size_t m, size_t w, size_t k, const float *a,
                          size_t rsa, size_t csa, const uint16_t *b, size_t ldb,
                          float *c, size_t ldc)
 {
@@ -115,4 +115,4 @@ static void small_m_bt(size_t m, size_t w, size_t k, const float *a,
 
 const de_gemm_kernels_t de_gemm_kernels_generic = {MR, NR, KC, MC, NC, ukernel,
                                                    small_m, small_m_bt, pack_a, pack_b, NULL,
-                                                   small_m_bf16, ukernel_bf16};
+                                                   small_m_wbf16, ukernel_wbf16};
