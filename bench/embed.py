@@ -54,7 +54,8 @@ def _c_predict(exe, path, threads, reps, nbytes):
 
 def run(threads, quick):
     """Per workload: C float32 against Python's predict, then the same model
-    after model.quantize("int8") in C against C float32."""
+    after model.quantize("int8"), and after model.quantize("bfloat16"), in C
+    against C float32."""
     import dropout_engine as de
     rows = []
     reps = 5 if quick else 15
@@ -76,16 +77,21 @@ def run(threads, quick):
                              spread=spread, ratio=py.best * 1e6 / best_us,
                              goal_us=GOAL_US[key], floor_us=floor_us,
                              meets_goal=best_us <= GOAL_US[key]))
+            bf16 = _model(net)
+            bf16.quantize("bfloat16")        # kernels read as 2 bytes each
             model.quantize("int8")
-            qpath = os.path.join(tmp, f"{key}_int8.safetensors")
-            model.save(qpath)
-            q_us, q_spread, q_floor = _c_predict(exe, qpath, threads, reps,
-                                                 sum(w.nbytes for w in model.weights))
-            rows.append(dict(bench=f"C predict int8 {net.name}", case="batch 1",
-                             threads=threads, ours=q_us, peer=best_us, unit="us",
-                             peer_name="C predict float32", spread=q_spread,
-                             ratio=best_us / q_us, goal_us=GOAL_US[key],
-                             floor_us=q_floor, meets_goal=q_us <= GOAL_US[key]))
+            for mode, m, nbytes in (
+                    ("int8", model, sum(w.nbytes for w in model.weights)),
+                    ("bf16", bf16, sum(w.nbytes // (2 if w.ndim == 2 else 1)
+                                       for w in bf16.weights))):
+                qpath = os.path.join(tmp, f"{key}_{mode}.safetensors")
+                m.save(qpath)
+                q_us, q_spread, q_floor = _c_predict(exe, qpath, threads, reps, nbytes)
+                rows.append(dict(bench=f"C predict {mode} {net.name}", case="batch 1",
+                                 threads=threads, ours=q_us, peer=best_us, unit="us",
+                                 peer_name="C predict float32", spread=q_spread,
+                                 ratio=best_us / q_us, goal_us=GOAL_US[key],
+                                 floor_us=q_floor, meets_goal=q_us <= GOAL_US[key]))
     return rows
 
 

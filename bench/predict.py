@@ -2,7 +2,9 @@
 (inference_mode, eval), a jitted JAX forward, and onnxruntime when our
 ONNX export is available.  Then the same nets after model.quantize("int8")
 against the same float32 peers and against our own float32 predict (the
-peers stay float32: the rows say what int8 buys a user of each)."""
+peers stay float32: the rows say what int8 buys a user of each), and after
+model.quantize("bfloat16") against our float32 predict and torch's bf16
+autocast on the same weights."""
 import numpy as np
 
 from . import jax_peer, onnx_peer, ours, torch_peer
@@ -24,6 +26,8 @@ def run(threads, quick):
         torch_f = torch_peer.predictor(net, threads)
         ort_f = onnx_peer.predictor(net, threads)
         mine_q = ours.predictor(net, threads, quantize="int8")
+        mine_b = ours.predictor(net, threads, quantize="bfloat16")
+        torch_b = torch_peer.predictor(net, threads, bf16=True)
         for batch in (1, 64):
             xb = np.ascontiguousarray(net.data()[0][:batch])
 
@@ -41,6 +45,10 @@ def run(threads, quick):
                      "onnxruntime": times["onnxruntime"]}
             rows += _rows(f"predict int8 {net.name}", batch, threads,
                           measure(lambda: mine_q(xb), repeats=reps).best, times)
+            times = {"dropout_engine float32": mine,
+                     "torch bf16 autocast": timed(torch_b)()}
+            rows += _rows(f"predict bf16 {net.name}", batch, threads,
+                          measure(lambda: mine_b(xb), repeats=reps).best, times)
     return rows
 
 

@@ -70,8 +70,10 @@ def train_samples_per_s(net, x, y, threads, epochs, autocast=False):
     return (len(tx) // net.batch) * net.batch / best
 
 
-def predictor(net, threads):
-    """A function x -> y for latency measurement, or None."""
+def predictor(net, threads, bf16=False):
+    """A function x -> y for latency measurement, or None.  bf16: under
+    torch.autocast("cpu", dtype=torch.bfloat16) (torch's bf16 inference on
+    CPU: the Linear layers in bfloat16, the same float32 weights cast)."""
     torch = torch_or_none()
     if torch is None:
         return None
@@ -81,4 +83,8 @@ def predictor(net, threads):
     def predict(x):
         with torch.inference_mode():
             return model(torch.from_numpy(x)).numpy()
-    return predict
+
+    def predict_bf16(x):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(torch.from_numpy(x)).float().numpy()
+    return predict_bf16 if bf16 else predict

@@ -4,7 +4,7 @@
 No logic lives here beyond argument plumbing: callers (ops.py, model code)
 validate shapes, dtypes and contiguity first, and never pass empty arrays.
 """
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
 
 cdef extern from "engine.h" nogil:
     ctypedef struct de_dropout_t:
@@ -49,6 +49,12 @@ cdef extern from "engine.h" nogil:
                           const de_epilogue_t *ep)
     uint64_t de_gemm_pack_epoch()
     void de_gemm_packs_stale()
+    de_packed_b_t *de_gemm_pack_b_wbf16(size_t k, size_t n, const uint16_t *b,
+                                       size_t ldb)
+    int de_gemm_wbf16(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                     const uint16_t *b, size_t ldb, const de_packed_b_t *pb,
+                     float *c, size_t ldc, int accumulate,
+                     const de_epilogue_t *ep)
 
     int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 const float *a, size_t lda, const float *b, size_t ldb,
@@ -174,13 +180,24 @@ def bf16_kernel():
 
 
 cdef class PackedB:
-    """B (k x n float32, C-contiguous) packed once into the GEMM's panels for
-    the ISA selected when it was made (de_gemm_pack_b); freed with it."""
+    """B (k x n float32, or bfloat16 bits as uint16, C-contiguous) packed once
+    into the GEMM's panels for the ISA selected when it was made
+    (de_gemm_pack_b, de_gemm_pack_b_wbf16); freed with it."""
     cdef de_packed_b_t *p
 
-    def __cinit__(self, const float[:, ::1] b):
-        with nogil:
-            self.p = de_gemm_pack_b(b.shape[0], b.shape[1], &b[0, 0], b.shape[1])
+    def __cinit__(self, b):
+        cdef const float[:, ::1] f
+        cdef const uint16_t[:, ::1] h
+        if b.dtype == "uint16":
+            h = b
+            with nogil:
+                self.p = de_gemm_pack_b_wbf16(h.shape[0], h.shape[1], &h[0, 0],
+                                             h.shape[1])
+        else:
+            f = b
+            with nogil:
+                self.p = de_gemm_pack_b(f.shape[0], f.shape[1], &f[0, 0],
+                                        f.shape[1])
         if self.p == NULL:
             raise MemoryError()
 
@@ -202,6 +219,35 @@ def gemm_prepacked(const float[:, ::1] a, const float[:, ::1] b, PackedB bp,
                                a.shape[1], &b[0, 0], b.shape[1], bp.p,
                                &c[0, 0], c.shape[1], accumulate, NULL)
     _check(rc)
+
+
+def gemm_wbf16(const float[:, ::1] a, const uint16_t[:, ::1] b, PackedB bp,
+              float[:, ::1] c, bint accumulate=False):
+    """c = a @ widen(b) (+ c), b the bfloat16 bits [k, n] (weight-only bf16),
+    with b's panels from bp when it holds bf16 panels for this shape and
+    ISA (else packed per call), or None."""
+    cdef int rc
+    cdef const de_packed_b_t *pp = bp.p if bp is not None else NULL
+    with nogil:
+        rc = de_gemm_wbf16(c.shape[0], c.shape[1], a.shape[1], &a[0, 0],
+                          a.shape[1], &b[0, 0], b.shape[1], pp, &c[0, 0],
+                          c.shape[1], accumulate, NULL)
+    _check(rc)
+
+
+cdef extern from "frame/bf16.h" nogil:
+    uint16_t de_bf16_from_f32(float f)
+
+
+def bf16_round(const float[::1] w, uint16_t[::1] bits):
+    """bits[i] = w[i] rounded to bfloat16 by frame/bf16.h, the engine's one
+    float32 -> bfloat16 conversion (ties to even, NaN kept)."""
+    cdef size_t i, n = w.shape[0]
+    if <size_t>bits.shape[0] != n:
+        raise ValueError(f"bf16_round: {n} values, {bits.shape[0]} outputs")
+    with nogil:
+        for i in range(n):
+            bits[i] = de_bf16_from_f32(w[i])
 
 
 def gemm_uses_packed_b(size_t m, size_t n):
@@ -409,6 +455,7 @@ cdef extern from "engine.h" nogil:
         const int8_t *qw
         const int32_t *qcorr
         const float *qscale
+        const uint16_t *bw
         int op
         size_t steps, pool_steps, vocab
         int pool, mask_zero, noise_axes
@@ -698,7 +745,7 @@ cdef class Net:
     combine (graph.c).
 
     Prepacked kernels: predict of more than DE_GEMM_SMALL_M rows packs each
-    float Dense kernel's GEMM panels once (lazily, at the first such
+    float or bfloat16 Dense kernel's GEMM panels once (lazily, at the first such
     predict) and reuses them while de_gemm_pack_epoch() is unchanged; every
     write to weights bumps the epoch (C training and parameter updates do
     it themselves; Python writes call weights_written()), as does an ISA
@@ -739,6 +786,8 @@ cdef class Net:
                 ls[i].qw = <const int8_t *>_ptr(q.packed) if q else NULL
                 ls[i].qcorr = <const int32_t *>_ptr(q.corr) if q else NULL
                 ls[i].qscale = <const float *>_ptr(q.scale) if q else NULL
+                h = c.get("wbf16")    # quantization.Bf16Kernel or None
+                ls[i].bw = <const uint16_t *>_ptr(h.bits) if h else NULL
                 ls[i].b = _fptr(c["b"])
                 ls[i].rate = c["rate"]
                 ls[i].inverted = c["inverted"]
@@ -764,9 +813,10 @@ cdef class Net:
                 ls[i].n_src = 0 if src is None else len(src)
                 ls[i].src = <const int64_t *>_ptr(src) if ls[i].n_src else NULL
                 ls[i].combine = c.get("combine", 0)
-                self._keep += [c["w"], c["b"], q, c.get("slopes"), c.get("norm"), src]
+                self._keep += [c["w"], c["b"], q, h, c.get("slopes"), c.get("norm"), src]
                 dense = ls[i].op == DE_OP_DENSE
-                self._pack_src.append((None if q or not dense or ls[i].bf16 else c["w"],
+                self._pack_src.append((None if q or not dense or ls[i].bf16
+                                       else h.bits if h else c["w"],
                                        ls[i].n_in, ls[i].n_out))
                 if dense and not q and ls[i].n_out > self._pack_nmax:
                     self._pack_nmax = ls[i].n_out
@@ -838,13 +888,19 @@ cdef class Net:
         cdef _Packs packs = _Packs(len(self._pack_src), de_gemm_pack_epoch())
         cdef size_t i, k, n
         cdef const float *w
+        cdef const uint16_t *h
         for i in range(packs.n):
             src, k, n = self._pack_src[i]
             if src is None or not de_gemm_uses_packed_b(DE_PACK_ROWS, n):
                 continue
-            w = _fptr(src)
-            with nogil:
-                packs.p[i] = de_gemm_pack_b(k, n, w, n)
+            if src.dtype == "uint16":      # bfloat16 bits: bf16 panels
+                h = <const uint16_t *>_ptr(src)
+                with nogil:
+                    packs.p[i] = de_gemm_pack_b_wbf16(k, n, h, n)
+            else:
+                w = _fptr(src)
+                with nogil:
+                    packs.p[i] = de_gemm_pack_b(k, n, w, n)
             packs.nbytes += de_packed_b_bytes(packs.p[i])
         self._packs = packs
         return packs

@@ -373,6 +373,8 @@ def _layer_to_keras(layer, config):
             if v != entry.ours[k]:
                 raise ValueError(f"Layer '{layer.name}': {k}={v!r} has no Keras "
                                  "equivalent: save the model as '.safetensors'")
+        elif k == "dtype" and v == layers.BF16_POLICY:
+            pass        # Keras has no bf16 weight-only mode: a float32 layer
         elif k == "dtype":
             out[k] = _INT8 if v == layers.INT8_POLICY else _policy(v)
         elif k != "input_shape":        # the InputLayer carries the shape

@@ -12,7 +12,9 @@ the other's side.
   tensors   "weights/<layer index>/<kernel|bias>"  the weights, Keras order
             (the index among ``model.layers`` without the InputLayer)
             (a quantized Dense: bias, kernel as int8 "I8", kernel_scale;
-            its config has dtype "int8_from_float32"; no optimizer state)
+            its config has dtype "int8_from_float32"; no optimizer state.
+            After quantize("bfloat16"): kernel as "BF16", bias; dtype
+            "bfloat16_from_float32"; no optimizer state)
             "optimizer/<i>/<slot>"                 the optimizer state of
                                                    weight i
   metadata  format = "dropout_engine.model" (or ".weights"), version = "1",
@@ -44,7 +46,7 @@ import tempfile
 
 import numpy as np
 
-from .safetensors import ModelFileError, load_tensors, save_tensors
+from .safetensors import Bfloat16, ModelFileError, load_tensors, save_tensors
 
 FORMAT = "dropout_engine.model"
 WEIGHTS_FORMAT = "dropout_engine.weights"
@@ -121,7 +123,15 @@ def _weights(model):
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built yet (no input shape): "
                          "nothing to save")
-    return dict(zip(_weight_names(model), model.weights))
+    return dict(zip(_weight_names(model), _file_values(model)))
+
+
+def _file_values(model):
+    """model.weights, a bfloat16 kernel as its bits (stored "BF16")."""
+    for layer in model.layers:
+        bf16 = getattr(layer, "_bf16", None)
+        for w in layer.weights:
+            yield Bfloat16(bf16.bits) if bf16 is not None and w is layer.kernel else w
 
 
 def _check_overwrite(path, overwrite):

@@ -148,6 +148,12 @@ def write_weights(own, values):
             np.copyto(w, v, casting="unsafe")
 
 
+def bf16_round(w, bits):
+    """bits[...] = w (float32) rounded to bfloat16 (uint16, same shape): the
+    engine's one conversion (frame/bf16.h; ties to even, NaN kept)."""
+    _engine.bf16_round(w.reshape(-1), bits.reshape(-1))
+
+
 def weights_written():
     """Weights changed outside the engine's C code: packed copies of them
     are stale (every net repacks at its next large predict)."""

@@ -375,8 +375,12 @@ class Plan:
              "pool": int(stage.pool), "mask_zero": int(stage.mask_zero),
              "norm": None if stage.norm is None else stage.norm[0]._c_norm(stage.norm[1])}
         if stage.op == OP_DENSE:
-            c.update(w=None if layer._int8 else layer.kernel, int8=layer._int8,
-                     b=layer.bias, bf16=int(layer.compute_dtype == "bfloat16"))
+            # mixed_bfloat16 (bf16) rounds both GEMM inputs; a kernel quantized
+            # to bfloat16 (wbf16) is read as its 16 bits by float32 GEMMs.
+            c.update(w=None if layer._quantized_kernel else layer.kernel,
+                     int8=layer._int8, wbf16=layer._bf16, b=layer.bias,
+                     bf16=int(layer.compute_dtype == "bfloat16"
+                              and layer._quantized_kernel is None))
         elif stage.op == OP_EMBED:
             c.update(w=layer.embeddings, vocab=layer.input_dim)
         if self.dag:
@@ -385,7 +389,10 @@ class Plan:
 
     @property
     def quantized(self):
-        return any(s.op == OP_DENSE and s[0]._int8 is not None for s in self.stages)
+        """None, or the quantization mode of the Dense kernels ("int8" or
+        "bfloat16"; model.quantize gives all of them one)."""
+        modes = {s[0].quantization_mode for s in self.stages if s.op == OP_DENSE}
+        return next((m for m in ("int8", "bfloat16") if m in modes), None)
 
     def params(self, slots):
         """The C param descriptions, per stage in the C layer's order (kernel
@@ -396,7 +403,7 @@ class Plan:
         refuses)."""
         index = {id(w): i for i, w in enumerate(
             w for layer in self._layers for w in layer.weights)}
-        if self.quantized:   # the slots are the float model's: never read
+        if self.quantized is not None:   # the slots are the float model's: never read
             slots = None
         out = []
         for stage in self.stages:
@@ -405,7 +412,7 @@ class Plan:
             if stage.op == OP_DENSE:
                 # A quantized kernel is not a float param (Keras's int8 kernel
                 # has no regularizer either); such a net is never trained.
-                if not layer._int8:
+                if layer._quantized_kernel is None:
                     pairs.append((layer.kernel, layer.kernel_regularizer,
                                   layer.kernel_constraint))
                 if layer.use_bias:

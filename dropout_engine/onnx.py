@@ -154,7 +154,9 @@ def to_onnx(model):
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built: give it an input "
                          "shape (Input(shape)) or call fit/predict first")
-    if model.quantized:
+    # A bfloat16 model exports its rounded kernels as float32 (ONNX runs
+    # them as we do: float32 math on those values); int8 is refused.
+    if model._plan.quantized == "int8":
         raise NotImplementedError(f"Model '{model.name}' is quantized (int8): ONNX "
                                   "export of quantized models is not supported; "
                                   "export the float model")

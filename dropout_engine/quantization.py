@@ -1,4 +1,5 @@
-"""int8 weight quantization: Keras 3's ``model.quantize("int8")``.
+"""Weight quantization: Keras 3's ``model.quantize("int8")``, and ours,
+``model.quantize("bfloat16")`` (``Bf16Kernel`` below).
 
 What a quantized Dense computes (keras/src/layers/core/dense.py,
 ``_int8_call``; keras.quantizers.abs_max_quantize), all in float32:
@@ -14,12 +15,22 @@ What a quantized Dense computes (keras/src/layers/core/dense.py,
 The C engine runs the int8 matmul with the kernel packed in panels of 64
 output columns (see _csrc/frame/dispatch.h); ``Int8Kernel`` holds the Keras-shaped
 arrays and that packed copy, made here once.
+
+"bfloat16" (ours; Keras has no weight-only bfloat16 mode) rounds each Dense
+kernel to bfloat16 once (round to nearest even, the engine's frame/bf16.h)
+and keeps the 16-bit values; predict widens them to float32 in registers
+(exact) and computes in float32 with float32 activations, bias and norms.
+So a prediction is float32 math on the rounded weights: bit for bit the
+float32 predict of a model whose kernels were set to those values, with
+half the weight bytes to read.
 """
 import numpy as np
 
-#: Keras 3's quantization modes; only "int8" is implemented here.
+from . import _net
+
+#: Keras 3's quantization modes; "int8" is implemented here, plus ours.
 KERAS_MODES = ("int8", "float8", "int4", "gptq", "awq")
-SUPPORTED_MODES = ("int8",)
+SUPPORTED_MODES = ("int8", "bfloat16")
 EPSILON = 1e-7          # keras.backend.epsilon()
 PANEL = 64              # output columns per packed panel (DE_Q_PANEL)
 MAX_INPUTS = 1 << 16    # keeps the engine's int32 sums exact
@@ -53,7 +64,19 @@ def _aligned(nbytes, dtype):
     return raw[off:off + nbytes].view(dtype)
 
 
-class Int8Kernel:
+class _Kernel:
+    """What both quantized kernels share: ``kernel`` [n_in, n_out]."""
+
+    @property
+    def n_in(self):
+        return self.kernel.shape[0]
+
+    @property
+    def n_out(self):
+        return self.kernel.shape[1]
+
+
+class Int8Kernel(_Kernel):
     """A quantized Dense kernel: ``kernel`` int8 [n_in, n_out] and
     ``kernel_scale`` float32 [n_out] (Keras's variables, owned here and
     returned by get_weights), plus what the engine reads: ``packed`` (the
@@ -71,14 +94,6 @@ class Int8Kernel:
     def from_float(cls, w):
         q, scale = abs_max_quantize(w, axis=0)
         return cls(q, scale[0])
-
-    @property
-    def n_in(self):
-        return self.kernel.shape[0]
-
-    @property
-    def n_out(self):
-        return self.kernel.shape[1]
 
     def repack(self):
         """Rebuild the engine's arrays from kernel and kernel_scale (after
@@ -98,3 +113,30 @@ class Int8Kernel:
         self.corr[:] = 128 * pad.sum(axis=0, dtype=np.int32)
         self.scale[:] = 1.0
         self.scale[:n] = self.kernel_scale
+
+
+def widen_bf16(bits):
+    """bfloat16 bits (uint16) -> float32, exact: the bits are float32's top
+    half."""
+    return (np.asarray(bits, np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+class Bf16Kernel(_Kernel):
+    """A bfloat16 Dense kernel (``quantize("bfloat16")``): ``bits`` uint16
+    [n_in, n_out], the kernel rounded to bfloat16 (what the engine reads and
+    the file stores, safetensors "BF16"), and ``kernel``, those values widened
+    to float32 (what ``weights``/``get_weights`` give, read-only to users).
+
+    set_weights writes float32 values into ``kernel``; ``repack`` then
+    rounds them to bfloat16 again (so ``kernel`` always holds exactly the
+    widened ``bits``)."""
+
+    def __init__(self, w):
+        self.kernel = np.array(w, np.float32, order="C")
+        self.bits = np.empty(self.kernel.shape, np.uint16)
+        self.repack()
+
+    def repack(self):
+        with _net.writable([self.kernel]):
+            _net.bf16_round(self.kernel, self.bits)
+            self.kernel[...] = widen_bf16(self.bits)

@@ -34,10 +34,11 @@ import sys
 
 import numpy as np
 
-__all__ = ["ModelFileError", "save_tensors", "load_tensors", "DTYPES"]
+__all__ = ["ModelFileError", "save_tensors", "load_tensors", "DTYPES", "Bfloat16"]
 
-# safetensors dtype names -> little-endian numpy dtypes.  BF16 and the FP8
-# types have no numpy equivalent and are refused with a clear message.
+# safetensors dtype names -> little-endian numpy dtypes.  BF16 has no numpy
+# dtype: it is written from a ``Bfloat16`` and read back widened to float32
+# (exact).  The FP8 types are refused with a clear message.
 DTYPES = {
     "BOOL": np.dtype("?"),
     "U8": np.dtype("u1"), "I8": np.dtype("i1"),
@@ -47,6 +48,22 @@ DTYPES = {
     "F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8"),
 }
 _NAME_OF = {(dt.kind, dt.itemsize): name for name, dt in DTYPES.items()}
+_BF16 = "BF16"
+# What a file's tensors are read as (BF16's bits as uint16, then widened).
+_READ = dict(DTYPES, **{_BF16: np.dtype("<u2")})
+
+
+class Bfloat16:
+    """A tensor to store as safetensors "BF16": ``bits``, the bfloat16
+    values as a uint16 array (each float32's top half; see
+    ``quantization.Bf16Kernel``).  ``load_tensors`` gives such a tensor back
+    as float32, the exact widening of the bits."""
+
+    def __init__(self, bits):
+        bits = np.asarray(bits)
+        if bits.dtype != np.uint16:
+            raise TypeError(f"Bfloat16 takes the bits as uint16, got {bits.dtype}")
+        self.bits = bits
 
 # The reference implementation refuses headers above 100 MB; so do we, which
 # also bounds what a tampered length field can make us allocate.
@@ -89,16 +106,20 @@ def _prepare(tensors, metadata):
         _check_text("tensor name", name)
         if name == _META:
             raise ValueError(f"tensor name {_META!r} is reserved for the metadata")
+        bf16 = isinstance(arr, Bfloat16)
+        if bf16:
+            arr = arr.bits
         if not isinstance(arr, (np.ndarray, np.generic)):
-            raise TypeError(f"tensor {name!r} must be a numpy array, "
+            raise TypeError(f"tensor {name!r} must be a numpy array or a Bfloat16, "
                             f"got {type(arr).__name__}")
         dt = arr.dtype
-        key = _NAME_OF.get((dt.kind, dt.itemsize))
+        key = _BF16 if bf16 else _NAME_OF.get((dt.kind, dt.itemsize))
         if key is None:
             raise ValueError(f"tensor {name!r} has dtype {dt}; a model file holds "
-                             f"{', '.join(str(d) for d in DTYPES.values())}")
+                             f"{', '.join(str(d) for d in DTYPES.values())} "
+                             "(and bfloat16 through Bfloat16)")
         # Not ascontiguousarray: that turns a 0-d array into shape (1,).
-        le = np.asarray(arr, dtype=DTYPES[key], order="C")
+        le = np.asarray(arr, dtype=_READ[key], order="C")
         header[name] = {"dtype": key, "shape": list(le.shape),
                         "data_offsets": [offset, offset + le.nbytes]}
         offset += le.nbytes
@@ -148,8 +169,8 @@ def save_tensors(path, tensors, metadata=None):
     Args:
         path: str, bytes or os.PathLike; its directory must exist.
         tensors: dict of name -> numpy array of dtype bool, (u)int8/16/32/64,
-            float16/32/64.  Any memory order or byte order; stored C-order
-            little-endian.
+            float16/32/64, or a ``Bfloat16`` (stored as "BF16").  Any memory
+            order or byte order; stored C-order little-endian.
         metadata: optional dict of str -> str, stored as `__metadata__`.
 
     On any failure the temporary file is removed and a previous file at
@@ -244,10 +265,10 @@ class _Reader:
         if not isinstance(info, dict) or set(info) != _TENSOR_KEYS:
             raise self.fail(f"{where} must be an object with exactly the keys "
                             f"{sorted(_TENSOR_KEYS)}, got {info!r:.200}")
-        dtype = DTYPES.get(info["dtype"]) if isinstance(info["dtype"], str) else None
+        dtype = _READ.get(info["dtype"]) if isinstance(info["dtype"], str) else None
         if dtype is None:
             raise self.fail(f"{where} has dtype {info['dtype']!r:.40}; expected "
-                            f"one of {', '.join(DTYPES)}")
+                            f"one of {', '.join(_READ)}")
         shape, offs = info["shape"], info["data_offsets"]
         if not (isinstance(shape, list) and all(
                 type(d) is int and d >= 0 for d in shape)):
@@ -305,8 +326,9 @@ def load_tensors(path):
 
     Returns:
         (tensors, metadata): a dict of name -> numpy array in header order
-        (owned, writeable copies in native byte order, not memory maps) and
-        the `__metadata__` dict of str -> str ({} when absent).
+        (owned, writeable copies in native byte order, not memory maps; a
+        "BF16" tensor widened to float32, exactly) and the `__metadata__`
+        dict of str -> str ({} when absent).
 
     Raises:
         ModelFileError: the file is truncated, tampered with, or not in the
@@ -330,6 +352,7 @@ def load_tensors(path):
         data_size = size - 8 - n
         entries = {name: reader.entry(name, info, data_size)
                    for name, info in obj.items()}
+        bf16 = {name for name, info in obj.items() if info["dtype"] == _BF16}
         reader.layout(entries, data_size)
         tensors = {}
         for name, (dtype, shape, b, e) in entries.items():
@@ -345,4 +368,6 @@ def load_tensors(path):
     if sys.byteorder == "big":
         tensors = {k: v.astype(v.dtype.newbyteorder("="))
                    for k, v in tensors.items()}
+    for name in bf16:    # bfloat16 is float32's top half
+        tensors[name] = (tensors[name].astype(np.uint32) << 16).view(np.float32)
     return tensors, meta

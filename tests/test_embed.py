@@ -3,7 +3,8 @@
 The example program is compiled with the system cc against the built
 library (python -m dropout_engine.config flags) and must print what
 Python's model.predict returns, to 1e-6, for every activation and layer
-kind a model file can hold; for int8 files (model.quantize) the same bits.  Damaged files go through tests/c/embed_fuzz.c
+kind a model file can hold; for int8 and bfloat16 files (model.quantize)
+the same bits.  Damaged files go through tests/c/embed_fuzz.c
 (every truncation, every header bit flip): no crash, a non-zero code and a
 message.  The same fuzzer under AddressSanitizer + UBSan:
 ``sh tests/c/asan_fuzz.sh MODEL`` (slow; not run here).
@@ -70,10 +71,12 @@ MODELS = {
 }
 
 
-def _save(tmp, name, layers, seed=0, quantize=False):
+def _save(tmp, name, layers, seed=0, quantize=None):
+    """The model saved after model.quantize(quantize) ("int8", "bfloat16",
+    or True for "int8"), if given."""
     m = _randomize(Sequential(layers()), seed)
     if quantize:
-        m.quantize("int8")
+        m.quantize("int8" if quantize is True else quantize)
     path = os.path.join(str(tmp), f"{name}.safetensors")
     m.save(path)
     return m, path
@@ -123,7 +126,8 @@ def test_static_library_links(build):
                                rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("quantize", [False, True], ids=["float32", "int8"])
+@pytest.mark.parametrize("quantize", [None, "int8", "bfloat16"],
+                         ids=["float32", "int8", "bfloat16"])
 def test_damaged_files_fail_cleanly(build, quantize):
     tmp, _ = build
     fuzz = _cc(tmp / "embed_fuzz", os.path.join(ROOT, "tests", "c", "embed_fuzz.c"))
@@ -326,7 +330,8 @@ def test_config_prints_flags_and_include_matches(tmp_path):
     assert os.path.exists(os.path.join(dropout_engine.get_include(), "dropout_engine.h"))
 
 
-@pytest.mark.parametrize("quantize", [False, True], ids=["float32", "int8"])
+@pytest.mark.parametrize("quantize", [None, "int8", "bfloat16"],
+                         ids=["float32", "int8", "bfloat16"])
 @pytest.mark.parametrize("rows", [1, 3, 40, 300])
 def test_predict_from_the_applications_own_openmp_threads(build, rows, quantize):
     """An application may call us from inside its own `omp parallel`: our
@@ -535,17 +540,19 @@ def _save_normalized(tmp, name, quantize=False):
     m.set_weights([np.abs(w) + 0.2 if n == "moving_variance" else w for n, w in zip(
         names, (rng.normal(0, 0.6, w.shape).astype(np.float32) for w in m.get_weights()))])
     if quantize:
-        m.quantize("int8")
+        m.quantize(quantize)
     path = os.path.join(str(tmp), f"norm_{name}_{quantize}.safetensors")
     m.save(path)
     return m, path
 
 
-@pytest.mark.parametrize("quantize", [False, True], ids=["float32", "int8"])
+@pytest.mark.parametrize("quantize", [None, "int8", "bfloat16"],
+                         ids=["float32", "int8", "bfloat16"])
 @pytest.mark.parametrize("name", ["pre_post_and_layer", "wide_plain"])
 def test_normalized_models_are_python_bits(build, name, quantize):
     """BN folded once at load gives the bits Python's predict computes (the
-    same fold at each call); LN per row; the int8 kernels around them."""
+    same fold at each call); LN per row; the int8 or bf16 kernels around
+    them."""
     tmp, exe = build
     m, path = _save_normalized(tmp, name, quantize)
     rng = np.random.default_rng(9)

@@ -297,7 +297,7 @@ def _entry(dtype="F32", shape=(2,), offsets=(0, 8)):
     ({"a": _entry(offsets=(8, 16))}, bytes(16), "unaccounted"),
     ({"a": _entry()}, bytes(12), "trailing"),
     ({"a": _entry(dtype="F33")}, bytes(8), "dtype 'F33'"),
-    ({"a": _entry(dtype="BF16", shape=(4,))}, bytes(8), "dtype 'BF16'"),
+    ({"a": _entry(dtype="F8_E4M3", shape=(8,))}, bytes(8), "dtype 'F8_E4M3'"),
     ({"a": _entry(dtype=4)}, bytes(8), "dtype 4"),
     ({"a": _entry(shape=(3,))}, bytes(8), "needs 12 bytes"),
     ({"a": _entry(shape=(-2,))}, bytes(8), "non-negative"),

@@ -18,7 +18,7 @@
  * `model.predict` (same kernels; dropout is the identity at inference and
  * "weight"-scaled dropout multiplies by 1 - rate).  A file saved after
  * `model.quantize("int8")` loads too and runs the same int8 kernels, bit
- * for bit.  All data (x, y) is float32, row-major.  The kernels (AVX-512,
+ * for bit, as does one after `model.quantize("bfloat16")` (BF16 kernels).  All data (x, y) is float32, row-major.  The kernels (AVX-512,
  * AVX2+FMA or portable C) are chosen by CPUID at the first load, or by the
  * environment variable DROPOUT_ENGINE_ISA=generic|avx2|avx512 as in
  * Python.

@@ -178,6 +178,17 @@ int de_gemm_prepacked(size_t m, size_t n, size_t k, const float *a, size_t lda,
                       const float *b, size_t ldb, const de_packed_b_t *pb,
                       float *c, size_t ldc, int accumulate,
                       const de_epilogue_t *ep);
+/* Weight-only bfloat16 (model.quantize("bfloat16")): the same GEMM with B
+ * stored as bf16 (k x n, row stride ldb, not transposed; frame/bf16.h),
+ * widened exactly to float32 in registers: the result is bit-identical to
+ * de_gemm_prepacked(..., B widened, ...) on the same ISA.  de_gemm_pack_b_wbf16
+ * packs such a B into bf16 panels (half the floats' bytes); a packed copy of
+ * the other kind is never used by either call. */
+de_packed_b_t *de_gemm_pack_b_wbf16(size_t k, size_t n, const uint16_t *b,
+                                   size_t ldb);
+int de_gemm_wbf16(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                 const uint16_t *b, size_t ldb, const de_packed_b_t *pb,
+                 float *c, size_t ldc, int accumulate, const de_epilogue_t *ep);
 /* The generation of packed copies: bumped (de_gemm_packs_stale) whenever
  * weights may have been written (training, parameter updates, the caller's
  * own writes) or the ISA changed.  A holder of packed copies compares it
@@ -527,6 +538,10 @@ typedef struct {
     const int8_t *qw;
     const int32_t *qcorr;
     const float *qscale;
+    /* A bfloat16 kernel [n_in x n_out] (model.quantize("bfloat16"): the
+     * weights rounded to bf16, float32 math), or NULL.  w is then NULL; such
+     * a net predicts (MC dropout too) but does not train. */
+    const uint16_t *bw;
     /* What computes the output and its geometry (stage.c).  All zero: a
      * Dense on [batch, n_in] rows, as before these fields existed. */
     int op;                /* DE_OP_* */
@@ -558,6 +573,13 @@ typedef struct {
                               dW GEMMs are de_gemm_bf16's (float32 weights,
                               sums, epilogue and optimizer) */
 } de_layer_t;
+
+/* The Dense forward of layer L (dense.c; its float, bfloat16 or int8
+ * kernel; wp: its prepacked panels or NULL) with activation act and dropout
+ * drop.  An int8 kernel draws no dropout (such nets are inference-only). */
+int de_layer_dense_forward(size_t m, const de_layer_t *L, const float *x,
+                           const de_packed_b_t *wp, const de_act_t *act,
+                           const de_dropout_t *drop, float *y, uint64_t *mask);
 
 /* The layer step of a layer with a normalisation (norm.c), called by
  * train.c.  Per-layer training buffers: */

@@ -22,7 +22,7 @@ inference, so the expected value matches.
 """
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, _shape_dim, _unique_name, assign_weights  # noqa: F401
-from .core import INT8_POLICY, Dense, Input, InputLayer  # noqa: F401
+from .core import BF16_POLICY, INT8_POLICY, Dense, Input, InputLayer  # noqa: F401
 from .dropout import AlphaDropout, Dropout, GaussianDropout, _NoiseDropout  # noqa: F401
 from .merging import (MERGES, Add, Average, Concatenate, Maximum,  # noqa: F401
                       Minimum, Multiply, Subtract, add, average, concatenate,

@@ -292,8 +292,10 @@ class Layer:
 
 def assign_weights(layers, own, values):
     """Copy checked ``values`` into the arrays ``own`` (the weights of
-    ``layers``) in place, then repack the engine's copy of int8 kernels."""
+    ``layers``) in place, then refresh their quantized kernels (the
+    engine's packed int8 copy, the bf16 rounding)."""
     _net.write_weights(own, values)
     for layer in layers:
-        if getattr(layer, "_int8", None) is not None:
-            layer._int8.repack()
+        q = getattr(layer, "_quantized_kernel", None)
+        if q is not None:
+            q.repack()

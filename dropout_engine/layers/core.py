@@ -1,7 +1,7 @@
 """Input and Dense (Keras 3 names and defaults).  A Dense holds its kernel
 [in, out] and bias as float32 arrays the C engine reads and updates in
 place, read-only to users (see Dense); ``quantize("int8")`` swaps in
-Keras's int8 kernel."""
+Keras's int8 kernel, ``quantize("bfloat16")`` (ours) a bfloat16 one."""
 import numpy as np
 
 from .. import _net, activations, constraints, initializers, ops, regularizers
@@ -10,6 +10,11 @@ from . import symbolic
 from .base import Layer
 
 INT8_POLICY = "int8_from_float32"   # Keras's dtype policy after quantize("int8")
+# Ours after quantize("bfloat16"), named as Keras names its quantized policies
+# ("<mode>_from_<source>"); a .keras file gets float32 instead (Keras has no
+# weight-only bfloat16 mode).
+BF16_POLICY = "bfloat16_from_float32"
+_MODE_OF_POLICY = {INT8_POLICY: "int8", BF16_POLICY: "bfloat16"}
 
 
 class InputLayer(Layer):
@@ -123,10 +128,12 @@ class Dense(Layer):
                  kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
-        # Keras's dtype policy of a quantized Dense (what a saved quantized
+        # The dtype policy of a quantized Dense (what a saved quantized
         # model's config holds): built float, then quantized at once.
-        self._int8_on_build = kwargs.get("dtype") == INT8_POLICY
-        if self._int8_on_build:
+        dtype = kwargs.get("dtype")
+        self._quantize_on_build = _MODE_OF_POLICY.get(dtype) \
+            if isinstance(dtype, str) else None
+        if self._quantize_on_build:
             del kwargs["dtype"]
         super().__init__(**kwargs)
         where = f"Layer '{self.name}'"
@@ -146,7 +153,7 @@ class Dense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
-        self._int8 = None
+        self._int8 = self._bf16 = None
 
     def build(self, input_dim):
         super().build(input_dim)
@@ -155,8 +162,8 @@ class Dense(Layer):
         if self.use_bias:
             self.bias = _net.read_only(np.array(
                 self.bias_initializer((self.units,)), np.float32, order="C"))
-        if self._int8_on_build:
-            self.quantize("int8")
+        if self._quantize_on_build:
+            self.quantize(self._quantize_on_build)
 
     def output_dim(self, input_dim):
         return self.units
@@ -192,27 +199,40 @@ class Dense(Layer):
 
     @property
     def quantization_mode(self):
-        """None, or "int8" after ``quantize("int8")`` (Keras's attribute)."""
-        return None if self._int8 is None else "int8"
+        """None, or "int8" after ``quantize("int8")`` (Keras's attribute), or
+        "bfloat16" after ``quantize("bfloat16")`` (ours)."""
+        return "int8" if self._int8 is not None else \
+            "bfloat16" if self._bf16 is not None else None
+
+    @property
+    def _quantized_kernel(self):
+        """The Int8Kernel or Bf16Kernel, or None (float32)."""
+        return self._int8 if self._int8 is not None else self._bf16
 
     @property
     def kernel_scale(self):
         return None if self._int8 is None else self._int8.kernel_scale
 
     def quantize(self, mode=None):
-        """Quantize the kernel to int8 in place, as Keras's
+        """Quantize the kernel in place.  "int8" as Keras's
         ``Dense.quantize``: per output column abs-max scales, inputs
-        quantized per row at every call (see ``quantization``).  The float
-        kernel is dropped; the layer is then inference-only."""
+        quantized per row at every call (see ``quantization``); the float
+        kernel is dropped.  "bfloat16" (ours): the kernel rounded to
+        bfloat16, predict in float32 on those values.  The layer is then
+        inference-only."""
         self._check_quantize(mode)
-        self._quantize()
+        self._quantize(mode)
         # Keras lets a layer of a built model be quantized on its own: the
         # models holding it rebuild their C nets to run it in int8.
         self._tell_owners([self])
 
-    def _quantize(self):
-        """quantize("int8") once _check_quantize passed."""
+    def _quantize(self, mode):
+        """quantize(mode) once _check_quantize passed."""
         from .. import quantization
+        if mode == "bfloat16":
+            self._bf16 = quantization.Bf16Kernel(self.kernel)
+            self.kernel = _net.read_only(self._bf16.kernel)
+            return
         self._int8 = quantization.Int8Kernel.from_float(self.kernel)
         self.kernel = _net.read_only(self._int8.kernel)
 
@@ -227,11 +247,11 @@ class Dense(Layer):
         if not self.built:
             raise ValueError("Cannot quantize a layer that isn't yet built. "
                              f"Layer '{self.name}' (of type 'Dense') is not built yet.")
-        if self._int8 is not None:
+        if self._quantized_kernel is not None:
             raise ValueError(f"Layer '{self.name}' is already quantized with "
-                             f"dtype_policy='int8_from_float32'. Received: mode={mode}")
+                             f"dtype_policy='{self._policy}'. Received: mode={mode}")
         quantization.check_mode(mode)
-        if self.input_dim > quantization.MAX_INPUTS:
+        if mode == "int8" and self.input_dim > quantization.MAX_INPUTS:
             raise ValueError(f"Layer '{self.name}': int8 quantization supports at most "
                              f"{quantization.MAX_INPUTS} inputs, the layer has "
                              f"{self.input_dim}")
@@ -246,4 +266,9 @@ class Dense(Layer):
             bias_regularizer=regularizers.serialize(self.bias_regularizer),
             kernel_constraint=constraints.serialize(self.kernel_constraint),
             bias_constraint=constraints.serialize(self.bias_constraint),
-            **({"dtype": INT8_POLICY} if self._int8 is not None else {}))
+            **({"dtype": self._policy} if self._quantized_kernel is not None else {}))
+
+    @property
+    def _policy(self):
+        return INT8_POLICY if self._int8 is not None else \
+            BF16_POLICY if self._bf16 is not None else "float32"

@@ -202,18 +202,30 @@ class Model:
     # ---------------------------------------------------------- quantize
     def quantize(self, mode=None, config=None, filters=None, **kwargs):
         """Quantize every Dense layer's kernel to int8 (Keras 3's
-        ``model.quantize("int8")``), for faster inference.
+        ``model.quantize("int8")``) or to bfloat16 (ours), for faster
+        inference.
 
-        Kernels get per-output-column abs-max scales; inputs are quantized
-        per row at every call; the int8 products are summed exactly in
-        int32 and dequantized in float32 as Keras does (see
+        "int8": kernels get per-output-column abs-max scales; inputs are
+        quantized per row at every call; the int8 products are summed
+        exactly in int32 and dequantized in float32 as Keras does (see
         ``dropout_engine.quantization``), so predictions match a Keras
-        model quantized the same way.  Only "int8" is implemented.
+        model quantized the same way.
+
+        "bfloat16" (ours, weight-only): each kernel is rounded to bfloat16
+        (nearest, ties to even) and kept in 16 bits; predict widens it to
+        float32 in registers and computes in float32 (activations, biases
+        and norms stay float32), so a prediction equals the float32 predict
+        on the rounded kernels bit for bit, within ~1e-2 relative of the
+        original model, reading half the weight bytes.  ``get_weights``
+        gives the rounded kernels as float32, ``set_weights`` rounds again;
+        ``predict(mc_samples=...)`` works; ``save`` stores the kernels as
+        safetensors "BF16" (the C library loads them), ``.keras`` and ONNX
+        get the rounded values as float32.
 
         Differences from Keras (ours): a quantized model is inference-only
-        here: ``predict`` and ``evaluate`` work, ``fit`` and
-        ``predict(mc_samples=...)`` raise (Keras can fine-tune a quantized
-        model; we cannot).  ``save`` stores the int8 kernels (safetensors
+        here: ``predict`` and ``evaluate`` work, ``fit`` raises, and so does
+        ``predict(mc_samples=...)`` after "int8" (Keras can fine-tune a
+        quantized model; we cannot).  ``save`` stores the int8 kernels (safetensors
         "I8") and scales with the layers' dtype "int8_from_float32", and
         ``load_model`` rebuilds the quantized model, as does the C embedding
         loader (``de_model_load``).  ``config`` and ``filters`` are not
@@ -221,10 +233,10 @@ class Model:
 
         Raises:
             ValueError: the model is not built, is already quantized, or
-                ``mode`` is not "int8".
+                ``mode`` is not "int8" or "bfloat16".
 
         Example:
-            >>> model.quantize("int8")
+            >>> model.quantize("int8")      # or model.quantize("bfloat16")
             >>> probs = model.predict(x)
         """
         kwargs.pop("type_check", None)     # Keras's; only Dense is quantized here
@@ -233,7 +245,7 @@ class Model:
                              f"{type(self).__name__}: {kwargs}")
         if config is not None or filters is not None:
             raise NotImplementedError("quantize: config and filters are not supported; "
-                                      "call quantize('int8')")
+                                      "call quantize('int8') or quantize('bfloat16')")
         if not self.built:
             raise ValueError("Cannot quantize a layer that isn't yet built. "
                              f"Layer '{self.name}' (of type "
@@ -243,20 +255,24 @@ class Model:
         for layer in dense:       # every check before any layer changes
             layer._check_quantize(mode)
         for layer in dense:
-            layer._quantize()
+            layer._quantize(mode)
         # One rebuild per model holding these layers (this one included),
         # not one per layer as layer.quantize would do.
         layers_mod.Dense._tell_owners(dense)
 
     @property
     def quantized(self):
-        """True once ``quantize("int8")`` ran (ours)."""
-        return self._plan is not None and self._plan.quantized
+        """True once ``quantize("int8")`` or ``quantize("bfloat16")`` ran (ours)."""
+        return self._plan is not None and self._plan.quantized is not None
 
-    def _refuse_quantized(self, what):
-        if self.quantized:
+    def _refuse_quantized(self, what, *, bf16_runs=False):
+        """Raise unless the model can run ``what``: a quantized model only
+        predicts and evaluates (a bfloat16 one also runs MC dropout, when
+        ``bf16_runs``)."""
+        mode = self._plan.quantized if self._plan is not None else None
+        if mode is not None and not (bf16_runs and mode == "bfloat16"):
             raise NotImplementedError(
-                f"Model '{self.name}' is quantized (int8): quantized models are "
+                f"Model '{self.name}' is quantized ({mode}): quantized models are "
                 f"inference-only in dropout_engine, {what} is not supported "
                 "(predict and evaluate are)")
 
@@ -374,7 +390,7 @@ class Model:
 
     def _predict_mc(self, x, batch_size, samples):
         from .. import seeding
-        self._refuse_quantized("predict(mc_samples=...)")
+        self._refuse_quantized("predict(mc_samples=...)", bf16_runs=True)
         if not is_int(samples) or not 1 <= samples <= _MAX_MC_SAMPLES:
             raise ValueError(f"mc_samples must be an int in [1, {_MAX_MC_SAMPLES}], "
                              f"got {samples!r}")

@@ -192,11 +192,12 @@ def print_summary(model, rows, sequential_like, line_length=None, positions=None
     trainable, frozen = _weight_split(model)
     opt = _optimizer_params(model)
     total = sum(w.size for w in trainable + frozen) + (opt[0] if opt else 0)
-    size = sum(w.nbytes for w in trainable + frozen) + (opt[1] if opt else 0)
+    nbytes = _stored_bytes(model)
+    size = sum(map(nbytes, trainable + frozen)) + (opt[1] if opt else 0)
     lines.append(f" Total params: {total:,} ({readable_size(size)})")
     for what, ws in (("Trainable", trainable), ("Non-trainable", frozen)):
         lines.append(f" {what} params: {sum(w.size for w in ws):,} "
-                     f"({readable_size(sum(w.nbytes for w in ws))})")
+                     f"({readable_size(sum(map(nbytes, ws)))})")
     if opt:
         lines.append(f" Optimizer params: {opt[0]:,} ({readable_size(opt[1])})")
     text = "\n".join(lines) + "\n"
@@ -206,12 +207,21 @@ def print_summary(model, rows, sequential_like, line_length=None, positions=None
         print_fn(text)
 
 
+def _stored_bytes(model):
+    """The bytes a weight takes as the model stores it: a kernel quantized
+    to bfloat16 is 2 a parameter (``kernel`` shows it widened to float32)."""
+    halved = {id(layer.kernel) for layer in model._layers
+              if getattr(layer, "_bf16", None) is not None}
+    return lambda w: w.nbytes // 2 if id(w) in halved else w.nbytes
+
+
 def _weight_split(model):
     """(trainable, non-trainable) weights: an int8 Dense's kernel and
     kernel_scale and BatchNormalization's moving statistics are not trained
     (Keras's)."""
-    frozen = [w for layer in model._layers if getattr(layer, "_int8", None) is not None
-              for w in (layer.kernel, layer.kernel_scale)]
+    frozen = [w for layer in model._layers
+              if getattr(layer, "_quantized_kernel", None) is not None
+              for w in (layer.kernel, layer.kernel_scale) if w is not None]
     ids = {id(w) for w in frozen}
     frozen += [w for w in model.non_trainable_weights if id(w) not in ids]
     ids = {id(w) for w in frozen}

@@ -21,7 +21,10 @@
  * dtype "int8_from_float32" (model.quantize("int8")) has instead an I8
  * kernel [in, units] and a float32 kernel_scale [units] (plus the bias),
  * which are packed here as quantization.Int8Kernel.repack packs them, so
- * that de_qdense_forward runs on the same bytes as in Python.  All of a
+ * that de_qdense_forward runs on the same bytes as in Python.  A Dense of
+ * dtype "bfloat16_from_float32" (model.quantize("bfloat16")) has a BF16
+ * kernel [in, units], kept as its bits (de_gemm_wbf16 reads them as Python's
+ * predict does).  All of a
  * model's arrays live in one 64-byte aligned block; the int8 ones each
  * start on a 64-byte boundary, as Python's.  Inputs are a sample's values
  * flattened (an image model takes [rows, 28 * 28]); an Embedding model's
@@ -99,23 +102,28 @@ static void choose_isa(void)
 
 /* --------------------------------------------------------------- loading */
 
-/* Tensor "weights/<layer>/<what>" of dtype I8 (i8) or F32 and shape [d0]
- * (d1 == 0) or [d0, d1]; NULL with the message in err when it is not. */
+enum { F32 = 0, I8 = 1, BF16 = 2 };   /* find_weight's dtypes */
+
+/* Tensor "weights/<layer>/<what>" of dtype `kind` (F32, I8 or BF16) and
+ * shape [d0] (d1 == 0) or [d0, d1]; NULL with the message in err when it is
+ * not. */
 static const de_st_tensor *find_weight(const de_st_file *st, size_t layer,
-                                       const char *what, int i8, uint64_t d0,
+                                       const char *what, int kind, uint64_t d0,
                                        uint64_t d1, char *err, size_t errlen)
 {
+    static const char *const names[] = {"float32", "int8", "bfloat16"};
     char name[64], dims[48];
     size_t ndim = d1 ? 2 : 1;
     snprintf(name, sizeof name, "weights/%zu/%s", layer, what);
     const de_st_tensor *t = de_st_find(st, name);
-    if (t && (i8 ? t->is_i8 : t->is_f32) && t->ndim == ndim && t->shape[0] == d0
+    int is = kind == I8 ? t && t->is_i8 : kind == BF16 ? t && t->is_bf16 : t && t->is_f32;
+    if (t && is && t->ndim == ndim && t->shape[0] == d0
         && (ndim < 2 || t->shape[1] == d1))
         return t;
     if (d1) snprintf(dims, sizeof dims, "%llu, %llu", (unsigned long long)d0,
                      (unsigned long long)d1);
     else snprintf(dims, sizeof dims, "%llu", (unsigned long long)d0);
-    snprintf(err, errlen, "tensor '%s' must be %s [%s]%s", name, i8 ? "int8" : "float32",
+    snprintf(err, errlen, "tensor '%s' must be %s [%s]%s", name, names[kind],
              dims, t ? "" : " (it is missing)");
     return NULL;
 }
@@ -152,6 +160,9 @@ static size_t place(const plan_t *p, place_t *at)
             off += cols * sizeof(int32_t);
             at[s].scale = off;
             off += cols * sizeof(float);
+        } else if (S->bf16) {
+            at[s].w = off = up64(off);
+            off += up64(dim * units * sizeof(uint16_t));
         } else {
             at[s].w = off;
             off += dim * units * sizeof(float);
@@ -193,7 +204,8 @@ static int match_weights(const plan_t *p, const de_st_file *st,
             return snprintf(err, errlen, "layer %zu: int8 quantization supports at most "
                             "%d inputs, the layer has %llu", S->layer, Q_MAX_INPUTS,
                             (unsigned long long)dim), DE_EFORMAT;
-        if (!(t[0] = find_weight(st, S->layer, "kernel", S->int8, dim, S->units, err, errlen))
+        if (!(t[0] = find_weight(st, S->layer, "kernel", S->int8 ? I8 : S->bf16 ? BF16 : F32,
+                                 dim, S->units, err, errlen))
             || (S->use_bias && !(t[1] = find_weight(st, S->layer, "bias", 0, S->units, 0,
                                                     err, errlen)))
             || (S->int8 && !(t[2] = find_weight(st, S->layer, "kernel_scale", 0, S->units,
@@ -264,6 +276,9 @@ static int read_stage(const de_st_file *st, const stage_t *S, const de_st_tensor
         L->qw = (const int8_t *)(block + at->qw);
         L->qcorr = (const int32_t *)(block + at->corr);
         L->qscale = scale;
+    } else if (S->bf16) {
+        L->bw = (const uint16_t *)(block + at->w);
+        rc = de_st_read_bf16(st, t[0], (uint16_t *)(block + at->w), err, errlen);
     } else {
         L->w = (const float *)(block + at->w);
         rc = de_st_read_f32(st, t[0], (float *)(block + at->w), err, errlen);

@@ -351,11 +351,14 @@ static int add_dense(plan_t *p, size_t cfg, size_t layer)
         return PFAIL(p, "unknown activation in a Dense layer");
     if (boolean(c, cfg, "use_bias", 1, &s->use_bias))
         return PFAIL(p, "Dense use_bias must be true or false");
-    /* Keras's dtype policy of a Dense after model.quantize("int8"). */
+    /* Keras's dtype policy of a Dense after model.quantize("int8"), ours
+     * after model.quantize("bfloat16"). */
     size_t dt = de_json_get(c, cfg, "dtype");
     s->int8 = dt != DE_JSON_NONE && de_json_streq(c, dt, "int8_from_float32");
-    if (dt != DE_JSON_NONE && !s->int8 && !de_json_streq(c, dt, "float32"))
-        return PFAIL(p, "Dense dtype must be 'float32' or 'int8_from_float32'");
+    s->bf16 = dt != DE_JSON_NONE && de_json_streq(c, dt, "bfloat16_from_float32");
+    if (dt != DE_JSON_NONE && !s->int8 && !s->bf16 && !de_json_streq(c, dt, "float32"))
+        return PFAIL(p, "Dense dtype must be 'float32', 'int8_from_float32' or "
+                     "'bfloat16_from_float32'");
     p->cur = out;
     return 0;
 }

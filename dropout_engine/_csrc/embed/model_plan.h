@@ -35,7 +35,7 @@ typedef struct {
     uint64_t units, n_in;    /* n_out; the op's input width (ids for EMBED) */
     uint64_t vocab;          /* EMBED */
     shape_t shape;           /* the output's per-sample shape */
-    int use_bias, int8, pool, mask_zero;
+    int use_bias, int8, bf16, pool, mask_zero;
     uint64_t pool_steps;
     de_act_t act;
     drop_t drop;

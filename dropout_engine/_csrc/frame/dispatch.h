@@ -64,6 +64,17 @@ typedef struct {
      * element's arithmetic must equal ukernel's. */
     void (*thin)(size_t kc, size_t n, const float *a_pack, const float *b,
                  size_t ldb, float *c, size_t ldc, size_t mr, int accumulate);
+    /* bfloat16 B (weight-only bf16, model.quantize("bfloat16")): small_m
+     * with B's elements stored as bf16 (frame/bf16.h), and ukernel with a
+     * bf16 b_pack (kc rows of nr bf16).  Each widens B exactly and then does
+     * the float kernel's own operations in its order (one template), so
+     * every element equals the float kernel's on the widened B. */
+    void (*small_m_wbf16)(size_t m, size_t w, size_t k, const float *a,
+                         size_t rsa, size_t csa, const uint16_t *b,
+                         size_t ldb, float *c, size_t ldc);
+    void (*ukernel_wbf16)(size_t kc, const float *a_pack,
+                         const uint16_t *b_pack, float *c, size_t ldc,
+                         int accumulate);
     /* bfloat16 kernels only (see below): panels hold k-pairs, one 32-bit
      * slot per pair, so a panel row of kc k steps is (kc + 1) / 2 slots. */
     int pairs;

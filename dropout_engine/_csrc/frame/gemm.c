@@ -47,12 +47,20 @@
  * build for block (pc, jc) are exactly the run at bp + pc * round_up(n, NR)
  * + jc * kc: the same floats, the same microkernel calls, the same sums.
  *
+ * bfloat16 B (weight-only bf16, de_gemm_wbf16): the same paths with B's
+ * elements stored as bf16 (frame/bf16.h), packed into bf16 panels of the
+ * same layout (half the bytes), widened exactly in the kernels' registers
+ * (small_m_wbf16, ukernel_wbf16: the float kernels' own templates) or, for
+ * the thin path, into the workspace per KC block.  Every element thus sees
+ * the float path's arithmetic on the widened values, bit for bit.
+ *
  * Memory: one 64-byte-aligned workspace per thread (static __thread), grown
  * on demand and reused, so steady-state calls allocate nothing; freed when
  * its thread exits.
  */
 #include <stdlib.h>
 #include <string.h>
+#include "frame/bf16.h"
 #include "frame/dispatch.h"
 
 /* Multiply-adds below which a second thread costs more than it saves. */
@@ -75,6 +83,8 @@ typedef struct {
     const de_kernel_table_t *kt;   /* read once per call */
     size_t col_unit;               /* thread regions start at multiples */
     const float *bp;               /* op(B) prepacked for kt, or NULL */
+    const uint16_t *b16;           /* bf16 B (b unused, tb == 0), or NULL */
+    const uint16_t *bp16;          /* b16 prepacked for kt, or NULL */
 } gemm_t;
 
 static size_t min_sz(size_t x, size_t y) { return x < y ? x : y; }
@@ -124,19 +134,51 @@ static void pack_a(const gemm_t *g, size_t i0, size_t mc, size_t p0, size_t kc,
     g->kt->gemm->pack_a(g->a + i0 * sr + p0 * sp, sr, sp, mc, kc, dst);
 }
 
-/* Rows [p0, p0+kc) x columns [j0, j0+nc) of op(B). */
-static void pack_b(const gemm_t *g, size_t p0, size_t kc, size_t j0, size_t nc,
-                   float *dst)
+/* bf16 B's rows [0, kc) x columns [0, len) (row stride ldb) into
+ * micro-panels of NR columns, k-major, columns past len zero: pack_b's
+ * layout in bf16. */
+static void pack_b16(const uint16_t *src, size_t ldb, size_t len, size_t kc,
+                     size_t NR, uint16_t *dst)
 {
+    for (size_t j0 = 0; j0 < len; j0 += NR, dst += kc * NR) {
+        size_t w = min_sz(NR, len - j0);
+        for (size_t p = 0; p < kc; p++) {
+            memcpy(dst + p * NR, src + p * ldb + j0, w * sizeof *dst);
+            memset(dst + p * NR + w, 0, (NR - w) * sizeof *dst);
+        }
+    }
+}
+
+/* Rows [p0, p0+kc) x columns [j0, j0+nc) of op(B) (bf16 panels for b16). */
+static void pack_b(const gemm_t *g, size_t p0, size_t kc, size_t j0, size_t nc,
+                   void *dst)
+{
+    if (g->b16) {
+        pack_b16(g->b16 + p0 * g->ldb + j0, g->ldb, nc, kc,
+                 (size_t)g->kt->gemm->nr, dst);
+        return;
+    }
     size_t sr = g->tb ? g->ldb : 1, sp = g->tb ? 1 : g->ldb;
     g->kt->gemm->pack_b(g->b + j0 * sr + p0 * sp, sr, sp, nc, kc, dst);
 }
 
 /* ------------------------------------------------------------ packed path */
+/* The microkernel on B's packed panel at element offset `at` of bp (bf16
+ * panels when the call's B is bf16). */
+static inline void ukernel(const gemm_t *g, size_t kc, const float *a,
+                           const void *bp, size_t at, float *c, size_t ldc,
+                           int acc)
+{
+    if (g->b16)
+        g->kt->gemm->ukernel_wbf16(kc, a, (const uint16_t *)bp + at, c, ldc, acc);
+    else
+        g->kt->gemm->ukernel(kc, a, (const float *)bp + at, c, ldc, acc);
+}
+
 /* All micro-tiles of one (MC x NC) block for KC block pc. */
 static void macro_kernel(const gemm_t *g, size_t ic, size_t mc, size_t jc,
                          size_t nc, size_t pc, size_t kc, const float *ap,
-                         const float *bp, de_lanes_t *rows_state)
+                         const void *bp, de_lanes_t *rows_state)
 {
     const de_gemm_kernels_t *gk = g->kt->gemm;
     const size_t MR = (size_t)gk->mr, NR = (size_t)gk->nr, ldc = g->ldc;
@@ -150,11 +192,11 @@ static void macro_kernel(const gemm_t *g, size_t ic, size_t mc, size_t jc,
         for (size_t ir = 0; ir < mc; ir += MR) {
             size_t mr = min_sz(MR, mc - ir);
             float *c = g->c + (ic + ir) * ldc + jc + jr;
-            const float *a = ap + ir * ks, *b = bp + jr * ks;
+            const float *a = ap + ir * ks;
             if (mr == MR && nr == NR) {
-                gk->ukernel(kc, a, b, c, ldc, acc);
+                ukernel(g, kc, a, bp, jr * ks, c, ldc, acc);
             } else {
-                gk->ukernel(kc, a, b, tile, NR, 0);
+                ukernel(g, kc, a, bp, jr * ks, tile, NR, 0);
                 for (size_t i = 0; i < mr; i++)
                     for (size_t j = 0; j < nr; j++)
                         c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j]
@@ -180,22 +222,26 @@ static int packed_region(const gemm_t *g, size_t i0, size_t i1, size_t j0,
     size_t mc_max = round_up(min_sz(MC, i1 - i0), MR);
     size_t nc_max = round_up(min_sz(NC, j1 - j0), NR);
     size_t a_bytes = round_up(mc_max * kc_max * sizeof(float), 64);
-    size_t b_bytes = g->bp ? 0 : round_up(nc_max * kc_max * sizeof(float), 64);
+    size_t b_bytes = g->bp || g->bp16 ? 0
+        : round_up(nc_max * kc_max * (g->b16 ? 2 : sizeof(float)), 64);
     size_t r_bytes = g->ep ? mc_max * sizeof(de_lanes_t) : 0;
     size_t npad = round_up(g->n, NR);
     char *ws = workspace(a_bytes + b_bytes + r_bytes);
     if (!ws)
         return DE_ENOMEM;
-    float *ap = (float *)ws, *bp = (float *)(ws + a_bytes);
+    float *ap = (float *)ws;
+    void *bp = ws + a_bytes;
     de_lanes_t *rows_state = (de_lanes_t *)(ws + a_bytes + b_bytes);
 
     for (size_t jc = j0; jc < j1; jc += NC) {
         size_t nc = min_sz(NC, j1 - jc);
         for (size_t pc = 0; pc < g->k; pc += KC) {
             size_t kc = min_sz(KC, g->k - pc);
-            const float *bpc = bp;
+            const void *bpc = bp;
             if (g->bp)
                 bpc = g->bp + pc * npad + jc * kc;
+            else if (g->bp16)
+                bpc = g->bp16 + pc * npad + jc * kc;
             else
                 pack_b(g, pc, kc, jc, nc, bp);
             for (size_t ic = i0; ic < i1; ic += MC) {
@@ -227,7 +273,8 @@ static size_t grid_cost(const gemm_t *g, size_t tm, size_t tn)
     size_t cols = min_sz(round_up(g->n, NR), ((segs + tn - 1) / tn) * g->col_unit);
     rows = min_sz(rows, round_up(g->m, MR));
     size_t nblocks = (cols + g->kt->gemm->nc - 1) / g->kt->gemm->nc;
-    return rows * cols + PACK_WEIGHT * (rows * nblocks + (g->bp ? 0 : cols));
+    return rows * cols + PACK_WEIGHT * (rows * nblocks
+                                        + (g->bp || g->bp16 ? 0 : cols));
 }
 
 static int packed(const gemm_t *g, int nthreads)
@@ -296,7 +343,12 @@ static int small_region(const gemm_t *g, size_t j0, size_t j1)
                                 t, w);
     } else {
         size_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
-        g->kt->gemm->small_m(m, w, k, g->a, rsa, csa, g->b + j0, g->ldb, t, w);
+        if (g->b16)
+            g->kt->gemm->small_m_wbf16(m, w, k, g->a, rsa, csa, g->b16 + j0,
+                                      g->ldb, t, w);
+        else
+            g->kt->gemm->small_m(m, w, k, g->a, rsa, csa, g->b + j0, g->ldb,
+                                 t, w);
     }
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < w; j++)
@@ -342,7 +394,7 @@ static int thin_rows(const gemm_t *g, size_t i0, size_t i1)
         return DE_OK;
     size_t kc_max = min_sz(KC, g->k), mc_max = round_up(min_sz(MC, i1 - i0), MR);
     size_t a_bytes = round_up(mc_max * kc_max * sizeof(float), 64);
-    size_t b_bytes = g->tb ? round_up(kc_max * n * sizeof(float), 64) : 0;
+    size_t b_bytes = g->tb || g->b16 ? round_up(kc_max * n * sizeof(float), 64) : 0;
     char *ws = workspace(a_bytes + b_bytes + mc_max * sizeof(de_lanes_t));
     if (!ws)
         return DE_ENOMEM;
@@ -350,11 +402,17 @@ static int thin_rows(const gemm_t *g, size_t i0, size_t i1)
     de_lanes_t *rs = (de_lanes_t *)(ws + a_bytes + b_bytes);
     for (size_t pc = 0; pc < g->k; pc += KC) {
         size_t kc = min_sz(KC, g->k - pc), ldb = g->ldb;
-        const float *b = g->b + pc * ldb;
+        const float *b = g->b16 ? NULL : g->b + pc * ldb;
         if (g->tb) {        /* B stored n x k: this block's k rows of n */
             for (size_t p = 0; p < kc; p++)
                 for (size_t j = 0; j < n; j++)
                     bt[p * n + j] = g->b[j * g->ldb + pc + p];
+            b = bt;
+            ldb = n;
+        } else if (g->b16) {   /* bf16: this block's k rows widened */
+            for (size_t p = 0; p < kc; p++)
+                for (size_t j = 0; j < n; j++)
+                    bt[p * n + j] = de_f32_from_bf16(g->b16[(pc + p) * ldb + j]);
             b = bt;
             ldb = n;
         }
@@ -463,7 +521,8 @@ int de_gemm_bf16(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 struct de_packed_b {
     const de_gemm_kernels_t *gk;   /* the kernels whose panels these are */
     size_t k, n, bytes;
-    float *panels;                 /* 64-byte aligned */
+    void *panels;                  /* 64-byte aligned: floats, or bf16 */
+    int bf16;
 };
 
 /* Starts at 1 so that a holder's 0 means "never packed". */
@@ -484,7 +543,9 @@ int de_gemm_uses_packed_b(size_t m, size_t n)
     return m > DE_GEMM_SMALL_M && !thin_shape(de_kt, n);
 }
 
-de_packed_b_t *de_gemm_pack_b(size_t k, size_t n, const float *b, size_t ldb)
+/* B (float, or bf16 when b16) packed KC block by KC block. */
+static de_packed_b_t *pack_whole(size_t k, size_t n, const float *b,
+                                 const uint16_t *b16, size_t ldb)
 {
     const de_gemm_kernels_t *gk = de_kt->gemm;
     const size_t KC = (size_t)gk->kc, npad = round_up(n, (size_t)gk->nr);
@@ -494,16 +555,33 @@ de_packed_b_t *de_gemm_pack_b(size_t k, size_t n, const float *b, size_t ldb)
     pb->gk = gk;
     pb->k = k;
     pb->n = n;
-    pb->bytes = round_up((k ? k : 1) * npad * sizeof(float), 64);
+    pb->bf16 = b16 != NULL;
+    pb->bytes = round_up((k ? k : 1) * npad * (b16 ? 2 : sizeof(float)), 64);
     pb->panels = aligned_alloc(64, pb->bytes);
     if (!pb->panels) {
         free(pb);
         return NULL;
     }
-    for (size_t pc = 0; pc < k; pc += KC)   /* B's element (p, j): b[p*ldb + j] */
-        gk->pack_b(b + pc * ldb, 1, ldb, n, min_sz(KC, k - pc),
-                   pb->panels + pc * npad);
+    for (size_t pc = 0; pc < k; pc += KC) {  /* B's element (p, j): b[p*ldb + j] */
+        if (b16)
+            pack_b16(b16 + pc * ldb, ldb, n, min_sz(KC, k - pc), (size_t)gk->nr,
+                     (uint16_t *)pb->panels + pc * npad);
+        else
+            gk->pack_b(b + pc * ldb, 1, ldb, n, min_sz(KC, k - pc),
+                       (float *)pb->panels + pc * npad);
+    }
     return pb;
+}
+
+de_packed_b_t *de_gemm_pack_b(size_t k, size_t n, const float *b, size_t ldb)
+{
+    return pack_whole(k, n, b, NULL, ldb);
+}
+
+de_packed_b_t *de_gemm_pack_b_wbf16(size_t k, size_t n, const uint16_t *b,
+                                   size_t ldb)
+{
+    return pack_whole(k, n, NULL, b, ldb);
 }
 
 void de_packed_b_free(de_packed_b_t *pb)
@@ -526,7 +604,19 @@ int de_gemm_prepacked(size_t m, size_t n, size_t k, const float *a, size_t lda,
     gemm_t g = {0, 0, m, n, k, a, b, lda, ldb, ldc, c, accumulate, ep, de_kt,
                 (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT, NULL};
     /* Panels packed for other kernels or another shape are never read. */
-    if (pb && pb->gk == g.kt->gemm && pb->k == k && pb->n == n)
+    if (pb && !pb->bf16 && pb->gk == g.kt->gemm && pb->k == k && pb->n == n)
         g.bp = pb->panels;
+    return run(&g);
+}
+
+int de_gemm_wbf16(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                 const uint16_t *b, size_t ldb, const de_packed_b_t *pb,
+                 float *c, size_t ldc, int accumulate, const de_epilogue_t *ep)
+{
+    gemm_t g = {0, 0, m, n, k, a, NULL, lda, ldb, ldc, c, accumulate, ep, de_kt,
+                (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT, NULL,
+                b, NULL};
+    if (pb && pb->bf16 && pb->gk == g.kt->gemm && pb->k == k && pb->n == n)
+        g.bp16 = pb->panels;
     return run(&g);
 }

@@ -22,6 +22,7 @@
 static const struct { const char *name; int size; } DTYPES[] = {
     {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"U16", 2}, {"I16", 2}, {"U32", 4},
     {"I32", 4}, {"U64", 8}, {"I64", 8}, {"F16", 2}, {"F32", 4}, {"F64", 8},
+    {"BF16", 2},
 };
 
 #define FAIL(code, ...) (snprintf(err, errlen, __VA_ARGS__), (code))
@@ -44,6 +45,7 @@ static int entry(de_st_file *st, size_t key, de_st_tensor *t, char *err,
             t->dtype_size = DTYPES[i].size;
             t->is_f32 = !strcmp(DTYPES[i].name, "F32");
             t->is_i8 = !strcmp(DTYPES[i].name, "I8");
+            t->is_bf16 = !strcmp(DTYPES[i].name, "BF16");
         }
     if (!t->dtype_size)
         return FAIL(DE_EFORMAT, "unknown dtype (expected BOOL, U8..U64, I8..I64, F16, F32, F64)");
@@ -244,4 +246,16 @@ int de_st_read_i8(const de_st_file *st, const de_st_tensor *t, int8_t *dst,
 {
     if (!t->is_i8) return FAIL(DE_EFORMAT, "the tensor is not I8");
     return read_bytes(st, t, dst, err, errlen);
+}
+
+int de_st_read_bf16(const de_st_file *st, const de_st_tensor *t, uint16_t *dst,
+                    char *err, size_t errlen)
+{
+    if (!t->is_bf16) return FAIL(DE_EFORMAT, "the tensor is not BF16");
+    int rc = read_bytes(st, t, dst, err, errlen);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (size_t i = 0; !rc && i < (size_t)(t->end - t->begin) / 2; i++)
+        dst[i] = __builtin_bswap16(dst[i]);
+#endif
+    return rc;
 }

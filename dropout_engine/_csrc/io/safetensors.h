@@ -15,7 +15,7 @@
 typedef struct {
     size_t name;                      /* the key node in header */
     int dtype_size;                   /* bytes per element */
-    int is_f32, is_i8;
+    int is_f32, is_i8, is_bf16;
     size_t ndim;
     uint64_t shape[DE_ST_MAX_NDIM];
     uint64_t begin, end;              /* in the data region */
@@ -46,5 +46,8 @@ int de_st_read_f32(const de_st_file *st, const de_st_tensor *t, float *dst,
 /* The same for an I8 tensor (bytes need no reordering). */
 int de_st_read_i8(const de_st_file *st, const de_st_tensor *t, int8_t *dst,
                   char *err, size_t errlen);
+/* The same for a BF16 tensor (bfloat16 bits, to the host's order). */
+int de_st_read_bf16(const de_st_file *st, const de_st_tensor *t, uint16_t *dst,
+                    char *err, size_t errlen);
 
 #endif

@@ -142,26 +142,46 @@ int de_dense_forward(size_t m, size_t n, size_t k, const float *x,
     return de_dense_forward_packed(m, n, k, x, w, NULL, b, act, drop, y, mask);
 }
 
+/* x @ w with the epilogue: w float32 (bf16: both rounded to bfloat16 as
+ * mixed_bfloat16 computes) or, given w16, w's bfloat16 bits read by a
+ * float32 GEMM (a kernel quantized to bfloat16). */
+static int gemm_w(int bf16, size_t m, size_t n, size_t k, const float *x,
+                  const float *w, const uint16_t *w16, const de_packed_b_t *wp,
+                  float *y, const de_epilogue_t *ep)
+{
+    if (bf16)
+        return de_gemm_bf16(0, 0, m, n, k, x, k, w, n, y, n, 0, ep);
+    return w16 ? de_gemm_wbf16(m, n, k, x, k, w16, n, wp, y, n, 0, ep)
+               : de_gemm_prepacked(m, n, k, x, k, w, n, wp, y, n, 0, ep);
+}
+
+static int forward(int bf16, size_t m, size_t n, size_t k, const float *x,
+                   const float *w, const uint16_t *w16, const de_packed_b_t *wp,
+                   const float *b, const de_act_t *act,
+                   const de_dropout_t *drop, float *y, uint64_t *mask)
+{
+    if (act->kind != DE_SOFTMAX) {
+        de_epilogue_t ep = {b, *act, *drop, mask};
+        return gemm_w(bf16, m, n, k, x, w, w16, wp, y, &ep);
+    }
+    de_epilogue_t ep = {b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL}, {0, 1.f, 0}, NULL};
+    int rc = gemm_w(bf16, m, n, k, x, w, w16, wp, y, &ep);
+    if (rc == DE_OK)
+        softmax_dropout(m, n, y, mask, drop);
+    return rc;
+}
+
 int de_dense_forward_packed(size_t m, size_t n, size_t k, const float *x,
                             const float *w, const de_packed_b_t *wp,
                             const float *b, const de_act_t *act,
                             const de_dropout_t *drop, float *y, uint64_t *mask)
 {
-    return de_dense_forward_prec(0, m, n, k, x, w, wp, b, act, drop, y, mask);
+    return forward(0, m, n, k, x, w, NULL, wp, b, act, drop, y, mask);
 }
 
 de_gemm_fn de_gemm_of(int bf16)
 {
     return bf16 ? de_gemm_bf16 : de_gemm;
-}
-
-/* y = x @ w, then the epilogue, in the layer's precision. */
-static int forward_gemm(int bf16, size_t m, size_t n, size_t k, const float *x,
-                        const float *w, const de_packed_b_t *wp, float *y,
-                        const de_epilogue_t *ep)
-{
-    return bf16 ? de_gemm_bf16(0, 0, m, n, k, x, k, w, n, y, n, 0, ep)
-                : de_gemm_prepacked(m, n, k, x, k, w, n, wp, y, n, 0, ep);
 }
 
 int de_dense_forward_prec(int bf16, size_t m, size_t n, size_t k,
@@ -170,15 +190,18 @@ int de_dense_forward_prec(int bf16, size_t m, size_t n, size_t k,
                           const de_act_t *act, const de_dropout_t *drop,
                           float *y, uint64_t *mask)
 {
-    if (act->kind != DE_SOFTMAX) {
-        de_epilogue_t ep = {b, *act, *drop, mask};
-        return forward_gemm(bf16, m, n, k, x, w, wp, y, &ep);
-    }
-    de_epilogue_t ep = {b, {DE_LINEAR, 0.f, 0.f, 0.f, NULL}, {0, 1.f, 0}, NULL};
-    int rc = forward_gemm(bf16, m, n, k, x, w, wp, y, &ep);
-    if (rc == DE_OK)
-        softmax_dropout(m, n, y, mask, drop);
-    return rc;
+    return forward(bf16, m, n, k, x, w, NULL, wp, b, act, drop, y, mask);
+}
+
+int de_layer_dense_forward(size_t m, const de_layer_t *L, const float *x,
+                           const de_packed_b_t *wp, const de_act_t *act,
+                           const de_dropout_t *drop, float *y, uint64_t *mask)
+{
+    if (L->qw)
+        return de_qdense_forward(m, L->n_out, L->n_in, x, L->qw, L->qcorr,
+                                 L->qscale, L->b, act, y);
+    return forward(L->bf16, m, L->n_out, L->n_in, x, L->w, L->bw, wp, L->b, act,
+                   drop, y, mask);
 }
 
 void de_backward_act(size_t m, size_t n, const de_act_t *act,

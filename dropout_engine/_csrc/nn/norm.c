@@ -401,14 +401,11 @@ int de_norm_layer_forward(size_t m, const de_layer_t *L, const float *x,
 int de_norm_layer_infer(size_t m, const de_layer_t *L, const float *x,
                         const de_dropout_t *drop, float *y, uint64_t *mask)
 {
-    const size_t n = L->n_out, k = L->n_in;
+    const size_t n = L->n_out;
     de_act_t lin;
     de_act_init(&lin, DE_LINEAR);
     const de_act_t *first = L->norm.post ? &L->act : &lin;
-    int rc = L->qw
-        ? de_qdense_forward(m, n, k, x, L->qw, L->qcorr, L->qscale, L->b, first, y)
-        : de_dense_forward_prec(L->bf16, m, n, k, x, L->w, NULL, L->b, first,
-                                &no_dropout, y, NULL);
+    int rc = de_layer_dense_forward(m, L, x, NULL, first, &no_dropout, y, NULL);
     if (rc) return rc;
     de_norm_forward_infer(&L->norm, m, n, y, y);
     if (!L->norm.post) de_bias_act(m, n, NULL, &L->act, y);

@@ -50,7 +50,7 @@ int de_layers_check(size_t n_in, size_t n_layers, const de_layer_t *layers)
             return DE_EINVAL;
         switch (L->op) {
         case DE_OP_DENSE:
-            if (!L->w && !L->qw) return DE_EINVAL;
+            if (!L->w && !L->qw && !L->bw) return DE_EINVAL;
             break;
         case DE_OP_EMBED:
             if (l || !L->w || !L->vocab || L->vocab > (1u << 24)

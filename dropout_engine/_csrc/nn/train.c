@@ -139,11 +139,12 @@ static de_dropout_t op_dropout(const de_layer_t *l, const de_dropout_t *d)
 }
 
 /* A net with an int8 layer has no float kernel to train or to run MC
- * dropout with (Python refuses first; this keeps C safe regardless). */
-static int quantized(const de_net_t *net)
+ * dropout with, one with a bfloat16 layer (bf16_too) none to train
+ * (Python refuses first; this keeps C safe regardless). */
+static int quantized(const de_net_t *net, int bf16_too)
 {
     for (size_t l = 0; l < net->n_layers; l++)
-        if (net->layers[l].qw) return 1;
+        if (net->layers[l].qw || (bf16_too && net->layers[l].bw)) return 1;
     return 0;
 }
 
@@ -277,12 +278,8 @@ static int infer_rows(const de_net_t *net, size_t m, const float *x, float *y,
         int rc = L->op != DE_OP_DENSE
             ? de_stage_forward(L, m, in, x, &none, o, NULL, NULL)
             : L->norm.kind ? de_norm_layer_infer(M, L, in, &none, o, NULL)
-            : L->qw
-            ? de_qdense_forward(M, L->n_out, L->n_in, in, L->qw, L->qcorr,
-                                L->qscale, L->b, &L->act, o)
-            : de_dense_forward_prec(L->bf16, M, L->n_out, L->n_in, in, L->w,
-                                    packed ? packed[l] : NULL, L->b,
-                                    &L->act, &none, o, NULL);
+            : de_layer_dense_forward(M, L, in, packed ? packed[l] : NULL,
+                                     &L->act, &none, o, NULL);
         if (rc) return rc;
         if (has_mask(L) && !L->inverted)
             scale(M * L->n_out, (float)(1.0 - L->rate), o, o);
@@ -423,8 +420,7 @@ static int mc_forward(const de_net_t *net, size_t rows, size_t group,
         int rc = L->op != DE_OP_DENSE
             ? de_stage_forward(L, rows, in, xs, &fd, o, NULL, mask)
             : L->norm.kind ? de_norm_layer_infer(M, L, in, &fd, o, mask)
-            : de_dense_forward_prec(L->bf16, M, L->n_out, L->n_in, in, L->w,
-                                    NULL, L->b, &L->act, &fd, o, mask);
+            : de_layer_dense_forward(M, L, in, NULL, &L->act, &fd, o, mask);
         if (rc) return rc;
         /* a copy's rows share what the whole batch shares in training */
         if (L->noise_axes)
@@ -446,7 +442,7 @@ int de_net_predict_mc(const de_net_t *net, size_t m, const float *x,
      * on a single sample runs at batch-G efficiency.  At most `chunk` rows
      * are stacked, so memory is bounded whatever `samples` is; more samples
      * than that run in groups of G merged into running statistics. */
-    if (quantized(net)) return DE_EINVAL;
+    if (quantized(net, 0)) return DE_EINVAL;
     size_t S = samples, G = S < chunk ? S : chunk;
     size_t rows = chunk / G, n_groups = (S + G - 1) / G;
     if (rows > m) rows = m;
@@ -549,7 +545,7 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
                        int weighted, const de_param_t *params)
 {
     free_train(net);
-    if (n_metrics > MAX_METRICS || quantized(net)) return DE_EINVAL;
+    if (n_metrics > MAX_METRICS || quantized(net, 1)) return DE_EINVAL;
     size_t L = net->n_layers, np = 0;
     for (size_t l = 0; l < L; l++)
         np += n_params(&net->layers[l]);

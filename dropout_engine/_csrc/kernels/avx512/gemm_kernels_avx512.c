@@ -22,16 +22,46 @@
 #define MC 132
 #define NC 2048
 
-static void ukernel(size_t kc, const float *a, const float *b, float *c,
-                    size_t ldc, int accumulate)
+/* bf16 [16 * half, 16 * half + 16) of the 32 in h widened to floats
+ * (exact: each into the top half of a zeroed dword), in one word permute. */
+static inline __m512 widen_half(__m512i h, int half)
 {
+    const __m512i idx = _mm512_set_epi16(
+        15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0,
+        7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0, 0);
+    const __m512i up = _mm512_set1_epi16(16);
+    return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(
+        0xAAAAAAAAu, half ? _mm512_add_epi16(idx, up) : idx, h));
+}
+
+static inline __m512 widen16(__m256i h)
+{
+    return widen_half(_mm512_castsi256_si512(h), 0);
+}
+
+/* The microkernel on a float (b16 = 0) or bf16 (b16 = 1) B panel: only
+ * B's loads differ, so the two give the same sums on the same values. */
+static inline __attribute__((always_inline)) void
+ukernel_any(int b16, size_t kc, const float *a, const void *bv, float *c,
+            size_t ldc, int accumulate)
+{
+    const float *b = bv;
+    const uint16_t *h = bv;
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
         c0[i] = c1[i] = _mm512_setzero_ps();
 #pragma GCC unroll 2
     for (size_t p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        __m512 b0, b1;
+        if (b16) {
+            __m512i hv = _mm512_loadu_si512(h);
+            b0 = widen_half(hv, 0);
+            b1 = widen_half(hv, 1);
+        } else {
+            b0 = _mm512_load_ps(b);
+            b1 = _mm512_load_ps(b + 16);
+        }
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             __m512 av = _mm512_set1_ps(a[i]);
@@ -40,9 +70,12 @@ static void ukernel(size_t kc, const float *a, const float *b, float *c,
         }
         a += MR;
         b += NR;
+        h += NR;
     }
     store_tile(MR, c0, c1, c, ldc, accumulate);
 }
+
+#include "frame/gemm_ukernel.inc"
 
 /* The vector words the frame's small-m and thin paths are written in. */
 typedef __m512 vfloat;
@@ -63,6 +96,11 @@ typedef __mmask16 vmask;
 static inline vmask v_first(size_t left)
 {
     return left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+}
+
+static inline vfloat v_load_bf16_first(const uint16_t *p, size_t left)
+{
+    return widen16(_mm256_maskz_loadu_epi16(v_first(left), p));
 }
 
 #include "frame/gemm_small_m.inc"
@@ -121,7 +159,8 @@ pack_t16(const float *s, size_t sr, size_t kc, size_t R, float *dst,
 #include "frame/gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
-                                                  small_m, small_m_bt, pack_a, pack_b, thin};
+                                                  small_m, small_m_bt, pack_a, pack_b, thin,
+                                                  small_m_wbf16, ukernel_wbf16};
 
 /* de_gemm_bf16's emulation on this ISA: the float kernel above on panels
  * rounded to bfloat16, under FTZ/DAZ (frame/gemm_bf16.inc). */
@@ -131,7 +170,8 @@ const de_gemm_kernels_t de_gemm_kernels_avx512 = {MR, NR, KC, MC, NC, ukernel,
 #include "frame/gemm_bf16.inc"
 
 const de_gemm_kernels_t de_gemm_bf16_avx512 = {MR, NR, DE_BF16_KC, MC, NC, ukernel_bf16,
-                                             NULL, NULL, pack_a_bf16, pack_b_bf16, NULL, 0};
+                                             NULL, NULL, pack_a_bf16, pack_b_bf16, NULL,
+                                             NULL, NULL, 0};
 
 /* The k-pair panels of the VDPBF16PS kernel (kernels/avx512bf16/, the same
  * 12 x 32 tile): packing needs only AVX-512F, and lives here beside

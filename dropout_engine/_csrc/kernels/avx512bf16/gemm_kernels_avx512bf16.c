@@ -62,4 +62,4 @@ _Static_assert(MR <= DE_GEMM_MAX_MR && NR <= DE_GEMM_MAX_NR &&
 
 const de_gemm_kernels_t de_gemm_bf16_avx512bf16 = {MR, NR, DE_BF16_KC, MC, NC, ukernel,
                                                    NULL, NULL, de_bf16_pack_a_pairs,
-                                                   de_bf16_pack_b_pairs, NULL, 1};
+                                                   de_bf16_pack_b_pairs, NULL, NULL, NULL, 1};

@@ -11,7 +11,12 @@
  * small_m_bt: the same with B transposed, as dot products.  Both are this
  * file's own scalar loops rather than frame/gemm_small_m.inc, whose masked
  * vector loads the baseline ISAs do not have; gcc vectorises these instead.
+ *
+ * The _bf16 variants (B stored as bfloat16) are the same templates with B's
+ * loads widened (b16 a compile-time constant): the same operations on the
+ * widened values.
  */
+#include "frame/bf16.h"
 #include "frame/dispatch.h"
 
 #define MR 6
@@ -20,35 +25,46 @@
 #define MC 96
 #define NC 2048
 
-static void ukernel(size_t kc, const float *restrict a,
-                    const float *restrict b, float *restrict c, size_t ldc,
-                    int accumulate)
+/* Element i of B: a float, or (b16) a bf16 widened. */
+static inline __attribute__((always_inline)) float
+b_at(int b16, const void *restrict b, size_t i)
+{
+    return b16 ? de_f32_from_bf16(((const uint16_t *)b)[i])
+               : ((const float *)b)[i];
+}
+
+static inline __attribute__((always_inline)) void
+ukernel_any(int b16, size_t kc, const float *restrict a,
+            const void *restrict b, float *restrict c, size_t ldc,
+            int accumulate)
 {
     float acc[MR][NR] __attribute__((aligned(64))) = {{0}};
-    for (size_t p = 0; p < kc; p++, a += MR, b += NR)
+    for (size_t p = 0; p < kc; p++, a += MR)
         for (int i = 0; i < MR; i++)
             for (int j = 0; j < NR; j++)
-                acc[i][j] += a[i] * b[j];
+                acc[i][j] += a[i] * b_at(b16, b, p * NR + j);
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++)
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
-static void small_m(size_t m, size_t w, size_t k, const float *a, size_t rsa,
-                    size_t csa, const float *b, size_t ldb, float *c,
-                    size_t ldc)
+#include "frame/gemm_ukernel.inc"
+
+static inline __attribute__((always_inline)) void
+small_m_any(int b16, size_t m, size_t w, size_t k, const float *a, size_t rsa,
+            size_t csa, const void *b, size_t ldb, float *c, size_t ldc)
 {
     size_t p = 0;
     for (; p + 4 <= k; p += 4) {
-        const float *b0 = b + p * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb,
-                    *b3 = b2 + ldb;
+        size_t r0 = p * ldb, r1 = r0 + ldb, r2 = r1 + ldb, r3 = r2 + ldb;
         for (size_t i = 0; i < m; i++) {
             const float *ai = a + i * rsa + p * csa;
             float a0 = ai[0], a1 = ai[csa], a2 = ai[2 * csa], a3 = ai[3 * csa];
             float *restrict ci = c + i * ldc;
             for (size_t j = 0; j < w; j++)
-                ci[j] = (((p ? ci[j] : 0.f) + a0 * b0[j]) + a1 * b1[j] +
-                         a2 * b2[j]) + a3 * b3[j];
+                ci[j] = (((p ? ci[j] : 0.f) + a0 * b_at(b16, b, r0 + j)) +
+                         a1 * b_at(b16, b, r1 + j) + a2 * b_at(b16, b, r2 + j)) +
+                        a3 * b_at(b16, b, r3 + j);
         }
     }
     for (; p < k; p++)
@@ -56,8 +72,22 @@ static void small_m(size_t m, size_t w, size_t k, const float *a, size_t rsa,
             float ap = a[i * rsa + p * csa];
             float *restrict ci = c + i * ldc;
             for (size_t j = 0; j < w; j++)
-                ci[j] = (p ? ci[j] : 0.f) + ap * b[p * ldb + j];
+                ci[j] = (p ? ci[j] : 0.f) + ap * b_at(b16, b, p * ldb + j);
         }
+}
+
+static void small_m(size_t m, size_t w, size_t k, const float *a, size_t rsa,
+                    size_t csa, const float *b, size_t ldb, float *c,
+                    size_t ldc)
+{
+    small_m_any(0, m, w, k, a, rsa, csa, b, ldb, c, ldc);
+}
+
+static void small_m_wbf16(size_t m, size_t w, size_t k, const float *a,
+                         size_t rsa, size_t csa, const uint16_t *b, size_t ldb,
+                         float *c, size_t ldc)
+{
+    small_m_any(1, m, w, k, a, rsa, csa, b, ldb, c, ldc);
 }
 
 /* Dot products for op(B) = B^T, in 8 k-lanes (a loop gcc vectorises
@@ -84,7 +114,8 @@ static void small_m_bt(size_t m, size_t w, size_t k, const float *a,
 #include "frame/gemm_pack.inc"
 
 const de_gemm_kernels_t de_gemm_kernels_generic = {MR, NR, KC, MC, NC, ukernel,
-                                                   small_m, small_m_bt, pack_a, pack_b, NULL};
+                                                   small_m, small_m_bt, pack_a, pack_b, NULL,
+                                                   small_m_wbf16, ukernel_wbf16};
 
 /* ------------------------------------------------------------ bfloat16
  * de_gemm_bf16's portable emulation (any CPU: no FMA, no MXCSR needed).
@@ -124,4 +155,5 @@ static void ukernel_bf16(size_t kc, const float *restrict a,
 }
 
 const de_gemm_kernels_t de_gemm_bf16_generic = {MR, NR, DE_BF16_KC, MC, NC, ukernel_bf16,
-                                                NULL, NULL, pack_a_bf16, pack_b_bf16, NULL, 0};
+                                                NULL, NULL, pack_a_bf16, pack_b_bf16, NULL,
+                                                NULL, NULL, 0};
