@@ -141,6 +141,20 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
             const float *a, size_t lda, const float *b, size_t ldb,
             float *c, size_t ldc, int accumulate, const de_epilogue_t *ep);
 
+/* The same with no epilogue, accumulate 0, and a callback: done->fn(ctx,
+ * i0, i1, j0, j1) is called once for every block of C whose elements
+ * (rows [i0, i1) x columns [j0, j1)) hold their final sums, by the thread
+ * that computed them, right after (while the block is in cache).  The
+ * blocks partition C; how it is cut depends on the path and the thread
+ * count, so what fn does to an element must depend on nothing else. */
+typedef struct {
+    void (*fn)(const void *ctx, size_t i0, size_t i1, size_t j0, size_t j1);
+    const void *ctx;
+} de_gemm_hook_t;
+int de_gemm_hooked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                   const float *a, size_t lda, const float *b, size_t ldb,
+                   float *c, size_t ldc, const de_gemm_hook_t *done);
+
 /* Prepacked B (inference weights).  de_gemm packs op(B) into micro-panels at
  * every call; a weight matrix that does not change can be packed once.
  * de_gemm_pack_b packs B (k x n, row stride ldb, not transposed) into the
@@ -322,6 +336,9 @@ typedef struct {
     float rho;          /* RMSprop */
     int centered;       /* RMSprop */
     float weight_decay; /* decoupled, Keras's base-optimizer rule (AdamW) */
+    int unfused;        /* de_net_train: update Dense kernels in a pass after
+                           the backward, not in their gradient GEMMs (the
+                           same bits; for tests and timing) */
 } de_optim_t;
 
 /* One trainable array and what is applied to it around each update.
@@ -349,6 +366,15 @@ double de_param_penalty(const de_param_t *p);
  * arithmetic is independent of the split. */
 void de_param_update(const de_optim_t *o, double lr, int64_t step,
                      const de_param_t *p, float *grad);
+
+/* A kernel's weight gradient and its update in one: grad [rows x cols] =
+ * x^T dz (x [m x rows], dz [m x cols], both row-major), each block of it
+ * updated as de_param_update would (the same bits) by the thread whose
+ * GEMM finished it, while it is in cache; then MaxNorm.  Saves the
+ * separate pass over w, grad and the slots. */
+int de_param_update_gemm(const de_optim_t *o, double lr, int64_t step,
+                         const de_param_t *p, size_t m, const float *x,
+                         const float *dz, float *grad);
 
 /* ---------------------------------------------------------------- noise.c */
 enum { DE_NOISE_DROPOUT = 0, DE_NOISE_GAUSSIAN, DE_NOISE_ALPHA,

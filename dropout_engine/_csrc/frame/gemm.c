@@ -47,6 +47,11 @@
  * build for block (pc, jc) are exactly the run at bp + pc * round_up(n, NR)
  * + jc * kc: the same floats, the same microkernel calls, the same sums.
  *
+ * Hook (de_gemm_hooked): after the last KC block of an (MC x NC) block,
+ * of a thin path's MC rows, of a small-m region, the frame hands the
+ * block to the caller's function (the weight-gradient GEMM's optimizer
+ * update, nn/optim.c), on the thread that finished it.
+ *
  * Memory: one 64-byte-aligned workspace per thread (static __thread), grown
  * on demand and reused, so steady-state calls allocate nothing; freed when
  * its thread exits.
@@ -75,6 +80,7 @@ typedef struct {
     const de_kernel_table_t *kt;   /* read once per call */
     size_t col_unit;               /* thread regions start at multiples */
     const float *bp;               /* op(B) prepacked for kt, or NULL */
+    const de_gemm_hook_t *done;    /* called on each finished block, or NULL */
 } gemm_t;
 
 static size_t min_sz(size_t x, size_t y) { return x < y ? x : y; }
@@ -164,6 +170,8 @@ static void macro_kernel(const gemm_t *g, size_t ic, size_t mc, size_t jc,
                                     nr, rows_state + ir);
         }
     }
+    if (last && g->done)   /* the whole block, still in L2 */
+        g->done->fn(g->done->ctx, ic, ic + mc, jc, jc + nc);
 }
 
 /* The whole loop nest on rows [i0, i1) x columns [j0, j1) of C. */
@@ -307,6 +315,8 @@ static int small_region(const gemm_t *g, size_t j0, size_t j1)
             g->kt->ew->epilogue(g->ep, g->n, g->c + j, g->ldc, 0, j, m,
                                 min_sz(DE_RNG_SEGMENT, j1 - j), rs);
     }
+    if (g->done)
+        g->done->fn(g->done->ctx, 0, m, j0, j1);
     return DE_OK;
 }
 
@@ -369,6 +379,8 @@ static int thin_rows(const gemm_t *g, size_t i0, size_t i1)
                     g->kt->ew->epilogue(g->ep, n, c, g->ldc, ic + ir, 0, mr, n,
                                         rs + ir);
             }
+            if (last && g->done)
+                g->done->fn(g->done->ctx, ic, ic + mc, 0, n);
         }
     }
     return DE_OK;
@@ -416,6 +428,8 @@ static int run(gemm_t *g)
                 g->kt->ew->epilogue(ep, n, c + i * ldc + j, ldc, i, j, 1,
                                     min_sz(DE_RNG_SEGMENT, n - j), &rs);
         }
+        if (g->done)
+            g->done->fn(g->done->ctx, 0, m, 0, n);
         return DE_OK;
     }
     /* Thread count from the work alone (never from k's blocking), so the
@@ -440,6 +454,15 @@ int de_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
     gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c,
                 accumulate, ep, de_kt,
                 (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT, NULL};
+    return run(&g);
+}
+
+int de_gemm_hooked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                   const float *a, size_t lda, const float *b, size_t ldb,
+                   float *c, size_t ldc, const de_gemm_hook_t *done)
+{
+    gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c, 0, NULL,
+                de_kt, COL_UNIT, NULL, done};
     return run(&g);
 }
 
