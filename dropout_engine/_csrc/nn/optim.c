@@ -89,14 +89,13 @@ static void constrain(const de_param_t *p)
 typedef struct {
     const de_optim_t *o;
     const de_param_t *p;
-    float *g;              /* the gradient, rows x cols like p->w */
     float lr, alpha;       /* alpha: Adam's bias-corrected rate */
 } step_t;
 
 static step_t step_of(const de_optim_t *o, double lr, int64_t step,
-                      const de_param_t *p, float *g)
+                      const de_param_t *p)
 {
-    step_t s = {o, p, g, (float)lr, 0.f};
+    step_t s = {o, p, (float)lr, 0.f};
     if (o->kind == DE_OPT_ADAM) {
         double t = (double)step + 1.0;
         s.alpha = (float)(lr * sqrt(1.0 - pow(o->beta_2, t))
@@ -105,39 +104,46 @@ static step_t step_of(const de_optim_t *o, double lr, int64_t step,
     return s;
 }
 
-/* The update rules over elements [i0, i1); one loop per rule, free of
- * branches so that the compiler vectorises it. */
-static void update_range(const step_t *st, long i0, long i1)
+/* A slot's elements from `off` on (NULL where the optimizer has none). */
+static float *at(float *slot, size_t off)
+{
+    return slot ? slot + off : NULL;
+}
+
+/* The update rules over the n elements from `off` on, whose gradient is
+ * g[0..n) (read, and written by the regularizers); one loop per rule, free
+ * of branches so that the compiler vectorises it. */
+static void update_range(const step_t *st, size_t off, float *g, long n)
 {
     const de_optim_t *o = st->o;
     const de_param_t *p = st->p;
     const float lr = st->lr, alpha = st->alpha;
-    float *g = st->g;
-    float *w = p->w, *s0 = p->slot[0], *s1 = p->slot[1], *s2 = p->slot[2];
+    float *w = p->w + off, *s0 = at(p->slot[0], off);
+    float *s1 = at(p->slot[1], off), *s2 = at(p->slot[2], off);
     const float l1 = p->l1, l2x2 = 2.f * p->l2, wd = o->weight_decay * lr;
     const float mom = o->momentum, b1 = o->beta_1, b2 = o->beta_2;
     const float eps = o->epsilon, rho = o->rho;
     if (l1 != 0.f || l2x2 != 0.f)
-        for (long i = i0; i < i1; i++)
+        for (long i = 0; i < n; i++)
             g[i] += l1 * (float)((w[i] > 0.f) - (w[i] < 0.f)) + l2x2 * w[i];
     if (wd != 0.f)
-        for (long i = i0; i < i1; i++) w[i] -= w[i] * wd;
+        for (long i = 0; i < n; i++) w[i] -= w[i] * wd;
     if (o->kind == DE_OPT_SGD && mom == 0.f) {
-        for (long i = i0; i < i1; i++) w[i] -= g[i] * lr;
+        for (long i = 0; i < n; i++) w[i] -= g[i] * lr;
     } else if (o->kind == DE_OPT_SGD && o->nesterov) {
-        for (long i = i0; i < i1; i++) {
+        for (long i = 0; i < n; i++) {
             float m = s0[i] * mom - g[i] * lr;
             s0[i] = m;
             w[i] += m * mom - g[i] * lr;
         }
     } else if (o->kind == DE_OPT_SGD) {
-        for (long i = i0; i < i1; i++) {
+        for (long i = 0; i < n; i++) {
             float m = s0[i] * mom - g[i] * lr;
             s0[i] = m;
             w[i] += m;
         }
     } else if (o->kind == DE_OPT_ADAM) {
-        for (long i = i0; i < i1; i++) {
+        for (long i = 0; i < n; i++) {
             float m = s0[i] + (g[i] - s0[i]) * (1.f - b1);
             float v = s1[i] + (g[i] * g[i] - s1[i]) * (1.f - b2);
             s0[i] = m;
@@ -146,7 +152,7 @@ static void update_range(const step_t *st, long i0, long i1)
         }
     } else {
         /* RMSprop: velocity in s0, momentum in s1, mean gradient in s2. */
-        for (long i = i0; i < i1; i++) {
+        for (long i = 0; i < n; i++) {
             float v = rho * s0[i] + (1.f - rho) * g[i] * g[i];
             float a = o->centered ? rho * s2[i] + (1.f - rho) * g[i] : 0.f;
             s0[i] = v;
@@ -161,14 +167,14 @@ static void update_range(const step_t *st, long i0, long i1)
     }
 }
 
-/* Elements [i0, i1): the regularizers, the update, then NonNeg (MaxNorm
- * is constrain's, after the whole array). */
-static void step_range(const step_t *st, long i0, long i1)
+/* The n elements from `off` on (gradient g[0..n)): the regularizers, the
+ * update, then NonNeg (MaxNorm is constrain's, after the whole array). */
+static void step_range(const step_t *st, size_t off, float *g, long n)
 {
-    update_range(st, i0, i1);
+    update_range(st, off, g, n);
     if (st->p->constraint == DE_CONSTRAINT_NONNEG) {
-        float *w = st->p->w;
-        for (long i = i0; i < i1; i++) w[i] = w[i] >= 0.f ? w[i] : 0.f;
+        float *w = st->p->w + off;
+        for (long i = 0; i < n; i++) w[i] = w[i] >= 0.f ? w[i] : 0.f;
     }
 }
 
@@ -184,7 +190,7 @@ void de_param_update(const de_optim_t *o, double lr, int64_t step,
                      const de_param_t *p, float *g)
 {
     const long n = (long)(p->rows * p->cols);
-    const step_t st = step_of(o, lr, step, p, g);
+    const step_t st = step_of(o, lr, step, p);
     int nt = n >= PAR_MIN ? de_threads() : 1;
     /* Contiguous slices, 16-float aligned: the same per-element arithmetic
      * as one thread, so the result is the same. */
@@ -192,27 +198,28 @@ void de_param_update(const de_optim_t *o, double lr, int64_t step,
         long t = DE_TEAM_ID(), T = DE_TEAM_SIZE();
         long per = ((n + T - 1) / T + 15) / 16 * 16;
         long i0 = t * per, i1 = i0 + per < n ? i0 + per : n;
-        if (i0 < i1) step_range(&st, i0, i1);
+        if (i0 < i1) step_range(&st, (size_t)i0, g + i0, i1 - i0);
     });
     finish(p);
 }
 
-/* The GEMM's callback: rows [i0, i1) x columns [j0, j1) of the gradient
- * are final; update those elements, one row segment at a time. */
-static void step_block(const void *ctx, size_t i0, size_t i1, size_t j0,
-                       size_t j1)
+/* The GEMM's callback: v (row stride ldv) holds the final gradient of
+ * rows [i0, i1) x columns [j0, j1); update those elements, one row
+ * segment at a time. */
+static void step_block(const void *ctx, float *v, size_t ldv, size_t i0,
+                       size_t i1, size_t j0, size_t j1)
 {
     const step_t *st = ctx;
     const size_t cols = st->p->cols;
     for (size_t i = i0; i < i1; i++)
-        step_range(st, (long)(i * cols + j0), (long)(i * cols + j1));
+        step_range(st, i * cols + j0, v + (i - i0) * ldv, (long)(j1 - j0));
 }
 
 int de_param_update_gemm(const de_optim_t *o, double lr, int64_t step,
                          const de_param_t *p, size_t m, const float *x,
                          const float *dz, float *g)
 {
-    const step_t st = step_of(o, lr, step, p, g);
+    const step_t st = step_of(o, lr, step, p);
     const de_gemm_hook_t hook = {step_block, &st};
     size_t k = p->rows, n = p->cols;
     int rc = de_gemm_hooked(1, 0, k, n, m, x, k, dz, n, g, n, &hook);
