@@ -696,6 +696,21 @@ static void gather(de_net_t *net, const float *x, const float *t,
     });
 }
 
+/* Some Dense kernel is another param's array too (a layer used twice):
+ * its update needs every use's gradient, and a fused one would change the
+ * kernel under the dx of its use below. */
+static int shared_kernels(const de_net_t *net)
+{
+    size_t p = 0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        if (net->layers[l].op == DE_OP_DENSE)
+            for (size_t q = 0; q < net->n_params; q++)
+                if (q != p && net->params[q].w == net->params[p].w) return 1;
+        p += n_params(&net->layers[l]);
+    }
+    return 0;
+}
+
 /* Every param's update but the Dense kernels' when backward fused those. */
 static void update_params(de_net_t *net, const de_optim_t *opt, double lr,
                           int64_t step, int fused)
@@ -722,6 +737,12 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
     size_t k = net->layers[net->n_layers - 1].n_out;
     const float *out = net->out[net->n_layers - 1];
     long done = 0;
+    /* Dense kernels are updated in their gradient GEMMs (optim.c), unless
+     * the gradients are first summed over the processes (MPI), a kernel
+     * is shared, or opt->unfused asks for the separate pass (the tests'
+     * reference).  A gradient clipnorm or accumulation would need the
+     * whole gradient first too (the optimizers refuse them today). */
+    const de_optim_t *fo = ar || opt->unfused || shared_kernels(net) ? NULL : opt;
     if (!sw != !net->weighted) return DE_EINVAL;
     if (ar && (B + (size_t)ar->size - 1) / (size_t)ar->size > net->batch)
         return DE_EINVAL;
@@ -750,12 +771,6 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
             st[1 + i] = (float)(sums[1 + i] / (double)mb);
         if (!isfinite(st[0])) break;
         double lr = de_optim_lr(opt, step);
-        /* Dense kernels are updated in their gradient GEMMs (optim.c),
-         * unless the gradients are first summed over the processes (MPI)
-         * or opt->unfused asks for the separate pass (the tests' reference).
-         * A gradient clipnorm or accumulation would need the whole
-         * gradient first too (the optimizers refuse them today). */
-        const de_optim_t *fo = ar || opt->unfused ? NULL : opt;
         rc = backward(net, m, fo, lr, step);
         if (ar) {               /* waits for every started sum, even on error */
             int rf = ar_finish(net);
