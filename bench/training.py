@@ -46,13 +46,22 @@ def _paired(key, net, x, y, threads, epochs, pairs):
     """Rows: the median over `pairs` paired runs of ours / torch (when
     PAIRED says so) and of ours / ours with the unfused update."""
     import statistics
+    import time
+
+    def settled(fn, *args, **kw):
+        # a thread pool (torch's, libgomp's) spins a while after its last
+        # call and would tax whoever runs next
+        time.sleep(0.3)
+        return fn(*args, **kw)
     runs = []
-    for _ in range(pairs):
-        fused = ours.train_samples_per_s(net, x, y, threads, epochs)
-        unfused = ours.train_samples_per_s(net, x, y, threads, epochs, unfused=True)
-        torch = (torch_peer.train_samples_per_s(net, x, y, threads, epochs)
+    for i in range(pairs):
+        # the order alternates, so that neither of ours always runs first
+        order = (False, True) if i % 2 == 0 else (True, False)
+        mine = {u: settled(ours.train_samples_per_s, net, x, y, threads, epochs,
+                           unfused=u) for u in order}
+        torch = (settled(torch_peer.train_samples_per_s, net, x, y, threads, epochs)
                  if PAIRED[key] else None)
-        runs.append((fused, unfused, torch))
+        runs.append((mine[False], mine[True], torch))
     rows = []
 
     def row(bench, peer_name, i, j):
