@@ -46,10 +46,13 @@ def _build(net, schedule):
 
 
 def train_samples_per_s(net, x, y, threads, epochs, schedule=None,
-                        policy="float32"):
+                        policy="float32", unfused=False):
+    """unfused: update the Dense kernels in a pass after the backward, not
+    in their weight-gradient GEMMs (the same bits; for the paired ratio)."""
     import dropout_engine as de
     de.set_num_threads(threads)
     model = _model(net, schedule, policy)
+    model.optimizer._unfused_update = unfused
     model.fit(x, y, batch_size=net.batch, epochs=1, verbose=0)  # warm-up
     best = np.inf
     for _ in range(epochs):

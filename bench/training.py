@@ -12,6 +12,11 @@ SCHEDULED = ("W2",)
 # mixed_bfloat16 training (issue 14) of these, against our float32 (paired
 # runs, alternating, the median ratio) and torch's float32 and bf16 autocast.
 MIXED = ("W1", "W2")
+# Paired runs (ours, ours with the unfused update, torch, back to back; the
+# median of the per-pair ratios, steadier than one run on a shared machine):
+# workload -> whether torch is in the pairs too.
+PAIRED = {"W1": True, "W2": False}
+PAIRS = 5
 
 
 def _sklearn(net, x, y, threads, epochs):
@@ -35,6 +40,44 @@ def _sklearn(net, x, y, threads, epochs):
             clf.partial_fit(x, yy, classes=sorted(set(yy.tolist())))
             best = min(best, time.perf_counter() - t0)
     return len(x) / best
+
+
+def _paired(key, net, x, y, threads, epochs, pairs):
+    """Rows: the median over `pairs` paired runs of ours / torch (when
+    PAIRED says so) and of ours / ours with the unfused update."""
+    import statistics
+    import time
+
+    def settled(fn, *args, **kw):
+        # a thread pool (torch's, libgomp's) spins a while after its last
+        # call and would tax whoever runs next
+        time.sleep(0.3)
+        return fn(*args, **kw)
+    runs = []
+    for i in range(pairs):
+        # the order alternates, so that neither of ours always runs first
+        order = (False, True) if i % 2 == 0 else (True, False)
+        mine = {u: settled(ours.train_samples_per_s, net, x, y, threads, epochs,
+                           unfused=u) for u in order}
+        torch = (settled(torch_peer.train_samples_per_s, net, x, y, threads, epochs)
+                 if PAIRED[key] else None)
+        runs.append((mine[False], mine[True], torch))
+    rows = []
+
+    def row(bench, peer_name, i, j):
+        ratios = sorted(r[i] / r[j] for r in runs)
+        med = statistics.median(ratios)
+        rows.append(dict(bench=bench, case=f"batch {net.batch}, {pairs} pairs",
+                         threads=threads, ours=statistics.median(r[i] for r in runs),
+                         peer=statistics.median(r[j] for r in runs), unit="samples/s",
+                         peer_name=f"{peer_name} (median of paired ratios, "
+                                   f"{ratios[0]:.2f}-{ratios[-1]:.2f})",
+                         spread=(ratios[-1] - ratios[0]) / med, ratio=med,
+                         ratios=ratios))
+    if runs[0][2] is not None:
+        row(f"train {key} paired", "torch", 0, 2)
+    row(f"train {key} fused update", "ours, unfused update", 0, 1)
+    return rows
 
 
 def run(threads, quick):
@@ -62,6 +105,8 @@ def run(threads, quick):
                              threads=threads, ours=mine, peer=theirs or float("nan"),
                              unit="samples/s", peer_name=name if theirs else f"{name} (absent)",
                              spread=0.0, ratio=(mine / theirs) if theirs else float("nan")))
+        if key in PAIRED:
+            rows += _paired(key, net, x, y, threads, epochs, 3 if quick else PAIRS)
         for sched in ours.SCHEDULES if key in SCHEDULED else ():
             timed = ours.train_samples_per_s(net, x, y, threads, epochs, sched)
             rows.append(dict(bench=f"train {key} {sched}", case=f"batch {net.batch}",

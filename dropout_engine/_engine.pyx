@@ -424,6 +424,7 @@ cdef extern from "engine.h" nogil:
         float rho
         int centered
         float weight_decay
+        int unfused
     ctypedef struct de_param_t:
         float *w
         size_t rows, cols
@@ -496,6 +497,9 @@ cdef extern from "engine.h" nogil:
     double de_param_penalty(const de_param_t *p)
     void de_param_update(const de_optim_t *o, double lr, int64_t step,
                          const de_param_t *p, float *grad)
+    int de_param_update_gemm(const de_optim_t *o, double lr, int64_t step,
+                             const de_param_t *p, size_t m, const float *x,
+                             const float *dz, float *grad)
     de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
                             uint64_t in_seed, size_t n_layers,
                             const de_layer_t *layers)
@@ -601,6 +605,7 @@ cdef int _fill_optim(de_optim_t *o, dict c) except -1:
     o.rho = c.get("rho", 0.9)
     o.centered = c.get("centered", False)
     o.weight_decay = c.get("weight_decay", 0.0)
+    o.unfused = c.get("unfused", False)
 
 
 cdef void _fill_param(de_param_t *p, dict c):
@@ -699,6 +704,29 @@ def param_update(dict opt, int64_t step, dict param, float[::1] grad):
     cdef double lr = de_optim_lr(&o, step)
     with nogil:
         de_param_update(&o, lr, step, &p, &grad[0])
+
+
+def param_update_gemm(dict opt, int64_t step, dict param,
+                      const float[:, ::1] x, const float[:, ::1] dz,
+                      float[:, ::1] grad):
+    """grad = x.T @ dz and the optimizer step on param["w"] (2-D), fused
+    as the C loop runs a Dense kernel's (for tests)."""
+    cdef de_optim_t o
+    cdef de_param_t p
+    w = param["w"]
+    if (w.ndim != 2 or x.shape[0] != dz.shape[0] or x.shape[1] != w.shape[0]
+            or dz.shape[1] != w.shape[1] or grad.shape[0] != w.shape[0]
+            or grad.shape[1] != w.shape[1]):
+        raise ValueError(f"param_update_gemm: w {w.shape}, x {x.shape}, "
+                         f"dz {dz.shape}, grad {grad.shape} do not fit")
+    _fill_optim(&o, opt)
+    _fill_param(&p, param)
+    cdef double lr = de_optim_lr(&o, step)
+    cdef int rc
+    with nogil:
+        rc = de_param_update_gemm(&o, lr, step, &p, x.shape[0], &x[0, 0],
+                                  &dz[0, 0], &grad[0, 0])
+    _check(rc)
 
 
 # Rows of a predict big enough for the packed GEMM path (any m > 4 does).

@@ -41,6 +41,9 @@ class Optimizer:
     """Base class.  Subclasses set ``_kind``, ``_n_slots`` and ``_hyper``."""
     _kind = None
     _n_slots = 0
+    # True: the C loop updates Dense kernels in a pass after the backward,
+    # not in their weight-gradient GEMMs: the same bits (tests compare them).
+    _unfused_update = False
 
     def __init__(self, learning_rate, weight_decay=None, name=None, **kwargs):
         unsupported = {k: v for k, v in kwargs.items() if v is not None
@@ -97,7 +100,8 @@ class Optimizer:
         """The de_optim_t fields for the next C call: the schedule's
         parameters (C evaluates it per batch), or the rate of this batch."""
         c = dict(self._hyper(), kind=self._kind,
-                 weight_decay=self.weight_decay or 0.0)
+                 weight_decay=self.weight_decay or 0.0,
+                 unfused=self._unfused_update)
         s = None if self._schedule is None else self._schedule._c_config()
         if s is not None:
             c["schedule"] = s

@@ -155,6 +155,23 @@ int de_gemm_bf16(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 int de_bf16_native_available(void);
 void de_bf16_set_native(int on);
 const char *de_bf16_kernel(void);
+/* The same with no epilogue, accumulate 0, and a callback instead of a
+ * result: done->fn(ctx, v, ldv, i0, i1, j0, j1) is called once for every
+ * block of the product, rows [i0, i1) x columns [j0, j1), with its final
+ * sums at v (row stride ldv; fn may overwrite them), by the thread that
+ * computed them, right after (while they are in cache).  v is in C or in
+ * the frame's scratch: on return C's contents are unspecified (it is the
+ * product's scratch).  The blocks partition the product; how it is cut
+ * depends on the path and the thread count, so what fn does to an element
+ * must depend on nothing else. */
+typedef struct {
+    void (*fn)(const void *ctx, float *v, size_t ldv, size_t i0, size_t i1,
+               size_t j0, size_t j1);
+    const void *ctx;
+} de_gemm_hook_t;
+int de_gemm_hooked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                   const float *a, size_t lda, const float *b, size_t ldb,
+                   float *c, size_t ldc, const de_gemm_hook_t *done);
 
 /* Prepacked B (inference weights).  de_gemm packs op(B) into micro-panels at
  * every call; a weight matrix that does not change can be packed once.
@@ -361,6 +378,9 @@ typedef struct {
     float rho;          /* RMSprop */
     int centered;       /* RMSprop */
     float weight_decay; /* decoupled, Keras's base-optimizer rule (AdamW) */
+    int unfused;        /* de_net_train: update Dense kernels in a pass after
+                           the backward, not in their gradient GEMMs (the
+                           same bits; for tests and timing) */
 } de_optim_t;
 
 /* One trainable array and what is applied to it around each update.
@@ -388,6 +408,16 @@ double de_param_penalty(const de_param_t *p);
  * arithmetic is independent of the split. */
 void de_param_update(const de_optim_t *o, double lr, int64_t step,
                      const de_param_t *p, float *grad);
+
+/* A kernel's weight gradient and its update in one: the gradient x^T dz
+ * (x [m x rows], dz [m x cols], both row-major), each block of it applied
+ * as de_param_update would apply it (the same bits) by the thread whose
+ * GEMM finished it, while it is in cache; then MaxNorm.  grad: rows x cols
+ * floats of scratch (its contents after are unspecified).  Saves the
+ * separate pass over w, the gradient and the slots. */
+int de_param_update_gemm(const de_optim_t *o, double lr, int64_t step,
+                         const de_param_t *p, size_t m, const float *x,
+                         const float *dz, float *grad);
 
 /* ---------------------------------------------------------------- noise.c */
 enum { DE_NOISE_DROPOUT = 0, DE_NOISE_GAUSSIAN, DE_NOISE_ALPHA,

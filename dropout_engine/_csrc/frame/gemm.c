@@ -54,6 +54,14 @@
  * the thin path, into the workspace per KC block.  Every element thus sees
  * the float path's arithmetic on the widened values, bit for bit.
  *
+ * Hook (de_gemm_hooked): the frame hands each finished part of C to the
+ * caller's function (the weight-gradient GEMM's optimizer update,
+ * nn/optim.c) on the thread that finished it, while it is in cache: in the
+ * packed path a band of MR rows of an (MC x NC) block after its last KC
+ * block (the block is then run band by band, jr inside ir; with one KC
+ * block the sums go to a band of scratch, never to C), in the thin path a
+ * tile, in the small-m path a thread's columns.
+ *
  * Memory: one 64-byte-aligned workspace per thread (static __thread), grown
  * on demand and reused, so steady-state calls allocate nothing; freed when
  * its thread exits.
@@ -85,6 +93,7 @@ typedef struct {
     const float *bp;               /* op(B) prepacked for kt, or NULL */
     const uint16_t *b16;           /* bf16 B (b unused, tb == 0), or NULL */
     const uint16_t *bp16;          /* b16 prepacked for kt, or NULL */
+    const de_gemm_hook_t *done;    /* called on each finished block, or NULL */
 } gemm_t;
 
 static size_t min_sz(size_t x, size_t y) { return x < y ? x : y; }
@@ -175,6 +184,28 @@ static inline void ukernel(const gemm_t *g, size_t kc, const float *a,
         g->kt->gemm->ukernel(kc, a, (const float *)bp + at, c, ldc, acc);
 }
 
+/* One micro-tile: c[mr x nr] (row stride ldc) = (acc ? c : 0) + a @ B's
+ * panel at `at`.  An edge tile runs the full microkernel into an aligned
+ * scratch tile whose valid part is then stored, so its arithmetic is a
+ * full tile's. */
+static void micro_tile(const gemm_t *g, size_t kc, const float *a,
+                       const void *bp, size_t at, float *c, size_t ldc,
+                       size_t mr, size_t nr, int acc)
+{
+    const de_gemm_kernels_t *gk = g->kt->gemm;
+    const size_t NR = (size_t)gk->nr;
+    float tile[DE_GEMM_MAX_MR * DE_GEMM_MAX_NR] __attribute__((aligned(64)));
+    if (mr == (size_t)gk->mr && nr == NR) {
+        ukernel(g, kc, a, bp, at, c, ldc, acc);
+        return;
+    }
+    ukernel(g, kc, a, bp, at, tile, NR, 0);
+    for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < nr; j++)
+            c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j]
+                                 : tile[i * NR + j];
+}
+
 /* All micro-tiles of one (MC x NC) block for KC block pc. */
 static void macro_kernel(const gemm_t *g, size_t ic, size_t mc, size_t jc,
                          size_t nc, size_t pc, size_t kc, const float *ap,
@@ -185,27 +216,45 @@ static void macro_kernel(const gemm_t *g, size_t ic, size_t mc, size_t jc,
     const int acc = g->accumulate || pc > 0;
     const int last = pc + kc >= g->k;
     const size_t ks = gk->pairs ? (kc + 1) / 2 : kc;   /* slots per k row */
-    float tile[DE_GEMM_MAX_MR * DE_GEMM_MAX_NR] __attribute__((aligned(64)));
 
     for (size_t jr = 0; jr < nc; jr += NR) {
         size_t nr = min_sz(NR, nc - jr);
         for (size_t ir = 0; ir < mc; ir += MR) {
             size_t mr = min_sz(MR, mc - ir);
             float *c = g->c + (ic + ir) * ldc + jc + jr;
-            const float *a = ap + ir * ks;
-            if (mr == MR && nr == NR) {
-                ukernel(g, kc, a, bp, jr * ks, c, ldc, acc);
-            } else {
-                ukernel(g, kc, a, bp, jr * ks, tile, NR, 0);
-                for (size_t i = 0; i < mr; i++)
-                    for (size_t j = 0; j < nr; j++)
-                        c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j]
-                                             : tile[i * NR + j];
-            }
+            micro_tile(g, kc, ap + ir * ks, bp, jr * ks, c, ldc, mr, nr, acc);
             if (last && g->ep)
                 g->kt->ew->epilogue(g->ep, g->n, c, ldc, ic + ir, jc + jr, mr,
                                     nr, rows_state + ir);
         }
+    }
+}
+
+/* The same block for de_gemm_hooked: bands of MR rows across the block's
+ * nc columns (jr inside ir), each handed to the hook as soon as it is
+ * final, while it is in L1.  band (non-NULL when all of k is one KC block,
+ * MR x ldb floats of this thread's workspace) takes the band's sums
+ * instead of C, which is then never written: the sums exist only for the
+ * hook, and a gradient that only feeds an update never goes to memory. */
+static void macro_kernel_hooked(const gemm_t *g, size_t ic, size_t mc,
+                                size_t jc, size_t nc, size_t pc, size_t kc,
+                                const float *ap, const void *bp, float *band,
+                                size_t ldb)
+{
+    const de_gemm_kernels_t *gk = g->kt->gemm;
+    const size_t MR = (size_t)gk->mr, NR = (size_t)gk->nr;
+    const size_t ks = gk->pairs ? (kc + 1) / 2 : kc;   /* slots per k row */
+    const int acc = pc > 0, last = pc + kc >= g->k;
+
+    for (size_t ir = 0; ir < mc; ir += MR) {
+        size_t mr = min_sz(MR, mc - ir);
+        float *c = band ? band : g->c + (ic + ir) * g->ldc + jc;
+        size_t ld = band ? ldb : g->ldc;
+        for (size_t jr = 0; jr < nc; jr += NR)
+            micro_tile(g, kc, ap + ir * ks, bp, jr * ks, c + jr, ld, mr,
+                       min_sz(NR, nc - jr), acc);
+        if (last)
+            g->done->fn(g->done->ctx, c, ld, ic + ir, ic + ir + mr, jc, jc + nc);
     }
 }
 
@@ -225,13 +274,17 @@ static int packed_region(const gemm_t *g, size_t i0, size_t i1, size_t j0,
     size_t b_bytes = g->bp || g->bp16 ? 0
         : round_up(nc_max * kc_max * (g->b16 ? 2 : sizeof(float)), 64);
     size_t r_bytes = g->ep ? mc_max * sizeof(de_lanes_t) : 0;
+    /* a hooked GEMM whose k is one KC block: its bands' scratch */
+    size_t band_bytes = g->done && g->k <= KC
+        ? round_up(MR * nc_max * sizeof(float), 64) : 0;
     size_t npad = round_up(g->n, NR);
-    char *ws = workspace(a_bytes + b_bytes + r_bytes);
+    char *ws = workspace(a_bytes + b_bytes + r_bytes + band_bytes);
     if (!ws)
         return DE_ENOMEM;
     float *ap = (float *)ws;
     void *bp = ws + a_bytes;
     de_lanes_t *rows_state = (de_lanes_t *)(ws + a_bytes + b_bytes);
+    float *band = band_bytes ? (float *)(ws + a_bytes + b_bytes + r_bytes) : NULL;
 
     for (size_t jc = j0; jc < j1; jc += NC) {
         size_t nc = min_sz(NC, j1 - jc);
@@ -247,7 +300,11 @@ static int packed_region(const gemm_t *g, size_t i0, size_t i1, size_t j0,
             for (size_t ic = i0; ic < i1; ic += MC) {
                 size_t mc = min_sz(MC, i1 - ic);
                 pack_a(g, ic, mc, pc, kc, ap);
-                macro_kernel(g, ic, mc, jc, nc, pc, kc, ap, bpc, rows_state);
+                if (g->done)
+                    macro_kernel_hooked(g, ic, mc, jc, nc, pc, kc, ap, bpc,
+                                        band, nc_max);
+                else
+                    macro_kernel(g, ic, mc, jc, nc, pc, kc, ap, bpc, rows_state);
             }
         }
     }
@@ -360,6 +417,8 @@ static int small_region(const gemm_t *g, size_t j0, size_t j1)
             g->kt->ew->epilogue(g->ep, g->n, g->c + j, g->ldc, 0, j, m,
                                 min_sz(DE_RNG_SEGMENT, j1 - j), rs);
     }
+    if (g->done)
+        g->done->fn(g->done->ctx, c, g->ldc, 0, m, j0, j1);
     return DE_OK;
 }
 
@@ -427,6 +486,9 @@ static int thin_rows(const gemm_t *g, size_t i0, size_t i1)
                 if (last && g->ep)
                     g->kt->ew->epilogue(g->ep, n, c, g->ldc, ic + ir, 0, mr, n,
                                         rs + ir);
+                if (last && g->done)
+                    g->done->fn(g->done->ctx, c, g->ldc, ic + ir, ic + ir + mr,
+                                0, n);
             }
         }
     }
@@ -475,6 +537,8 @@ static int run(gemm_t *g)
                 g->kt->ew->epilogue(ep, n, c + i * ldc + j, ldc, i, j, 1,
                                     min_sz(DE_RNG_SEGMENT, n - j), &rs);
         }
+        if (g->done)
+            g->done->fn(g->done->ctx, c, ldc, 0, m, 0, n);
         return DE_OK;
     }
     /* Thread count from the work alone (never from k's blocking), so the
@@ -514,6 +578,15 @@ int de_gemm_bf16(int trans_a, int trans_b, size_t m, size_t n, size_t k,
     gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c,
                 accumulate, ep, &kt,
                 (ep && ep->drop.drop_below) ? DE_RNG_SEGMENT : COL_UNIT, NULL};
+    return run(&g);
+}
+
+int de_gemm_hooked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                   const float *a, size_t lda, const float *b, size_t ldb,
+                   float *c, size_t ldc, const de_gemm_hook_t *done)
+{
+    gemm_t g = {trans_a, trans_b, m, n, k, a, b, lda, ldb, ldc, c, 0, NULL,
+                de_kt, COL_UNIT, NULL, NULL, NULL, done};
     return run(&g);
 }
 

@@ -15,6 +15,14 @@
  * NonNeg: w *= (w >= 0)).  Elements are split over threads, but each
  * element's arithmetic is the same whatever the split, so results do not
  * depend on the thread count; norms are summed in a fixed order.
+ *
+ * Two ways to run it, one arithmetic: de_param_update makes a pass over the
+ * whole array; de_param_update_gemm computes a kernel's gradient with the
+ * GEMM and updates each finished block of it while it is still in cache
+ * (the frame calls back per block, gemm.c).  Both call step_range on the
+ * same elements, compiled here with the base flags (no FMA contraction,
+ * whatever the GEMM's ISA), so the two give the same bits.  MaxNorm needs
+ * whole columns or rows: it stays a pass after either.
  */
 #include <math.h>
 #include "frame/dispatch.h"
@@ -39,14 +47,11 @@ double de_param_penalty(const de_param_t *p)
     return (double)p->l1 * a + (double)p->l2 * s;
 }
 
+/* MaxNorm (the element-wise constraint, NonNeg, is step_range's). */
 static void constrain(const de_param_t *p)
 {
     float *w = p->w;
-    size_t r = p->rows, c = p->cols, n = r * c;
-    if (p->constraint == DE_CONSTRAINT_NONNEG) {
-        for (size_t i = 0; i < n; i++) w[i] = w[i] >= 0.f ? w[i] : 0.f;
-        return;
-    }
+    size_t r = p->rows, c = p->cols;
     if (p->constraint != DE_CONSTRAINT_MAXNORM) return;
     if (p->axis == 0) {
         /* Norms of columns, 256 columns at a time on the stack:
@@ -80,36 +85,65 @@ static void constrain(const de_param_t *p)
     }
 }
 
-/* The update rules over elements [i0, i1); one loop per rule, free of
- * branches so that the compiler vectorises it. */
-static void update_range(const de_optim_t *o, float lr, float alpha,
-                         const de_param_t *p, float *g, long i0, long i1)
+/* One param's update at one step: what every range of it reads. */
+typedef struct {
+    const de_optim_t *o;
+    const de_param_t *p;
+    float lr, alpha;       /* alpha: Adam's bias-corrected rate */
+} step_t;
+
+static step_t step_of(const de_optim_t *o, double lr, int64_t step,
+                      const de_param_t *p)
 {
-    float *w = p->w, *s0 = p->slot[0], *s1 = p->slot[1], *s2 = p->slot[2];
+    step_t s = {o, p, (float)lr, 0.f};
+    if (o->kind == DE_OPT_ADAM) {
+        double t = (double)step + 1.0;
+        s.alpha = (float)(lr * sqrt(1.0 - pow(o->beta_2, t))
+                          / (1.0 - pow(o->beta_1, t)));
+    }
+    return s;
+}
+
+/* A slot's elements from `off` on (NULL where the optimizer has none). */
+static float *at(float *slot, size_t off)
+{
+    return slot ? slot + off : NULL;
+}
+
+/* The update rules over the n elements from `off` on, whose gradient is
+ * g[0..n) (read, and written by the regularizers); one loop per rule, free
+ * of branches so that the compiler vectorises it. */
+static void update_range(const step_t *st, size_t off, float *g, long n)
+{
+    const de_optim_t *o = st->o;
+    const de_param_t *p = st->p;
+    const float lr = st->lr, alpha = st->alpha;
+    float *w = p->w + off, *s0 = at(p->slot[0], off);
+    float *s1 = at(p->slot[1], off), *s2 = at(p->slot[2], off);
     const float l1 = p->l1, l2x2 = 2.f * p->l2, wd = o->weight_decay * lr;
     const float mom = o->momentum, b1 = o->beta_1, b2 = o->beta_2;
     const float eps = o->epsilon, rho = o->rho;
     if (l1 != 0.f || l2x2 != 0.f)
-        for (long i = i0; i < i1; i++)
+        for (long i = 0; i < n; i++)
             g[i] += l1 * (float)((w[i] > 0.f) - (w[i] < 0.f)) + l2x2 * w[i];
     if (wd != 0.f)
-        for (long i = i0; i < i1; i++) w[i] -= w[i] * wd;
+        for (long i = 0; i < n; i++) w[i] -= w[i] * wd;
     if (o->kind == DE_OPT_SGD && mom == 0.f) {
-        for (long i = i0; i < i1; i++) w[i] -= g[i] * lr;
+        for (long i = 0; i < n; i++) w[i] -= g[i] * lr;
     } else if (o->kind == DE_OPT_SGD && o->nesterov) {
-        for (long i = i0; i < i1; i++) {
+        for (long i = 0; i < n; i++) {
             float m = s0[i] * mom - g[i] * lr;
             s0[i] = m;
             w[i] += m * mom - g[i] * lr;
         }
     } else if (o->kind == DE_OPT_SGD) {
-        for (long i = i0; i < i1; i++) {
+        for (long i = 0; i < n; i++) {
             float m = s0[i] * mom - g[i] * lr;
             s0[i] = m;
             w[i] += m;
         }
     } else if (o->kind == DE_OPT_ADAM) {
-        for (long i = i0; i < i1; i++) {
+        for (long i = 0; i < n; i++) {
             float m = s0[i] + (g[i] - s0[i]) * (1.f - b1);
             float v = s1[i] + (g[i] * g[i] - s1[i]) * (1.f - b2);
             s0[i] = m;
@@ -118,7 +152,7 @@ static void update_range(const de_optim_t *o, float lr, float alpha,
         }
     } else {
         /* RMSprop: velocity in s0, momentum in s1, mean gradient in s2. */
-        for (long i = i0; i < i1; i++) {
+        for (long i = 0; i < n; i++) {
             float v = rho * s0[i] + (1.f - rho) * g[i] * g[i];
             float a = o->centered ? rho * s2[i] + (1.f - rho) * g[i] : 0.f;
             s0[i] = v;
@@ -133,16 +167,30 @@ static void update_range(const de_optim_t *o, float lr, float alpha,
     }
 }
 
-void de_param_update(const de_optim_t *o, double lr_d, int64_t step,
+/* The n elements from `off` on (gradient g[0..n)): the regularizers, the
+ * update, then NonNeg (MaxNorm is constrain's, after the whole array). */
+static void step_range(const step_t *st, size_t off, float *g, long n)
+{
+    update_range(st, off, g, n);
+    if (st->p->constraint == DE_CONSTRAINT_NONNEG) {
+        float *w = st->p->w + off;
+        for (long i = 0; i < n; i++) w[i] = w[i] >= 0.f ? w[i] : 0.f;
+    }
+}
+
+/* After the write: a packed copy made from the old values (its epoch read
+ * before this) is now stale.  Every training step comes here. */
+static void finish(const de_param_t *p)
+{
+    constrain(p);
+    de_gemm_packs_stale();
+}
+
+void de_param_update(const de_optim_t *o, double lr, int64_t step,
                      const de_param_t *p, float *g)
 {
     const long n = (long)(p->rows * p->cols);
-    float alpha = 0.f;
-    if (o->kind == DE_OPT_ADAM) {
-        double t = (double)step + 1.0;
-        alpha = (float)(lr_d * sqrt(1.0 - pow(o->beta_2, t))
-                        / (1.0 - pow(o->beta_1, t)));
-    }
+    const step_t st = step_of(o, lr, step, p);
     int nt = n >= PAR_MIN ? de_threads() : 1;
     /* Contiguous slices, 16-float aligned: the same per-element arithmetic
      * as one thread, so the result is the same. */
@@ -150,10 +198,31 @@ void de_param_update(const de_optim_t *o, double lr_d, int64_t step,
         long t = DE_TEAM_ID(), T = DE_TEAM_SIZE();
         long per = ((n + T - 1) / T + 15) / 16 * 16;
         long i0 = t * per, i1 = i0 + per < n ? i0 + per : n;
-        if (i0 < i1) update_range(o, (float)lr_d, alpha, p, g, i0, i1);
+        if (i0 < i1) step_range(&st, (size_t)i0, g + i0, i1 - i0);
     });
-    constrain(p);
-    /* After the write: a packed copy made from the old values (its epoch
-     * read before this) is now stale.  Every training step comes here. */
-    de_gemm_packs_stale();
+    finish(p);
+}
+
+/* The GEMM's callback: v (row stride ldv) holds the final gradient of
+ * rows [i0, i1) x columns [j0, j1); update those elements, one row
+ * segment at a time. */
+static void step_block(const void *ctx, float *v, size_t ldv, size_t i0,
+                       size_t i1, size_t j0, size_t j1)
+{
+    const step_t *st = ctx;
+    const size_t cols = st->p->cols;
+    for (size_t i = i0; i < i1; i++)
+        step_range(st, i * cols + j0, v + (i - i0) * ldv, (long)(j1 - j0));
+}
+
+int de_param_update_gemm(const de_optim_t *o, double lr, int64_t step,
+                         const de_param_t *p, size_t m, const float *x,
+                         const float *dz, float *g)
+{
+    const step_t st = step_of(o, lr, step, p);
+    const de_gemm_hook_t hook = {step_block, &st};
+    size_t k = p->rows, n = p->cols;
+    int rc = de_gemm_hooked(1, 0, k, n, m, x, k, dz, n, g, n, &hook);
+    if (rc == DE_OK) finish(p);
+    return rc;
 }

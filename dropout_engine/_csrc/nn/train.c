@@ -731,8 +731,12 @@ static int dag_dx(de_net_t *net, size_t l, size_t m, const float *dz)
     return DE_OK;
 }
 
-/* Gradients of every param for the batch; the loss gradient is in gbuf[0]. */
-static int backward(de_net_t *net, size_t m)
+/* Gradients of every param for the batch; the loss gradient is in gbuf[0].
+ * fo (NULL: none): the step's optimizer, lr and step, which each Dense
+ * kernel's weight-gradient GEMM then applies to it (update_params skips
+ * those); on an error, the kernels of the layers above are updated. */
+static int backward(de_net_t *net, size_t m, const de_optim_t *fo, double lr,
+                    int64_t step)
 {
     int cur = 0;
     size_t p = net->n_params;
@@ -783,13 +787,16 @@ static int backward(de_net_t *net, size_t m)
         }
         if (gb) de_sum_rows(M, n, dz, gb);
         const de_gemm_fn gemm = de_gemm_of(L->bf16);
-        int rc = gemm(1, 0, k, n, M, x, k, dz, n, gw, n, 0, NULL);
+        int rc = fo ? DE_OK : gemm(1, 0, k, n, M, x, k, dz, n, gw, n, 0, NULL);
         if (!rc && net->ar) rc = ar_bucket(net, l, p, p_end);
         if (!rc && net->dag)
             rc = dag_dx(net, l, m, dz);
         else if (!rc && l)
             rc = gemm(0, 1, M, k, n, dz, n, L->w, n, net->gbuf[1 - cur], k,
                       0, NULL);
+        /* fused: after dx, which reads the kernel before its update */
+        if (!rc && fo)
+            rc = de_param_update_gemm(fo, lr, step, &net->params[p], M, x, dz, gw);
         if (rc) return rc;
         cur = 1 - cur;
     }
@@ -816,6 +823,45 @@ static void gather(de_net_t *net, const float *x, const float *t,
     });
 }
 
+/* Some Dense kernel is another param's array too (a layer used twice):
+ * its update needs every use's gradient, and a fused one would change the
+ * kernel under the dx of its use below. */
+static int shared_kernels(const de_net_t *net)
+{
+    size_t p = 0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        if (net->layers[l].op == DE_OP_DENSE)
+            for (size_t q = 0; q < net->n_params; q++)
+                if (q != p && net->params[q].w == net->params[p].w) return 1;
+        p += n_params(&net->layers[l]);
+    }
+    return 0;
+}
+
+/* Some layer runs its GEMMs in bfloat16 (mixed_bfloat16): its weight
+ * gradient is de_gemm_bf16's, which the hooked float32 GEMM of the fused
+ * update does not compute. */
+static int bf16_layers(const de_net_t *net)
+{
+    for (size_t l = 0; l < net->n_layers; l++)
+        if (net->layers[l].bf16) return 1;
+    return 0;
+}
+
+/* Every param's update but the Dense kernels' when backward fused those. */
+static void update_params(de_net_t *net, const de_optim_t *opt, double lr,
+                          int64_t step, int fused)
+{
+    size_t p = 0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const de_layer_t *L = &net->layers[l];
+        size_t end = p + n_params(L);
+        if (fused && L->op == DE_OP_DENSE) p++;     /* its kernel: param p */
+        for (; p < end; p++)
+            de_param_update(opt, lr, step, &net->params[p], net->grad[p]);
+    }
+}
+
 long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
                   const float *t, const float *sw, const int64_t *index,
                   size_t n_index,
@@ -828,6 +874,14 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
     size_t k = net->layers[net->n_layers - 1].n_out;
     const float *out = net->out[net->n_layers - 1];
     long done = 0;
+    /* Dense kernels are updated in their gradient GEMMs (optim.c), unless
+     * the gradients are first summed over the processes (MPI), a kernel
+     * is shared, a layer computes in bfloat16, or opt->unfused asks for
+     * the separate pass (the tests' reference).  A gradient clipnorm or
+     * accumulation would need the whole gradient first too (the optimizers
+     * refuse them today). */
+    const de_optim_t *fo = ar || opt->unfused || shared_kernels(net)
+        || bf16_layers(net) ? NULL : opt;
     if (!sw != !net->weighted) return DE_EINVAL;
     if (ar && (B + (size_t)ar->size - 1) / (size_t)ar->size > net->batch)
         return DE_EINVAL;
@@ -855,15 +909,14 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
         for (size_t i = 0; i < nm; i++)
             st[1 + i] = (float)(sums[1 + i] / (double)mb);
         if (!isfinite(st[0])) break;
-        rc = backward(net, m);
+        double lr = de_optim_lr(opt, step);
+        rc = backward(net, m, fo, lr, step);
         if (ar) {               /* waits for every started sum, even on error */
             int rf = ar_finish(net);
             if (!rc) rc = rf;
         }
         if (rc) return rc;
-        double lr = de_optim_lr(opt, step);
-        for (size_t i = 0; i < net->n_params; i++)
-            de_param_update(opt, lr, step, &net->params[i], net->grad[i]);
+        update_params(net, opt, lr, step, fo != NULL);
         for (size_t l = 0; l < net->n_layers; l++)   /* BN's moving stats */
             de_norm_update_moving(&net->layers[l].norm, net->layers[l].n_out,
                                   net->nbuf[l].stat);
