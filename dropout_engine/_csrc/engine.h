@@ -238,13 +238,6 @@ int de_dense_forward_packed(size_t m, size_t n, size_t k, const float *x,
                             const float *w, const de_packed_b_t *wp,
                             const float *b, const de_act_t *act,
                             const de_dropout_t *drop, float *y, uint64_t *mask);
-/* The same in a layer's precision: bf16 = 1 runs the GEMM as de_gemm_bf16
- * (wp is then not used); the epilogue is float32 either way. */
-int de_dense_forward_prec(int bf16, size_t m, size_t n, size_t k,
-                          const float *x, const float *w,
-                          const de_packed_b_t *wp, const float *b,
-                          const de_act_t *act, const de_dropout_t *drop,
-                          float *y, uint64_t *mask);
 /* de_gemm, or de_gemm_bf16 when bf16 (a layer's GEMMs). */
 typedef int (*de_gemm_fn)(int trans_a, int trans_b, size_t m, size_t n,
                           size_t k, const float *a, size_t lda, const float *b,
@@ -605,7 +598,8 @@ typedef struct {
 } de_layer_t;
 
 /* The Dense forward of layer L (dense.c; its float, bfloat16 or int8
- * kernel; wp: its prepacked panels or NULL) with activation act and dropout
+ * kernel, the GEMM in bfloat16 when L->bf16 (mixed_bfloat16, wp then
+ * unused); wp: its prepacked panels or NULL) with activation act and dropout
  * drop.  An int8 kernel draws no dropout (such nets are inference-only). */
 int de_layer_dense_forward(size_t m, const de_layer_t *L, const float *x,
                            const de_packed_b_t *wp, const de_act_t *act,

@@ -58,7 +58,6 @@ int64_t de_read_rows(int fd, int64_t pos0, int64_t stride, size_t row_bytes,
         int contiguous = hi - lo == (int64_t)((j - i) * row_bytes);
         if (!contiguous && !span && !(span = malloc(SPAN_BYTES))) {
             *err = ENOMEM;
-            free(span);
             return (int64_t)i;
         }
         /* Back-to-back rows go straight to out; others through the span. */

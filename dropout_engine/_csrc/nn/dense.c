@@ -184,15 +184,6 @@ de_gemm_fn de_gemm_of(int bf16)
     return bf16 ? de_gemm_bf16 : de_gemm;
 }
 
-int de_dense_forward_prec(int bf16, size_t m, size_t n, size_t k,
-                          const float *x, const float *w,
-                          const de_packed_b_t *wp, const float *b,
-                          const de_act_t *act, const de_dropout_t *drop,
-                          float *y, uint64_t *mask)
-{
-    return forward(bf16, m, n, k, x, w, NULL, wp, b, act, drop, y, mask);
-}
-
 int de_layer_dense_forward(size_t m, const de_layer_t *L, const float *x,
                            const de_packed_b_t *wp, const de_act_t *act,
                            const de_dropout_t *drop, float *y, uint64_t *mask)

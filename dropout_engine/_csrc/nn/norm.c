@@ -388,8 +388,8 @@ int de_norm_layer_forward(size_t m, const de_layer_t *L, const float *x,
             memcpy(nb->act, pre, m * n * sizeof *pre);
             de_bias_act(m, n, NULL, &L->act, nb->act);
         } else {
-            rc = de_dense_forward_prec(L->bf16, m, n, k, x, L->w, NULL, L->b,
-                                       &L->act, &no_dropout, nb->act, NULL);
+            rc = de_layer_dense_forward(m, L, x, NULL, &L->act, &no_dropout,
+                                        nb->act, NULL);
         }
         if (rc) return rc;
         de_norm_forward_train(nm, m, n, nb->act, nb->xhat, nb->stat, y);

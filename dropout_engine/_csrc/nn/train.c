@@ -629,8 +629,8 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step, size_t row0)
             de_bias_act(M, n, NULL, &L->act, y);
             if (fd.drop_below) de_dropout(M, n, y, y, net->mask[l], &fd);
         } else {
-            rc = de_dense_forward_prec(L->bf16, M, n, k, in, L->w, NULL, L->b,
-                                       &L->act, &fd, y, net->mask[l]);
+            rc = de_layer_dense_forward(M, L, in, NULL, &L->act, &fd, y,
+                                        net->mask[l]);
         }
         if (rc) return rc;
         if (L->noise_axes)
