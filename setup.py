@@ -24,7 +24,7 @@ BASE_SOURCES = [
     "frame/cpu.c", "frame/gemm.c", "frame/buildinfo.c",
     "nn/rng.c", "nn/dense.c", "nn/loss.c", "nn/optim.c", "nn/train.c",
     "nn/schedule.c", "nn/noise.c", "nn/stage.c", "nn/qdense.c", "nn/norm.c",
-    "nn/allreduce.c", "nn/graph.c", "io/rows.c",
+    "nn/allreduce.c", "nn/shm_reduce.c", "nn/graph.c", "io/rows.c",
 ]
 
 

@@ -44,24 +44,27 @@ def _child(argv):
     p.add_argument("--buckets", default="step")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--batch", type=int, default=0, help="global batch (default: W1's)")
+    p.add_argument("--no-shm", action="store_true", help="MPI_Allreduce alone")
     a = p.parse_args(argv)
     import numpy as np
     import dropout_engine as de
     from . import ours
-    dist = de.distribute.DataParallel(buckets=a.buckets)
+    dist = de.distribute.DataParallel(buckets=a.buckets, shared_memory=not a.no_shm)
     de.distribute.set_distribution(dist)
     de.set_num_threads(a.threads)
     net = workloads(a.quick)["W1"]
     net.weights = net.init_weights()
     x, y = net.data()
     model = ours._model(net)
-    model.fit(x, y, batch_size=net.batch, epochs=1, verbose=0)      # warm-up
+    batch = a.batch or net.batch
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)      # warm-up
     best = float("inf")
     for _ in range(3 if a.quick else 6):
         t0 = time.perf_counter()
-        model.fit(x, y, batch_size=net.batch, epochs=1, verbose=0)
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
         best = min(best, time.perf_counter() - t0)
-    steps = -(-len(x) // net.batch)
+    steps = -(-len(x) // batch)
     grads = sum(w.size for w in model.get_weights())
     out = {"samples_per_s": len(x) / best, "step_ms": best / steps * 1e3,
            "world": dist.world_size, "grad_bytes": 4 * grads}
@@ -132,9 +135,9 @@ SEGMENTED_RING = {"OMPI_MCA_coll_tuned_use_dynamic_rules": "1",
                   "OMPI_MCA_coll_tuned_allreduce_algorithm": "5"}
 
 
-def _launch(ranks, threads, quick, buckets="step", mca=None):
+def _launch(ranks, threads, quick, buckets="step", mca=None, extra=()):
     cmd = [sys.executable, "-m", "bench.distributed", "--child", "--threads",
-           str(threads), "--buckets", buckets] + (["--quick"] if quick else [])
+           str(threads), "--buckets", buckets] + (["--quick"] if quick else []) + list(extra)
     if ranks > 1:
         cmd = ["mpirun", "-np", str(ranks), "--bind-to", "core", "--allow-run-as-root"] + cmd
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), **(mca or {}))
@@ -178,6 +181,17 @@ def run(threads, quick):
                          two["allreduce_ms"], "ms", "the all-reduce, ms"))
         rows.append(_row("optimizer update", 1, one["update_ms"], one["step_ms"], "ms",
                          f"of a 1-process {one['step_ms']:.2f} ms step"))
+        # Weak scaling (Horovod's and DDP's way of reporting): each rank
+        # keeps W1's 128 rows, the global batch doubles.
+        weak = _launch(RANKS, 1, quick, extra=["--batch", str(2 * workloads(quick)["W1"].batch)])
+        if weak:
+            rows.append(_row(f"{RANKS} ranks x 1 thr, 128 rows each", 1,
+                             weak["samples_per_s"], one["samples_per_s"], "samples/s",
+                             "1 process x 1 thr, 128 rows"))
+        mpi_only = _launch(RANKS, 1, quick, extra=["--no-shm"])
+        if mpi_only:
+            rows.append(_row("shared window", 1, two["samples_per_s"],
+                             mpi_only["samples_per_s"], "samples/s", "MPI_Allreduce alone"))
         for buckets in ("layer", "overlap"):
             other = _launch(RANKS, 1, quick, buckets)
             if other:

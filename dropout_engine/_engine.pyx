@@ -469,14 +469,23 @@ cdef extern from "engine.h" nogil:
         pass
     enum: DE_OP_EMBED
     enum: DE_OP_DENSE
+    ctypedef struct de_shm_t:
+        void *barrier
+        void *win_sync
+        intptr_t node, cross, win
+        int rank, size
+        char **seg
+        size_t seg_bytes
     ctypedef struct de_allreduce_t:
         void *allreduce
         void *iallreduce
         void *wait
         intptr_t comm, float32, float64, sum, in_place
         int int_handles, rank, size, buckets
+        de_shm_t shm
     int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
                              size_t global_batch)
+    size_t de_net_shm_bytes(const de_net_t *net)
 
     int de_layers_check(size_t n_in, size_t n_layers, const de_layer_t *layers)
     void de_noise(int kind, double rate, uint64_t key, size_t len, float *y,
@@ -999,11 +1008,17 @@ cdef class Net:
         self._keep_train = keep
         _check(rc)
 
+    def shm_bytes(self):
+        """The bytes of a shared-memory segment for this training setup's
+        gradients (0 before one): what ``set_allreduce``'s "shm" needs."""
+        return de_net_shm_bytes(self.net)
+
     def set_allreduce(self, dict a, size_t global_batch):
         """Data-parallel training over MPI (a: the de_allreduce_t fields,
         addresses and handles as ints), or None: this process alone."""
         cdef de_allreduce_t c
         cdef int rc
+        cdef char **seg = NULL
         if a is None:
             rc = de_net_set_allreduce(self.net, NULL, 0)
         else:
@@ -1014,7 +1029,24 @@ cdef class Net:
             c.sum, c.in_place = a["sum"], a["in_place"]
             c.int_handles, c.rank, c.size = a["int_handles"], a["rank"], a["size"]
             c.buckets = a["buckets"]
-            rc = de_net_set_allreduce(self.net, &c, global_batch)
+            c.shm.seg = NULL
+            shm = a.get("shm")
+            if shm is not None:
+                segs = [int(p) for p in shm["seg"]]
+                seg = <char **>malloc(max(1, len(segs)) * sizeof(char *))
+                if seg == NULL:
+                    raise MemoryError
+                for i, p in enumerate(segs):
+                    seg[i] = <char *><intptr_t>p
+                c.shm.barrier = <void *><intptr_t>shm["barrier"]
+                c.shm.win_sync = <void *><intptr_t>shm["win_sync"]
+                c.shm.node, c.shm.cross, c.shm.win = shm["node"], shm["cross"], shm["win"]
+                c.shm.rank, c.shm.size = shm["rank"], len(segs)
+                c.shm.seg, c.shm.seg_bytes = seg, shm["seg_bytes"]
+            try:
+                rc = de_net_set_allreduce(self.net, &c, global_batch)
+            finally:
+                free(seg)           # the net keeps its own copy
         if rc == -2:
             raise ValueError(f"Net.set_allreduce: invalid hook {a!r}")
         _check(rc)

@@ -77,8 +77,8 @@ class Net:
             self._c.train_setup(rows, t_cols, loss, fused, list(metrics), params,
                                 weighted)
             self._train_token = token
-        self._c.set_allreduce(None if allreduce is None else allreduce.c_hook(),
-                              batch)
+        self._c.set_allreduce(None if allreduce is None
+                              else allreduce.c_hook(self._c.shm_bytes()), batch)
         if allreduce is not None:
             arrays = [a for p in params for a in (p["w"], *p["slots"])]
             with writable(arrays):

@@ -100,10 +100,13 @@ def _mpi4py():
     return MPI
 
 
+_FUNCTIONS = ("MPI_Allreduce", "MPI_Iallreduce", "MPI_Wait", "MPI_Barrier", "MPI_Win_sync")
+
+
 def _mpi_functions(MPI):
-    """Addresses of MPI_Allreduce, MPI_Iallreduce and MPI_Wait in the MPI
-    library mpi4py loaded: looked up through mpi4py's own module (whose
-    dependencies dlsym searches), else in the libmpi this process mapped."""
+    """Addresses of _FUNCTIONS in the MPI library mpi4py loaded: looked up
+    through mpi4py's own module (whose dependencies dlsym searches), else
+    in the libmpi this process mapped."""
     libs = [MPI.__file__]
     try:
         with open("/proc/self/maps") as f:
@@ -115,7 +118,7 @@ def _mpi_functions(MPI):
         try:
             lib = ctypes.CDLL(path)
             return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-                         for name in ("MPI_Allreduce", "MPI_Iallreduce", "MPI_Wait"))
+                         for name in _FUNCTIONS)
         except (OSError, AttributeError):
             continue
     raise RuntimeError("dropout_engine.distribute: MPI_Allreduce was not found "
@@ -155,12 +158,31 @@ class _Watchdog:
                              "a peer process died, hung or left fit")
 
 
+def _nodes(MPI, comm):
+    """The communicator of this process's node (the processes that share
+    its memory), and the one of the processes with its node rank on the
+    other nodes (None: one node).  DROPOUT_ENGINE_RANKS_PER_NODE=k cuts each
+    node into nodes of k processes (how the tests run the several-node
+    path on one machine)."""
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+    k = os.environ.get("DROPOUT_ENGINE_RANKS_PER_NODE", "")
+    if k.isdigit() and int(k) > 0:
+        whole = node
+        node = whole.Split(whole.Get_rank() // int(k), key=whole.Get_rank())
+        whole.Free()
+    cross = comm.Split(node.Get_rank(), key=comm.Get_rank())
+    if cross.Get_size() == 1:
+        cross.Free()
+        cross = None
+    return node, cross
+
+
 class _MPIAllreduce:
     """The ``allreduce`` seam over an MPI communicator: the hook the C loop
     calls (``c_hook``), plus the Python collectives of a fit (broadcast of
     the starting state, checks, the watchdog, the abort)."""
 
-    def __init__(self, MPI, comm, buckets, timeout):
+    def __init__(self, MPI, comm, buckets, timeout, shared_memory):
         self.MPI, self.comm = MPI, comm
         # Its own communicator, so that it can never match a collective of
         # the training (a failed process meets the others here, or not).
@@ -170,9 +192,34 @@ class _MPIAllreduce:
         self._fns = _mpi_functions(MPI)
         self._watchdog = _Watchdog(timeout, self.abort)
         self.watch = self._watchdog.watch
+        self.node, self.cross = _nodes(MPI, comm)
+        # The window: only for one all-reduce a step, and only where every
+        # node has as many processes (their slices must match over the
+        # nodes); else MPI_Allreduce alone.
+        sizes = set(comm.allgather(self.node.Get_size()))
+        self.shared_memory = (shared_memory and buckets == "step" and len(sizes) == 1
+                              and self._fns[3] and self._fns[4])
+        self._windows = []      # grown, never freed: a net may still point in
 
-    def c_hook(self):
-        """The de_allreduce_t fields (engine.h) for ``_engine.Net.set_allreduce``."""
+    def _window(self, nbytes):
+        """The newest shared window of at least ``nbytes`` a process
+        (allocated on every process of the node at once: the size asked is
+        the largest asked by any, so all make the same calls)."""
+        MPI = self.MPI
+        nbytes = self.node.allreduce(nbytes, op=MPI.MAX)
+        if not self._windows or self._windows[-1][1] < nbytes:
+            size = -(-nbytes // 4096) * 4096      # page-aligned segments
+            win = MPI.Win.Allocate_shared(size, 1, comm=self.node)
+            win.Lock_all()                        # one passive epoch for good
+            segs = [MPI.Get_address(win.Shared_query(k)[0])
+                    for k in range(self.node.Get_size())]
+            self._windows.append((win, size, segs))
+        return self._windows[-1]
+
+    def c_hook(self, shm_bytes=0):
+        """The de_allreduce_t fields (engine.h) for ``_engine.Net.set_allreduce``,
+        with a shared window for ``shm_bytes`` (``Net.shm_bytes()``) a process
+        when gradients are summed through one."""
         MPI = self.MPI
 
         def h(obj):
@@ -181,12 +228,20 @@ class _MPIAllreduce:
             # back to the int.
             v = MPI._handleof(obj)
             return v - (1 << 64) if v >= 1 << 63 else v
-        allreduce, iallreduce, wait = self._fns
-        return {"allreduce": allreduce, "iallreduce": iallreduce or 0, "wait": wait,
+        allreduce, iallreduce, wait, barrier, win_sync = self._fns
+        hook = {"allreduce": allreduce, "iallreduce": iallreduce or 0, "wait": wait,
                 "comm": h(self.comm), "float32": h(MPI.FLOAT), "float64": h(MPI.DOUBLE),
                 "sum": h(MPI.SUM), "in_place": int(MPI.IN_PLACE),
                 "int_handles": int(MPI._sizeof(MPI.Comm) == 4),
                 "rank": self.rank, "size": self.size, "buckets": _BUCKETS[self.buckets]}
+        if self.shared_memory and shm_bytes > 0:
+            with self.watch("the allocation of the shared gradients"):
+                win, size, segs = self._window(shm_bytes)
+            hook["shm"] = {"barrier": barrier, "win_sync": win_sync, "node": h(self.node),
+                           "cross": h(self.cross) if self.cross is not None else 0,
+                           "win": h(win), "rank": self.node.Get_rank(), "seg": segs,
+                           "seg_bytes": size}
+        return hook
 
     def broadcast(self, arrays):
         """Rank 0's values of ``arrays`` (numpy, updated in place) on every
@@ -231,12 +286,22 @@ class DataParallel(Distribution):
             backward running meanwhile, waited for before the update).
         timeout: seconds a process may wait in one collective (a training
             chunk, a broadcast) before it aborts the job; None: no limit.
+        shared_memory: with buckets="step", the processes of a node sum
+            their gradients through an MPI shared-memory window (each sums
+            a slice of everyone's, nodes then sum each slice with
+            MPI_Allreduce) instead of MPI_Allreduce alone (default True;
+            False for MPI_Allreduce everywhere).  It applies where every
+            node runs as many processes and the MPI library has
+            MPI_Win_sync (MPI-3); elsewhere MPI_Allreduce is used.
 
     Each process uses (CPUs it may run on) / (processes on its node)
     engine threads unless ``OMP_NUM_THREADS`` is set.
     """
 
-    def __init__(self, *, comm=None, buckets="step", timeout=300.0):
+    def __init__(self, *, comm=None, buckets="step", timeout=300.0, shared_memory=True):
+        if not isinstance(shared_memory, bool):
+            raise ValueError(f"DataParallel: shared_memory must be True or False, "
+                             f"got {shared_memory!r}")
         if buckets not in _BUCKETS:
             raise ValueError(f"DataParallel: buckets must be one of "
                              f"{sorted(_BUCKETS)}, got {buckets!r}")
@@ -253,13 +318,14 @@ class DataParallel(Distribution):
         self.rank, self.world_size = comm.Get_rank(), comm.Get_size()
         if self.world_size == 1:
             return
-        self.allreduce = _MPIAllreduce(MPI, comm, buckets, timeout)
+        self.allreduce = _MPIAllreduce(MPI, comm, buckets, timeout, shared_memory)
         self._share_cores(MPI, comm)
         self._install_excepthook()
 
     def __repr__(self):
+        shm = self.allreduce is not None and bool(self.allreduce.shared_memory)
         return (f"DataParallel(rank={self.rank}, world_size={self.world_size}, "
-                f"buckets={self.buckets!r})")
+                f"buckets={self.buckets!r}, shared_memory={shm})")
 
     @staticmethod
     def _share_cores(MPI, comm):

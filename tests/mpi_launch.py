@@ -32,10 +32,10 @@ def mpirun(script, *args, np_=2):
             sys.executable, str(script), *map(str, args)]
 
 
-def run(cmd, timeout):
+def run(cmd, timeout, **extra_env):
     """Run cmd in its own session; on timeout kill the whole group and fail."""
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env(), start_new_session=True)
+                         env=env(**extra_env), start_new_session=True)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -88,6 +88,8 @@ def test_set_distribution_and_data_parallel_check_their_arguments(restore_distri
     for t in (0, -1.0, "5", True):
         with pytest.raises(ValueError, match="timeout"):
             distribute.DataParallel(timeout=t)
+    with pytest.raises(ValueError, match="shared_memory must be True or False"):
+        distribute.DataParallel(shared_memory="yes")
     distribute.set_distribution(None)
     assert type(distribute.distribution()) is distribution.Distribution
     assert distribute.is_chief()
@@ -152,7 +154,9 @@ import numpy as np
 import dropout_engine as de
 from dropout_engine.keras import callbacks, layers, models, optimizers
 
-de.distribute.set_distribution(de.distribute.DataParallel())   # the one line
+import os
+shm = os.environ.get("SHARED_MEMORY", "1") == "1"
+de.distribute.set_distribution(de.distribute.DataParallel(shared_memory=shm))  # the one line
 out = sys.argv[1]
 dist = de.distribute.distribution()
 
@@ -201,11 +205,16 @@ def runs(tmp_path_factory):
     script = root / "train.py"
     script.write_text(textwrap.dedent(TRAIN))
     results = {}
-    for name, cmd in (("one", [sys.executable, str(script)]),
-                      ("two", mpirun(script)), ("again", mpirun(script))):
+    # "mpi": MPI_Allreduce alone; "nodes": each rank its own node, so the
+    # window's slices are summed over the "nodes" by MPI_Allreduce
+    for name, cmd, extra in (("one", [sys.executable, str(script)], {}),
+                             ("two", mpirun(script), {}), ("again", mpirun(script), {}),
+                             ("mpi", mpirun(script), {"SHARED_MEMORY": "0"}),
+                             ("nodes", mpirun(script),
+                              {"DROPOUT_ENGINE_RANKS_PER_NODE": "1"})):
         out = root / name
         out.mkdir()
-        rc, stdout, stderr = run(cmd + [str(out)], timeout=90)
+        rc, stdout, stderr = run(cmd + [str(out)], timeout=90, **extra)
         assert rc == 0, f"{name}: {stderr}"
         results[name] = (out, stdout)
     return results
@@ -229,6 +238,20 @@ def test_every_rank_holds_the_same_weights_and_two_runs_are_bit_identical(runs):
     b0 = np.load(runs["again"][0] / "weights_0.npy")
     np.testing.assert_array_equal(a0, a1)
     np.testing.assert_array_equal(a0, b0)
+
+
+@needs_mpi
+@pytest.mark.parametrize("how", ["mpi", "nodes"])
+def test_the_shared_window_sums_as_mpi_allreduce_does(runs, how):
+    # default ("two"): the node's ranks sum through a shared window; "mpi":
+    # MPI_Allreduce alone; "nodes": window slices summed over 2 one-rank
+    # nodes.  Same model to float rounding; every rank the same bits.
+    two = np.load(runs["two"][0] / "weights_0.npy")
+    other = [np.load(runs[how][0] / f"weights_{r}.npy") for r in (0, 1)]
+    np.testing.assert_array_equal(other[0], other[1])
+    assert np.abs(other[0] - two).max() <= 1e-5 * np.abs(two).max()
+    h2, ho = (_report(runs[k][0], 0)["history"] for k in ("two", how))
+    np.testing.assert_allclose(ho["loss"], h2["loss"], rtol=1e-5)
 
 
 @needs_mpi

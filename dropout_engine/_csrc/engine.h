@@ -401,6 +401,11 @@ double de_param_penalty(const de_param_t *p);
  * arithmetic is independent of the split. */
 void de_param_update(const de_optim_t *o, double lr, int64_t step,
                      const de_param_t *p, float *grad);
+/* The same with a gradient other processes read too (data parallelism's
+ * shared sums, shm_reduce.c): left as it is (the regularizers add to
+ * copies); the same bits as de_param_update. */
+void de_param_update_shared(const de_optim_t *o, double lr, int64_t step,
+                            const de_param_t *p, const float *g);
 
 /* A kernel's weight gradient and its update in one: the gradient x^T dz
  * (x [m x rows], dz [m x cols], both row-major), each block of it applied
@@ -493,6 +498,19 @@ enum {
     DE_BUCKET_OVERLAP = 2   /* one per layer, non-blocking (MPI_Iallreduce),
                                all waited for before the update */
 };
+/* DE_BUCKET_STEP through a shared-memory window of the processes of a
+ * node (shm_reduce.c); seg NULL: MPI_Allreduce alone. */
+typedef struct {
+    void *barrier, *win_sync;   /* MPI_Barrier, MPI_Win_sync */
+    intptr_t node, cross, win;  /* this node's communicator; the one
+                                   of this process's peers on the other
+                                   nodes (0: one node); the window */
+    int rank, size;             /* this process in node, node's size */
+    char *const *seg;           /* node rank k's segment at seg[k]
+                                   (copied by de_net_set_allreduce) */
+    size_t seg_bytes;           /* of each, >= de_net_shm_bytes */
+} de_shm_t;
+
 typedef struct {
     void *allreduce;        /* MPI_Allreduce */
     void *iallreduce;       /* MPI_Iallreduce (DE_BUCKET_OVERLAP), or NULL */
@@ -504,6 +522,7 @@ typedef struct {
                                pointers (Open MPI's) */
     int rank, size;         /* this process in comm, and comm's size */
     int buckets;            /* DE_BUCKET_* */
+    de_shm_t shm;
 } de_allreduce_t;
 
 /* An MPI_Request of either ABI, and whether it is still to be waited for. */
@@ -521,6 +540,21 @@ int de_allreduce_sum(const de_allreduce_t *a, void *buf, size_t n, int f64);
 int de_allreduce_start(const de_allreduce_t *a, float *buf, size_t n,
                        de_ar_request_t *req);
 int de_allreduce_wait(const de_allreduce_t *a, de_ar_request_t *req);
+
+/* ---------------------------------------------------------- shm_reduce.c */
+/* A segment's layout: the step's loss and metric sums (DE_SHM_SUMS
+ * doubles), then the gradients (g floats, as the arena lays them out),
+ * then (node rank 0's segment) as many floats of the summed gradients. */
+#define DE_SHM_SUMS 16
+size_t de_shm_bytes(size_t g);
+/* This process's gradients in its segment; the summed gradients (read
+ * by every process: update with de_param_update_shared). */
+float *de_shm_grads(const de_allreduce_t *a);
+const float *de_shm_summed(const de_allreduce_t *a, size_t g);
+/* The gradients (g floats) and sums[ns] (ns <= DE_SHM_SUMS) summed over
+ * every process: over the node through the window, then (more than one
+ * node) each slice over the nodes with MPI_Allreduce.  0 or DE_ECOMM. */
+int de_shm_reduce(const de_allreduce_t *a, size_t g, double *sums, size_t ns);
 /* The backward of de_noise: dz[len] *= mul (nothing for ADDITIVE). */
 void de_noise_backward(int kind, size_t len, const float *mul, float *dz);
 
@@ -761,6 +795,12 @@ int de_net_evaluate(const de_net_t *net, size_t m, const float *x,
  * call) then needs ceil(global_batch / size) rows.  The struct is copied. */
 int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
                          size_t global_batch);
+/* The bytes a shared-memory segment needs for this net's training setup
+ * (de_shm_bytes of its gradients; 0 before a setup).  A hook with
+ * a->shm.seg must be set after de_net_train_setup, which drops the hook;
+ * the gradients then live in this process's segment until the hook is
+ * dropped or replaced. */
+size_t de_net_shm_bytes(const de_net_t *net);
 
 /* Training setup: the arena for batches of up to `batch` rows (allocated
  * once, reused by every de_net_train call), the loss (fused with the last

@@ -25,6 +25,7 @@
  * whole columns or rows: it stays a pass after either.
  */
 #include <math.h>
+#include <string.h>
 #include "frame/dispatch.h"
 
 /* Below this many elements a second thread costs more than it saves. */
@@ -186,8 +187,12 @@ static void finish(const de_param_t *p)
     de_gemm_packs_stale();
 }
 
-void de_param_update(const de_optim_t *o, double lr, int64_t step,
-                     const de_param_t *p, float *g)
+#define SHARED_CHUNK 1024   /* floats of a shared gradient copied at once */
+
+/* The update of every element, g written by the regularizers, or (shared)
+ * read only: others read it too, so they add to copies of its chunks. */
+static void update_all(const de_optim_t *o, double lr, int64_t step,
+                       const de_param_t *p, float *g, const float *shared)
 {
     const long n = (long)(p->rows * p->cols);
     const step_t st = step_of(o, lr, step, p);
@@ -198,9 +203,27 @@ void de_param_update(const de_optim_t *o, double lr, int64_t step,
         long t = DE_TEAM_ID(), T = DE_TEAM_SIZE();
         long per = ((n + T - 1) / T + 15) / 16 * 16;
         long i0 = t * per, i1 = i0 + per < n ? i0 + per : n;
-        if (i0 < i1) step_range(&st, (size_t)i0, g + i0, i1 - i0);
+        if (!shared && i0 < i1) step_range(&st, (size_t)i0, g + i0, i1 - i0);
+        float copy[SHARED_CHUNK];
+        for (long i = i0; shared && i < i1; i += SHARED_CHUNK) {
+            long len = i1 - i < SHARED_CHUNK ? i1 - i : SHARED_CHUNK;
+            memcpy(copy, shared + i, (size_t)len * sizeof *copy);
+            step_range(&st, (size_t)i, copy, len);
+        }
     });
     finish(p);
+}
+
+void de_param_update(const de_optim_t *o, double lr, int64_t step,
+                     const de_param_t *p, float *g)
+{
+    update_all(o, lr, step, p, g, NULL);
+}
+
+void de_param_update_shared(const de_optim_t *o, double lr, int64_t step,
+                            const de_param_t *p, const float *g)
+{
+    update_all(o, lr, step, p, NULL, g);
 }
 
 /* The GEMM's callback: v (row stride ldv) holds the final gradient of

@@ -38,7 +38,10 @@
  * loss and metric sums are summed over the processes before the finite
  * check (so every process stops at the same batch), and the gradients
  * after each layer's backward (ar_bucket) and before the update
- * (ar_finish).  Everything of it is in the "data parallelism" section.
+ * (ar_finish).  With a shared-memory window (shm_reduce.c) the gradients
+ * live in it while the hook is set, and the loss and metric sums are
+ * summed with them, after the backward pass.  Everything of it is in the
+ * "data parallelism" section.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +50,7 @@
 
 #define ALIGN 64
 #define MAX_METRICS 8
+_Static_assert(1 + MAX_METRICS <= DE_SHM_SUMS, "a window segment's sums");
 #define SMALL_SCRATCH 4096   /* floats of predict scratch kept on the stack */
 #define GATHER_PAR_MIN 65536 /* floats a batch gathers before threads help */
 
@@ -73,6 +77,9 @@ struct de_net {
     de_allreduce_t *ar;              /* NULL: this process alone */
     de_ar_request_t *ar_req;         /* per layer (DE_BUCKET_OVERLAP) */
     size_t global_batch;
+    char **shm_seg;                  /* ar->shm.seg's copy, or NULL */
+    float *grad_home;                /* the arena's grad[0] while the
+                                        gradients live in the window */
     /* DAG nets (graph.c) */
     int dag;
     size_t dag_w;                    /* inference floats per row (dag_carve) */
@@ -178,6 +185,7 @@ de_net_t *de_net_create(size_t n_in, double in_rate, int in_inverted,
 
 static void free_train(de_net_t *net)
 {
+    net->grad_home = NULL;      /* (the hook is dropped before a setup) */
     free(net->arena);
     free(net->params);
     free(net->out);
@@ -208,6 +216,7 @@ void de_net_free(de_net_t *net)
     free_train(net);
     free(net->ar);
     free(net->ar_req);
+    free(net->shm_seg);
     free(net->layers);
     free(net);
 }
@@ -544,6 +553,7 @@ int de_net_train_setup(de_net_t *net, size_t batch, size_t t_cols, int loss,
                        int fused, size_t n_metrics, const int *metrics,
                        int weighted, const de_param_t *params)
 {
+    de_net_set_allreduce(net, NULL, 0);   /* it may hold the gradients */
     free_train(net);
     if (n_metrics > MAX_METRICS || quantized(net, 1)) return DE_EINVAL;
     size_t L = net->n_layers, np = 0;
@@ -647,32 +657,71 @@ static int forward_train(de_net_t *net, size_t m, uint64_t step, size_t row0)
 
 /* ------------------------------------------------------ data parallelism */
 
+static float *grad_end(const de_net_t *net, size_t i)
+{
+    return net->grad[i] + net->params[i].rows * net->params[i].cols;
+}
+
+/* Floats from the first gradient to the end of the last (0: none). */
+static size_t grad_span(const de_net_t *net)
+{
+    if (!net->arena || !net->n_params) return 0;
+    return (size_t)(grad_end(net, net->n_params - 1) - net->grad[0]);
+}
+
+size_t de_net_shm_bytes(const de_net_t *net)
+{
+    return grad_span(net) ? de_shm_bytes(grad_span(net)) : 0;
+}
+
+/* The gradients moved to `to` (same offsets), from wherever they are. */
+static void move_grads(de_net_t *net, float *to)
+{
+    float *from = net->grad[0];
+    memcpy(to, from, grad_span(net) * sizeof *to);
+    for (size_t i = 0; i < net->n_params; i++)
+        net->grad[i] = to + (net->grad[i] - from);
+}
+
 int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
                          size_t global_batch)
 {
+    if (net->grad_home) move_grads(net, net->grad_home);   /* back home */
+    net->grad_home = NULL;
     free(net->ar);
     free(net->ar_req);
+    free(net->shm_seg);
     net->ar = NULL;
     net->ar_req = NULL;
+    net->shm_seg = NULL;
     if (!a) return DE_OK;
+    int shm = a->shm.seg != NULL;
     if (a->size < 1 || a->rank < 0 || a->rank >= a->size || !a->allreduce
         || global_batch == 0
-        || (a->buckets == DE_BUCKET_OVERLAP && (!a->iallreduce || !a->wait)))
+        || (a->buckets == DE_BUCKET_OVERLAP && (!a->iallreduce || !a->wait))
+        || (shm && (a->buckets != DE_BUCKET_STEP || !grad_span(net)
+                    || a->shm.size < 1 || a->shm.rank < 0
+                    || a->shm.rank >= a->shm.size || !a->shm.barrier
+                    || !a->shm.win_sync
+                    || a->shm.seg_bytes < de_net_shm_bytes(net))))
         return DE_EINVAL;
     net->ar = malloc(sizeof *a);
     net->ar_req = calloc(net->n_layers, sizeof *net->ar_req);
-    if (!net->ar || !net->ar_req) {
+    net->shm_seg = shm ? malloc((size_t)a->shm.size * sizeof *net->shm_seg)
+                       : NULL;
+    if (!net->ar || !net->ar_req || (shm && !net->shm_seg)) {
         de_net_set_allreduce(net, NULL, 0);
         return DE_ENOMEM;
     }
     *net->ar = *a;
     net->global_batch = global_batch;
+    if (shm) {                  /* the backward pass writes into the window */
+        memcpy(net->shm_seg, a->shm.seg, (size_t)a->shm.size * sizeof(char *));
+        net->ar->shm.seg = net->shm_seg;
+        net->grad_home = net->grad[0];
+        move_grads(net, de_shm_grads(net->ar));
+    }
     return DE_OK;
-}
-
-static float *grad_end(const de_net_t *net, size_t i)
-{
-    return net->grad[i] + net->params[i].rows * net->params[i].cols;
 }
 
 /* The gradients of params [p0, p1) (layer l's) are final: sum them now,
@@ -690,15 +739,15 @@ static int ar_bucket(de_net_t *net, size_t l, size_t p0, size_t p1)
     return DE_OK;
 }
 
-/* Every gradient summed over the processes, before the update. */
-static int ar_finish(de_net_t *net)
+/* Every gradient summed over the processes, before the update; through
+ * the window (shm_reduce.c) also the batch's sums[ns]. */
+static int ar_finish(de_net_t *net, double *sums, size_t ns)
 {
     const de_allreduce_t *a = net->ar;
     int rc = DE_OK;
+    if (a->shm.seg) return de_shm_reduce(a, grad_span(net), sums, ns);
     if (a->buckets == DE_BUCKET_STEP)
-        return de_allreduce_sum(a, net->grad[0],
-                                (size_t)(grad_end(net, net->n_params - 1)
-                                         - net->grad[0]), 0);
+        return de_allreduce_sum(a, net->grad[0], grad_span(net), 0);
     for (size_t l = 0; l < net->n_layers; l++) {
         int r = de_allreduce_wait(a, &net->ar_req[l]);
         if (!rc) rc = r;
@@ -853,13 +902,34 @@ static void update_params(de_net_t *net, const de_optim_t *opt, double lr,
                           int64_t step, int fused)
 {
     size_t p = 0;
+    /* summed over the processes in a shared window: read from there */
+    const float *summed = net->ar && net->ar->shm.seg
+        ? de_shm_summed(net->ar, grad_span(net)) : NULL;
     for (size_t l = 0; l < net->n_layers; l++) {
         const de_layer_t *L = &net->layers[l];
         size_t end = p + n_params(L);
         if (fused && L->op == DE_OP_DENSE) p++;     /* its kernel: param p */
         for (; p < end; p++)
-            de_param_update(opt, lr, step, &net->params[p], net->grad[p]);
+            if (summed)
+                de_param_update_shared(opt, lr, step, &net->params[p],
+                                       summed + (net->grad[p] - net->grad[0]));
+            else
+                de_param_update(opt, lr, step, &net->params[p], net->grad[p]);
     }
+}
+
+/* st = the batch's [loss (with the penalties), metrics...] from the sums
+ * over its mb rows; whether the loss is finite. */
+static int batch_stats(const de_net_t *net, const double *sums, size_t mb,
+                       float *st)
+{
+    double loss = sums[0] / (double)mb;
+    for (size_t i = 0; i < net->n_params; i++)
+        loss += de_param_penalty(&net->params[i]);
+    st[0] = (float)loss;
+    for (size_t i = 0; i < net->n_metrics; i++)
+        st[1 + i] = (float)(sums[1 + i] / (double)mb);
+    return isfinite(st[0]);
 }
 
 long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
@@ -900,22 +970,22 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
         for (size_t i = 0; i < nm; i++)
             sums[1 + i] = de_metric_rows(net->metrics[i], m, k, out, net->tb,
                                          NULL);
-        if (ar && (rc = de_allreduce_sum(ar, sums, 1 + nm, 1))) return rc;
-        double loss = sums[0] / (double)mb;
-        for (size_t i = 0; i < net->n_params; i++)
-            loss += de_param_penalty(&net->params[i]);
         float *st = stats + (j - first) * (1 + nm);
-        st[0] = (float)loss;
-        for (size_t i = 0; i < nm; i++)
-            st[1 + i] = (float)(sums[1 + i] / (double)mb);
-        if (!isfinite(st[0])) break;
+        /* Through the window the sums go with the gradients, after the
+         * backward pass (one meeting a step, not two); a NaN/Inf loss
+         * still stops every process before the update. */
+        const int late = ar && ar->shm.seg;
+        if (ar && !late && (rc = de_allreduce_sum(ar, sums, 1 + nm, 1)))
+            return rc;
+        if (!late && !batch_stats(net, sums, mb, st)) break;
         double lr = de_optim_lr(opt, step);
         rc = backward(net, m, fo, lr, step);
         if (ar) {               /* waits for every started sum, even on error */
-            int rf = ar_finish(net);
+            int rf = ar_finish(net, sums, 1 + nm);
             if (!rc) rc = rf;
         }
         if (rc) return rc;
+        if (late && !batch_stats(net, sums, mb, st)) break;
         update_params(net, opt, lr, step, fo != NULL);
         for (size_t l = 0; l < net->n_layers; l++)   /* BN's moving stats */
             de_norm_update_moving(&net->layers[l].norm, net->layers[l].n_out,
