@@ -100,13 +100,14 @@ def _mpi4py():
     return MPI
 
 
-_FUNCTIONS = ("MPI_Allreduce", "MPI_Iallreduce", "MPI_Wait", "MPI_Barrier", "MPI_Win_sync")
+_FUNCTIONS = ("MPI_Allreduce", "MPI_Iallreduce", "MPI_Wait", "MPI_Barrier")
+_OPTIONAL = ("MPI_Win_sync",)   # MPI-3; without it the shared window is off
 
 
 def _mpi_functions(MPI):
     """Addresses of _FUNCTIONS in the MPI library mpi4py loaded: looked up
     through mpi4py's own module (whose dependencies dlsym searches), else
-    in the libmpi this process mapped."""
+    in the libmpi this process mapped.  An absent _OPTIONAL one is None."""
     libs = [MPI.__file__]
     try:
         with open("/proc/self/maps") as f:
@@ -117,10 +118,13 @@ def _mpi_functions(MPI):
     for path in libs:
         try:
             lib = ctypes.CDLL(path)
-            return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-                         for name in _FUNCTIONS)
+            found = [ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                     for name in _FUNCTIONS]
         except (OSError, AttributeError):
             continue
+        return tuple(found) + tuple(
+            ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+            if hasattr(lib, name) else None for name in _OPTIONAL)
     raise RuntimeError("dropout_engine.distribute: MPI_Allreduce was not found "
                        f"in the MPI library mpi4py loaded ({MPI.Get_library_version()})")
 
@@ -198,7 +202,7 @@ class _MPIAllreduce:
         # nodes); else MPI_Allreduce alone.
         sizes = set(comm.allgather(self.node.Get_size()))
         self.shared_memory = (shared_memory and buckets == "step" and len(sizes) == 1
-                              and self._fns[3] and self._fns[4])
+                              and self._fns[4] is not None)
         self._windows = []      # grown, never freed: a net may still point in
 
     def _window(self, nbytes):
@@ -323,7 +327,7 @@ class DataParallel(Distribution):
         self._install_excepthook()
 
     def __repr__(self):
-        shm = self.allreduce is not None and bool(self.allreduce.shared_memory)
+        shm = self.allreduce is not None and self.allreduce.shared_memory
         return (f"DataParallel(rank={self.rank}, world_size={self.world_size}, "
                 f"buckets={self.buckets!r}, shared_memory={shm})")
 
