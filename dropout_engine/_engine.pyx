@@ -486,6 +486,7 @@ cdef extern from "engine.h" nogil:
     int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
                              size_t global_batch)
     size_t de_net_shm_bytes(const de_net_t *net)
+    double de_net_comm_seconds(const de_net_t *net)
 
     int de_layers_check(size_t n_in, size_t n_layers, const de_layer_t *layers)
     void de_noise(int kind, double rate, uint64_t key, size_t len, float *y,
@@ -1012,6 +1013,11 @@ cdef class Net:
         """The bytes of a shared-memory segment for this training setup's
         gradients (0 before one): what ``set_allreduce``'s "shm" needs."""
         return de_net_shm_bytes(self.net)
+
+    def comm_seconds(self):
+        """Seconds the training loop spent summing over the processes since
+        the last ``set_allreduce`` (de_net_comm_seconds)."""
+        return de_net_comm_seconds(self.net)
 
     def set_allreduce(self, dict a, size_t global_batch):
         """Data-parallel training over MPI (a: the de_allreduce_t fields,

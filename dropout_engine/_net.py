@@ -85,6 +85,12 @@ class Net:
                 allreduce.broadcast(arrays + [optimizer._iterations])
         self._optimizer, self._allreduce = optimizer, allreduce
 
+    def comm_seconds(self):
+        """Seconds the C loop spent summing over the processes (MPI calls,
+        a shared window's barriers and sums, waits for a late process)
+        since this training setup's hook was set (every fit sets it)."""
+        return self._c.comm_seconds()
+
     def training_batch(self):
         """The rows per batch of the current training setup (0 if none)."""
         return self._train_token[0] if self._train_token else 0

@@ -186,15 +186,19 @@ ckpt._save = lambda *a: (saves.append(a), _save(*a))
 cbs = [ckpt, csv,
        callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(logs))]
 # 1000 rows, batch 33: 31 batches an epoch (the last of 10 rows), 124 steps
+import time
+t0 = time.perf_counter()
 hist = model.fit(x, y, batch_size=33, epochs=4, verbose=2, sample_weight=sw,
                  validation_data=(xv, yv), callbacks=cbs)
+fit_s = time.perf_counter() - t0
 model.save(f"{out}/final_{dist.rank}.safetensors")      # rank 0 alone writes
 de.saving.save_weights(model, f"{out}/weights_{dist.rank}.safetensors")
 np.save(f"{out}/weights_{dist.rank}.npy",
         np.concatenate([w.ravel() for w in model.get_weights()]))
 with open(f"{out}/report_{dist.rank}.json", "w") as f:
     json.dump({"world": dist.world_size, "history": hist.history, "seen": seen,
-               "saves": len(saves), "csv_began": len(began)}, f)
+               "saves": len(saves), "csv_began": len(began),
+               "comm_s": model._net.comm_seconds(), "fit_s": fit_s}, f)
 """
 
 
@@ -252,6 +256,16 @@ def test_the_shared_window_sums_as_mpi_allreduce_does(runs, how):
     assert np.abs(other[0] - two).max() <= 1e-5 * np.abs(two).max()
     h2, ho = (_report(runs[k][0], 0)["history"] for k in ("two", how))
     np.testing.assert_allclose(ho["loss"], h2["loss"], rtol=1e-5)
+
+
+@needs_mpi
+def test_the_loop_times_its_sums_over_the_processes(runs):
+    # what bench reports as the communication share of a step
+    assert _report(runs["one"][0], 0)["comm_s"] == 0.0
+    for how in ("two", "mpi", "nodes"):
+        for r in (0, 1):
+            rep = _report(runs[how][0], r)
+            assert 0.0 < rep["comm_s"] < rep["fit_s"], (how, r, rep["comm_s"])
 
 
 @needs_mpi

@@ -801,6 +801,10 @@ int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
  * the gradients then live in this process's segment until the hook is
  * dropped or replaced. */
 size_t de_net_shm_bytes(const de_net_t *net);
+/* Wall-clock seconds de_net_train spent in the sums over the processes
+ * (MPI calls, the window's barriers and slice sums, waits for a late
+ * peer) since the hook was last set: a step's communication share. */
+double de_net_comm_seconds(const de_net_t *net);
 
 /* Training setup: the arena for batches of up to `batch` rows (allocated
  * once, reused by every de_net_train call), the loss (fused with the last

@@ -46,6 +46,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "frame/dispatch.h"
 
 #define ALIGN 64
@@ -80,6 +81,7 @@ struct de_net {
     char **shm_seg;                  /* ar->shm.seg's copy, or NULL */
     float *grad_home;                /* the arena's grad[0] while the
                                         gradients live in the window */
+    double comm_seconds;             /* in the sums since the hook was set */
     /* DAG nets (graph.c) */
     int dag;
     size_t dag_w;                    /* inference floats per row (dag_carve) */
@@ -688,6 +690,7 @@ int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
 {
     if (net->grad_home) move_grads(net, net->grad_home);   /* back home */
     net->grad_home = NULL;
+    net->comm_seconds = 0.0;
     free(net->ar);
     free(net->ar_req);
     free(net->shm_seg);
@@ -724,6 +727,19 @@ int de_net_set_allreduce(de_net_t *net, const de_allreduce_t *a,
     return DE_OK;
 }
 
+/* Seconds on a monotonic clock (the time a step spends in its sums). */
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double de_net_comm_seconds(const de_net_t *net)
+{
+    return net->comm_seconds;
+}
+
 /* The gradients of params [p0, p1) (layer l's) are final: sum them now,
  * or start to.  The arena holds the gradients one after the other, in
  * param order, and its padding between them is zero, so a layer's (and
@@ -733,10 +749,13 @@ static int ar_bucket(de_net_t *net, size_t l, size_t p0, size_t p1)
     const de_allreduce_t *a = net->ar;
     float *lo = net->grad[p0];
     size_t n = (size_t)(grad_end(net, p1 - 1) - lo);
-    if (a->buckets == DE_BUCKET_LAYER) return de_allreduce_sum(a, lo, n, 0);
+    int rc = DE_OK;
+    double t0 = now();
+    if (a->buckets == DE_BUCKET_LAYER) rc = de_allreduce_sum(a, lo, n, 0);
     if (a->buckets == DE_BUCKET_OVERLAP)
-        return de_allreduce_start(a, lo, n, &net->ar_req[l]);
-    return DE_OK;
+        rc = de_allreduce_start(a, lo, n, &net->ar_req[l]);
+    net->comm_seconds += now() - t0;
+    return rc;
 }
 
 /* Every gradient summed over the processes, before the update; through
@@ -975,13 +994,17 @@ long de_net_train(de_net_t *net, const de_optim_t *opt, const float *x,
          * backward pass (one meeting a step, not two); a NaN/Inf loss
          * still stops every process before the update. */
         const int late = ar && ar->shm.seg;
+        double t0 = ar ? now() : 0.0;
         if (ar && !late && (rc = de_allreduce_sum(ar, sums, 1 + nm, 1)))
             return rc;
+        if (ar) net->comm_seconds += now() - t0;
         if (!late && !batch_stats(net, sums, mb, st)) break;
         double lr = de_optim_lr(opt, step);
         rc = backward(net, m, fo, lr, step);
         if (ar) {               /* waits for every started sum, even on error */
+            t0 = now();
             int rf = ar_finish(net, sums, 1 + nm);
+            net->comm_seconds += now() - t0;
             if (!rc) rc = rf;
         }
         if (rc) return rc;
